@@ -1,0 +1,76 @@
+"""Runs each reader several times over the same binlog and prints medians.
+
+usage: run.py PORT RUNS_RUST RUNS_PYTHON [--skip-python]
+Measures wall time, CPU time and peak RSS of each run (os.wait4), and takes
+rows from each tool's own count.
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+port, runs_rust, runs_py = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+binary = os.path.join(root, "target", "release", "binlog-cdc")
+url = f"mysql://cdc:cdc@127.0.0.1:{port}?prefer_socket=false"
+
+
+def run(cmd, stdout):
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - start
+    err = p.stderr.read().decode()
+    out = p.stdout.read().decode() if stdout == subprocess.PIPE else ""
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"{cmd[0]} failed: {err}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, out, err
+
+
+def measure(name, cmd, runs, rows_of, stdout):
+    results = []
+    for i in range(runs):
+        wall, cpu, rss, out, err = run(cmd(i) if callable(cmd) else cmd, stdout)
+        rows = rows_of(out, err)
+        results.append((rows / wall, wall, cpu, rss, rows))
+        print(f"  {name} run {i + 1}: {rows} rows in {wall:.3f} s ({rows / wall:,.0f} rows/s), cpu {cpu:.3f} s, peak RSS {rss:.1f} MiB", file=sys.stderr)
+    med = lambda k: statistics.median(r[k] for r in results)
+    return {"name": name, "rows": results[0][4], "rows_s": med(0), "wall": med(1), "cpu": med(2), "rss": max(r[3] for r in results), "runs": runs}
+
+
+def rust_rows(out, err):
+    return int(re.search(r"parse: (\d+) row events", err).group(1))
+
+
+rows = []
+devnull = open(os.devnull, "wb")
+rows.append(measure("binlog-cdc parse --view both", [binary, "parse", "--url", url, "--from", "binlog.000001:4", "--view", "both"], runs_rust, rust_rows, devnull))
+rows.append(measure("binlog-cdc parse --view keys", [binary, "parse", "--url", url, "--from", "binlog.000001:4", "--view", "keys"], runs_rust, rust_rows, devnull))
+# The whole pipeline in one process (binlog-cdc run): plan, parse the chunks two
+# at a time, fan out per table, commit; outputs to a fresh directory per run.
+import json
+import tempfile
+work = tempfile.mkdtemp(prefix="binlog-cdc-bench-run.")
+def run_cmd(i):
+    return [binary, "run", "--url", url, "--out", os.path.join(work, str(i)), "--view", "both",
+            "--chunk-bytes", str(8 << 20), "--concurrency", "2"]
+def run_rows(out, err):
+    report = json.loads(out)
+    run_rows.chunks = report["chunks"]
+    return sum(report["counts"].values())
+rows.append(measure("binlog-cdc run --view both (local dir)", run_cmd, runs_rust, run_rows, subprocess.PIPE))
+rows[-1]["name"] += f", {run_rows.chunks} chunks"
+subprocess.run(["rm", "-rf", work])
+
+if runs_py > 0:
+    py = os.path.join(root, ".venv", "bench", "bin", "python")
+    rows.append(measure("python-mysql-replication 1.0.17 (json.dumps, both images)", [py, os.path.join(root, "bench", "pyreplication_reader.py"), "127.0.0.1", port, "cdc", "cdc", "binlog.000001", "4"], runs_py, lambda out, err: int(out.strip()), subprocess.PIPE))
+
+print()
+print("| reader | row events | runs | median rows/s | median wall s | median CPU s | peak RSS MiB |")
+print("|---|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r['name']} | {r['rows']:,} | {r['runs']} | {r['rows_s']:,.0f} | {r['wall']:.3f} | {r['cpu']:.3f} | {r['rss']:.1f} |")

@@ -1,0 +1,211 @@
+//! The `binlog-cdc parse` command as users run it: output lines, summary,
+//! exit codes and error lines.
+
+use std::process::Command;
+
+use binlog_cdc_tests::{fixtures_dir, MariaDb};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_binlog-cdc"))
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = bin().args(["parse", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--file",
+        "--url",
+        "--from",
+        "--to",
+        "--server-id",
+        "--view",
+        "--include",
+        "--exclude",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn files_decode_to_lines_with_a_summary() {
+    let out = bin()
+        .args(["parse", "--view", "new", "--file"])
+        .arg(fixtures_dir().join("mysql_type_bit.000001"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["newImage"]["a"], 4);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 row events") && stderr.contains("mysql.foo: WriteRowsEvent 1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_a_failure() {
+    let out = bin()
+        .args(["parse", "--file"])
+        .arg(fixtures_dir().join("binlog_truncated_event.000001"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("binlog_truncated_event.000001:4") && stderr.contains("truncated"),
+        "{stderr}"
+    );
+
+    let out = bin()
+        .args(["parse", "--file", "/nonexistent/binlog.000001"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/binlog.000001"));
+
+    let out = bin()
+        .args(["parse", "--url", "mysql://x@127.0.0.1:1", "--from", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a bad flag is a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected FILE:POS"));
+}
+
+#[test]
+fn a_server_range_with_filters() {
+    let db = MariaDb::start();
+    let from = db.position();
+    db.sql(
+        "CREATE DATABASE a; CREATE DATABASE b;
+         CREATE TABLE a.t (id INT PRIMARY KEY); CREATE TABLE a.skip_me (id INT PRIMARY KEY); CREATE TABLE b.t (id INT PRIMARY KEY);
+         INSERT INTO a.t VALUES (1); INSERT INTO a.skip_me VALUES (2); INSERT INTO b.t VALUES (3);",
+    );
+    let to = db.position();
+    let out = bin()
+        .args([
+            "parse",
+            "--url",
+            &db.url(),
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+        ])
+        .args([
+            "--include",
+            "a.*",
+            "--exclude",
+            "*.skip_*",
+            "--server-id",
+            "91",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(lines[0]["keys"]["id"], 1);
+    assert!(
+        lines[0].get("newImage").is_none(),
+        "the default view is keys"
+    );
+
+    // A purged start: a clear, named error.
+    let out = bin()
+        .args(["parse", "--url", &db.url(), "--from", "binlog.999999:4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[BinlogPurged]") && stderr.contains("binlog.999999"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_resumes_from_its_checkpoint_in_a_directory() {
+    let db = MariaDb::start();
+    let out_dir = db.dir.join("out");
+    db.sql(
+        "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(10));
+         INSERT INTO d.t VALUES (1,'a'),(2,'b');",
+    );
+    let run = |extra: &[&str]| {
+        let out = bin()
+            .args(["run", "--url", &db.url(), "--out"])
+            .arg(&out_dir)
+            .args(["--format", "jsonl", "--view", "new"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let r1 = run(&[]);
+    assert_eq!(r1["committed"], true, "{r1}");
+    assert_eq!(r1["counts"]["d.t"], 2);
+    db.sql("UPDATE d.t SET v = 'c' WHERE id = 2; FLUSH BINARY LOGS; DELETE FROM d.t WHERE id = 1;");
+    let r2 = run(&[]);
+    assert_eq!(r2["from"], r1["to"], "resumes where run 1 ended");
+    assert_eq!(r2["counts"]["d.t"], 2);
+    // The jsonl object of run 2: one event per line, binlog order.
+    let key = r2["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k.as_str().unwrap().starts_with("d/t/"))
+        .unwrap();
+    let text = std::fs::read_to_string(out_dir.join(key.as_str().unwrap())).unwrap();
+    let types: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(types, ["UpdateRowsEvent", "DeleteRowsEvent"]);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["position"]["position"], r2["to"]);
+    // A replay writes the same keys and leaves the checkpoint alone.
+    let r3 = run(&[
+        "--from",
+        r1["from"].as_str().unwrap(),
+        "--to",
+        r1["to"].as_str().unwrap(),
+        "--no-commit",
+    ]);
+    assert_eq!(r3["committed"], false);
+    assert_eq!(r3["runId"], r1["runId"]);
+    let meta_after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta_after, meta);
+}

@@ -1,0 +1,422 @@
+//! InitDb: the CloudFormation custom resource that checks and prepares the
+//! database, and records `serverId.json`.
+//!
+//! On Create and Update: preflight checks (each a clear, named failure),
+//! binlog retention, optionally a least-privilege replication user and the
+//! original's demo data, then `serverId.json`. On Delete: nothing is touched.
+//! Every time, on errors too, it PUTs its own response to the ResponseURL
+//! before its own timeout, so a stack never hangs.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as Request;
+use binlog_cdc::error::{Error, Result};
+use binlog_cdc::pipeline::Deps;
+use binlog_cdc::source::server;
+use binlog_cdc::store::PutCondition;
+use mysql_async::prelude::Queryable;
+use serde::{Deserialize, Serialize};
+
+/// The resource's properties (CloudFormation passes every value as a string).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Properties {
+    #[serde(default)]
+    pub retention_hours: Option<String>,
+    #[serde(default)]
+    pub create_replication_user: Option<String>,
+    #[serde(default)]
+    pub replication_user_name: Option<String>,
+    /// The new user's password: the plain value (for local runs) or resolved
+    /// from `ReplicationPasswordSecretArn` by the caller.
+    #[serde(default, skip_serializing)]
+    pub replication_password: Option<String>,
+    #[serde(default)]
+    pub replication_password_secret_arn: Option<String>,
+    #[serde(default)]
+    pub demo_data: Option<String>,
+    #[serde(default)]
+    pub demo_schema: Option<String>,
+}
+
+fn flag(v: &Option<String>) -> bool {
+    matches!(
+        v.as_deref().map(str::to_ascii_lowercase).as_deref(),
+        Some("true" | "yes" | "1" | "on")
+    )
+}
+
+/// The response CloudFormation reads from the ResponseURL.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Response {
+    pub status: String,
+    pub reason: String,
+    pub physical_resource_id: String,
+    pub stack_id: String,
+    pub request_id: String,
+    pub logical_resource_id: String,
+    pub data: HashMap<String, String>,
+}
+
+/// What Create/Update did, reported as the resource's `Data`.
+pub type Outcome = HashMap<String, String>;
+
+struct Common {
+    response_url: String,
+    stack_id: String,
+    request_id: String,
+    logical_id: String,
+    physical_id: Option<String>,
+}
+
+fn common(req: &Request<Properties, Properties>) -> Result<Common> {
+    Ok(match req {
+        Request::Create(r) => Common {
+            response_url: r.response_url.clone(),
+            stack_id: r.stack_id.clone(),
+            request_id: r.request_id.clone(),
+            logical_id: r.logical_resource_id.clone(),
+            physical_id: None,
+        },
+        Request::Update(r) => Common {
+            response_url: r.response_url.clone(),
+            stack_id: r.stack_id.clone(),
+            request_id: r.request_id.clone(),
+            logical_id: r.logical_resource_id.clone(),
+            physical_id: Some(r.physical_resource_id.clone()),
+        },
+        Request::Delete(r) => Common {
+            response_url: r.response_url.clone(),
+            stack_id: r.stack_id.clone(),
+            request_id: r.request_id.clone(),
+            logical_id: r.logical_resource_id.clone(),
+            physical_id: Some(r.physical_resource_id.clone()),
+        },
+        _ => return Err(Error::Config("unknown custom resource request type".into())),
+    })
+}
+
+/// Handles the request within `budget`, then always PUTs the response.
+pub async fn handle(
+    req: Request<Properties, Properties>,
+    deps: &Deps,
+    budget: Duration,
+) -> Result<Response> {
+    let c = common(&req)?;
+    let work = async {
+        match &req {
+            Request::Create(r) => prepare(&r.resource_properties, deps).await,
+            Request::Update(r) => prepare(&r.resource_properties, deps).await,
+            Request::Delete(_) => Ok(Outcome::from([(
+                "deleted".to_string(),
+                "nothing touched".to_string(),
+            )])),
+            _ => Err(Error::Config("unknown custom resource request type".into())),
+        }
+    };
+    let result = match tokio::time::timeout(budget, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Config(format!(
+            "init-db did not finish within {} s",
+            budget.as_secs()
+        ))),
+    };
+    let physical = c.physical_id.clone().unwrap_or_else(|| {
+        format!(
+            "binlog-cdc-init-{}",
+            deps.layout.prefix().trim_end_matches('/')
+        )
+    });
+    let response = match result {
+        Ok(data) => Response {
+            status: "SUCCESS".into(),
+            reason: "ok".into(),
+            physical_resource_id: physical,
+            stack_id: c.stack_id.clone(),
+            request_id: c.request_id.clone(),
+            logical_resource_id: c.logical_id.clone(),
+            data,
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "init-db failed");
+            Response {
+                status: "FAILED".into(),
+                reason: format!("[{}] {e}", e.name()),
+                physical_resource_id: physical,
+                stack_id: c.stack_id.clone(),
+                request_id: c.request_id.clone(),
+                logical_resource_id: c.logical_id.clone(),
+                data: HashMap::new(),
+            }
+        }
+    };
+    send(&c.response_url, &response).await?;
+    Ok(response)
+}
+
+/// PUTs the response (no content type: the URL is presigned without one).
+async fn send(url: &str, response: &Response) -> Result<()> {
+    let body = serde_json::to_vec(response).map_err(|e| Error::Config(e.to_string()))?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+    let mut last = String::new();
+    for attempt in 0..3 {
+        match client
+            .put(url)
+            .header("content-type", "")
+            .body(body.clone())
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last = format!("HTTP {}", r.status()),
+            Err(e) => last = e.without_url().to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(300 * (attempt + 1))).await;
+    }
+    Err(Error::Storage {
+        context: "PUT to the custom resource ResponseURL".into(),
+        msg: last,
+        retryable: true,
+    })
+}
+
+async fn variable(conn: &mut mysql_async::Conn, name: &str) -> Result<Option<String>> {
+    match conn
+        .query_first::<Option<String>, _>(format!("SELECT @@GLOBAL.{name}"))
+        .await
+    {
+        Ok(v) => Ok(v.flatten()),
+        // Unknown system variable: this server does not have the setting.
+        Err(mysql_async::Error::Server(e)) if e.code == 1193 => Ok(None),
+        Err(e) => Err(Error::mysql(format!("SELECT @@{name}"), e)),
+    }
+}
+
+fn preflight_error(what: &str, fix: &str) -> Error {
+    Error::Config(format!("PreflightFailed: {what}; {fix}"))
+}
+
+/// The checks that make sure no row can be lost or mangled.
+pub async fn preflight(conn: &mut mysql_async::Conn) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    let log_bin = variable(conn, "log_bin").await?.unwrap_or_default();
+    if !matches!(log_bin.as_str(), "1" | "ON") {
+        return Err(preflight_error("log_bin is OFF (no binary log)", "enable binary logging (on RDS/Aurora: automated backups, or binlog_format in the parameter group)"));
+    }
+    let format = variable(conn, "binlog_format").await?.unwrap_or_default();
+    if !format.eq_ignore_ascii_case("ROW") {
+        return Err(preflight_error(
+            &format!("binlog_format is {format}"),
+            "set binlog_format=ROW (STATEMENT and MIXED log statements, not rows)",
+        ));
+    }
+    let image = variable(conn, "binlog_row_image")
+        .await?
+        .unwrap_or_else(|| "FULL".into());
+    if !image.eq_ignore_ascii_case("FULL") {
+        return Err(preflight_error(
+            &format!("binlog_row_image is {image}"),
+            "set binlog_row_image=FULL (MINIMAL and NOBLOB leave columns out of the images)",
+        ));
+    }
+    match variable(conn, "binlog_row_metadata").await? {
+        Some(m) if !m.eq_ignore_ascii_case("FULL") => {
+            return Err(preflight_error(&format!("binlog_row_metadata is {m}"), "set binlog_row_metadata=FULL (column names, signedness and charsets in every table map)"))
+        }
+        Some(_) => {}
+        None => notes.push("binlog_row_metadata does not exist here: metadata comes from information_schema".to_string()),
+    }
+    if let Some(v) = variable(conn, "binlog_row_value_options").await? {
+        if v.to_ascii_uppercase().contains("PARTIAL_JSON") {
+            return Err(preflight_error(
+                "binlog_row_value_options has PARTIAL_JSON",
+                "clear binlog_row_value_options (JSON diffs need the whole document)",
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+/// Sets binlog retention: RDS/Aurora's procedure, else the server's own setting.
+async fn retention(conn: &mut mysql_async::Conn, hours: u32) -> String {
+    match conn
+        .query_drop(format!(
+            "CALL mysql.rds_set_configuration('binlog retention hours', {hours})"
+        ))
+        .await
+    {
+        Ok(()) => return format!("{hours} hours (mysql.rds_set_configuration)"),
+        Err(mysql_async::Error::Server(e)) if e.code == 1305 || e.code == 1049 => {}
+        Err(e) => return format!("could not set retention: {e}"),
+    }
+    let secs = hours as u64 * 3600;
+    for stmt in [
+        format!("SET PERSIST binlog_expire_logs_seconds = {secs}"),
+        format!("SET GLOBAL binlog_expire_logs_seconds = {secs}"),
+        format!("SET GLOBAL expire_logs_days = {}", hours.div_ceil(24)),
+    ] {
+        if conn.query_drop(&stmt).await.is_ok() {
+            return format!(
+                "{hours} hours ({stmt}; not persisted across restarts unless SET PERSIST)"
+            );
+        }
+    }
+    "could not set retention (no privilege?): set binlog_expire_logs_seconds on the server"
+        .to_string()
+}
+
+/// A SQL string literal.
+fn quote_literal(s: &str, backslash_escapes: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' if backslash_escapes => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+async fn prepare(props: &Properties, deps: &Deps) -> Result<Outcome> {
+    let mut out = Outcome::new();
+    let mut conn = server::connect(&deps.db_url).await?;
+    let notes = preflight(&mut conn).await?;
+    if !notes.is_empty() {
+        out.insert("preflightNotes".into(), notes.join("; "));
+    }
+    let hours: u32 = props
+        .retention_hours
+        .as_deref()
+        .unwrap_or("24")
+        .parse()
+        .map_err(|_| Error::Config("RetentionHours must be a whole number".into()))?;
+    out.insert("retention".into(), retention(&mut conn, hours).await);
+
+    if flag(&props.create_replication_user) {
+        let user = props
+            .replication_user_name
+            .clone()
+            .unwrap_or_else(|| "binlog_cdc".into());
+        let password = props.replication_password.clone().ok_or_else(|| {
+            Error::Config("CreateReplicationUser needs ReplicationPasswordSecretArn".into())
+        })?;
+        // Account statements take no placeholders: quote the literals by the
+        // server's own rules (backslash escapes unless NO_BACKSLASH_ESCAPES).
+        let mode: Option<String> = conn
+            .query_first("SELECT @@SESSION.sql_mode")
+            .await
+            .map_err(|e| Error::mysql("SELECT @@sql_mode", e))?;
+        let backslash = !mode.unwrap_or_default().contains("NO_BACKSLASH_ESCAPES");
+        let u = format!("{}@'%'", quote_literal(&user, backslash));
+        let pw = quote_literal(&password, backslash);
+        conn.query_drop(format!("CREATE USER IF NOT EXISTS {u} IDENTIFIED BY {pw}"))
+            .await
+            .map_err(|e| Error::mysql(format!("creating user {user}"), e))?;
+        conn.query_drop(format!("ALTER USER {u} IDENTIFIED BY {pw}"))
+            .await
+            .map_err(|e| Error::mysql(format!("setting the password of {user}"), e))?;
+        conn.query_drop(format!(
+            "GRANT SELECT, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO {u}"
+        ))
+        .await
+        .map_err(|e| Error::mysql(format!("granting {user}"), e))?;
+        out.insert("replicationUser".into(), user);
+    }
+
+    if flag(&props.demo_data) {
+        let schema = quote_ident(props.demo_schema.as_deref().unwrap_or("binlog_cdc_demo"));
+        let stmts = [
+            format!("CREATE DATABASE IF NOT EXISTS {schema}"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {schema}.tasks (task_id INT AUTO_INCREMENT PRIMARY KEY, \
+                 title VARCHAR(255) NOT NULL, description TEXT, done TINYINT(1) NOT NULL DEFAULT 0)"
+            ),
+            format!("INSERT INTO {schema}.tasks (title, description) VALUES ('Task 1', 'first')"),
+            format!("INSERT INTO {schema}.tasks (title, description) VALUES ('Task 2/2', 'second')"),
+            format!("INSERT INTO {schema}.tasks (title, description) VALUES ('Task 3', 'x'), ('Task 4', 'y'), ('Task 5', 'z')"),
+            format!("UPDATE {schema}.tasks SET title = 'Task 2/3' WHERE title = 'Task 2/2'"),
+            format!("DELETE FROM {schema}.tasks WHERE title = 'Task 1' LIMIT 1"),
+        ];
+        for s in stmts {
+            conn.query_drop(&s)
+                .await
+                .map_err(|e| Error::mysql("loading the demo data", e))?;
+        }
+        out.insert("demoData".into(), format!("{schema}.tasks"));
+    }
+
+    let server_id: Option<u64> = conn
+        .query_first("SELECT @@server_id")
+        .await
+        .map_err(|e| Error::mysql("SELECT @@server_id", e))?;
+    let server_id = server_id.unwrap_or_default();
+    let body = serde_json::to_vec(&serde_json::json!({ "@@server_id": server_id }))
+        .map_err(|e| Error::Config(e.to_string()))?;
+    deps.store
+        .put(&deps.layout.server_id(), body, PutCondition::None)
+        .await?;
+    out.insert("serverId".into(), server_id.to_string());
+    let _ = conn.disconnect().await;
+    Ok(out)
+}
+
+/// Reads the replication user's password from its secret (a JSON with
+/// `password`, or the plain string). A failure leaves it unset, which
+/// `prepare` reports as a clear error in the response.
+pub async fn resolve_password(
+    req: &mut Request<Properties, Properties>,
+    sdk: &binlog_cdc::aws::SdkConfig,
+) {
+    let props = match req {
+        Request::Create(r) => &mut r.resource_properties,
+        Request::Update(r) => &mut r.resource_properties,
+        _ => return,
+    };
+    let Some(arn) = props.replication_password_secret_arn.clone() else {
+        return;
+    };
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    if let Ok(out) = client.get_secret_value().secret_id(&arn).send().await {
+        if let Some(s) = out.secret_string() {
+            let pw = serde_json::from_str::<serde_json::Value>(s)
+                .ok()
+                .and_then(|v| {
+                    v.get("password")
+                        .and_then(|p| p.as_str())
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| s.to_string());
+            props.replication_password = Some(pw);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_quoted_by_the_servers_rules() {
+        assert_eq!(quote_literal(r"a'b\c", true), r"'a''b\\c'");
+        assert_eq!(quote_literal(r"a'b\c", false), r"'a''b\c'");
+    }
+
+    #[test]
+    fn flags() {
+        assert!(flag(&Some("True".into())));
+        assert!(!flag(&Some("false".into())));
+        assert!(!flag(&None));
+    }
+}

@@ -1,0 +1,36 @@
+use std::time::Duration;
+
+use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    binlog_cdc::pipeline::init_lambda_tracing();
+    let deps = binlog_cdc::pipeline::Deps::from_env_admin().await?;
+    let sdk = binlog_cdc::aws::sdk_config().await;
+    lambda_runtime::run(service_fn(
+        |ev: LambdaEvent<
+            CloudFormationCustomResourceRequest<init_db::Properties, init_db::Properties>,
+        >| {
+            let deps = &deps;
+            let sdk = &sdk;
+            async move {
+                // Leave 10 s of the Lambda's time to send the response.
+                let left = ev
+                    .context
+                    .deadline()
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                let budget = left
+                    .saturating_sub(Duration::from_secs(10))
+                    .max(Duration::from_secs(1));
+                let mut req = ev.payload;
+                init_db::resolve_password(&mut req, sdk).await;
+                init_db::handle(req, deps, budget)
+                    .await
+                    .map_err(binlog_cdc::pipeline::diagnostic)
+            }
+        },
+    ))
+    .await
+}

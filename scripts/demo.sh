@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The main job, locally, on a fresh machine: a throwaway MariaDB, moto server
+# as S3 and Secrets Manager, the five functions served by `cargo lambda watch`,
+# and the state machine definition run by aws-local-stepfunctions. init-db
+# loads the original's demo data (the `tasks` table); the state machine runs
+# twice with writes in between; then the S3 tree and meta.json are printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+bash scripts/ensure-deps.sh
+cargo build --bins --locked
+
+dir=$(mktemp -d /tmp/binlog-cdc-demo.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -s TERM -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
+  bash scripts/local-mariadb.sh stop "$dir"
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+port=$(bash scripts/local-mariadb.sh start "$dir")
+moto_port=$(free_port); lambda_port=$(free_port)
+setsid .venv/e2e/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$dir/moto.log" 2>&1 & pids+=($!)
+export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+for _ in $(seq 1 100); do curl -sf "$AWS_ENDPOINT_URL/moto-api/" >/dev/null && break; sleep 0.1; done
+
+# The bucket and the database secret (RDS format), as the stack would have them.
+secret_arn=$(.venv/e2e/bin/python - "$port" <<'PY'
+import boto3, json, sys
+boto3.client("s3").create_bucket(Bucket="binlog-cdc-demo")
+# The state machine as Step Functions knows it: ListBinlogs asks which
+# executions are running (aws-local-stepfunctions runs the definition itself).
+boto3.client("stepfunctions").create_state_machine(
+    name="binlog-cdc", roleArn="arn:aws:iam::123456789012:role/binlog-cdc",
+    definition=open("statemachine/binlog-pipeline.asl.json").read())
+sm = boto3.client("secretsmanager")
+print(sm.create_secret(Name="demo-db", SecretString=json.dumps(
+    {"host": "127.0.0.1", "port": int(sys.argv[1]), "username": "cdc", "password": "cdc"}))["ARN"])
+PY
+)
+cat >"$dir/lambda.env" <<ENV
+BUCKET=binlog-cdc-demo
+PREFIX=cdc
+DB_SECRET_ARN=$secret_arn
+AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
+AWS_ACCESS_KEY_ID=demo
+AWS_SECRET_ACCESS_KEY=demo
+AWS_REGION=us-east-1
+VIEW=${VIEW:-both}
+ENV
+PATH="$PWD/.venv/e2e/bin:$PATH" setsid .venv/e2e/bin/cargo-lambda lambda watch --ignore-changes -A 127.0.0.1 -P "$lambda_port" \
+  --env-file "$dir/lambda.env" >"$dir/lambda.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 600); do (echo > "/dev/tcp/127.0.0.1/$lambda_port") 2>/dev/null && break; sleep 0.2; done
+lambda="http://127.0.0.1:$lambda_port"
+
+echo "== init-db (CloudFormation Create): preflight, retention, demo data, serverId.json" >&2
+curl -sf -X POST "$lambda/2015-03-31/functions/init-db/invocations" -d "{
+  \"RequestType\": \"Create\", \"ServiceToken\": \"demo\", \"ResponseURL\": \"$AWS_ENDPOINT_URL/binlog-cdc-demo/cfn-response.json\",
+  \"StackId\": \"demo-stack\", \"RequestId\": \"1\", \"ResourceType\": \"Custom::InitDb\", \"LogicalResourceId\": \"InitDb\",
+  \"ResourceProperties\": {\"RetentionHours\": \"24\", \"DemoData\": \"true\", \"DemoSchema\": \"martzcodes\"}}" | head -c 400; echo >&2
+
+run() {
+  echo "== state machine run: input $1" >&2
+  node tests/e2e/run-state-machine.mjs statemachine/binlog-pipeline.asl.json "$lambda" "$1"
+}
+run '{}'
+mariadb --no-defaults --socket="$dir/sock" -uroot --default-character-set=utf8mb4 -e "
+  UPDATE martzcodes.tasks SET done = 1, title = CONCAT(title, ' ✓') WHERE task_id > 3;
+  FLUSH BINARY LOGS;
+  INSERT INTO martzcodes.tasks (title, description) VALUES ('Task 6', 'after the rotation');
+  DELETE FROM martzcodes.tasks WHERE task_id = 4;"
+run '{}'
+
+echo "== the bucket" >&2
+.venv/e2e/bin/python - <<'PY'
+import boto3, json
+s3 = boto3.client("s3")
+for o in s3.list_objects_v2(Bucket="binlog-cdc-demo").get("Contents", []):
+    print(f'{o["Size"]:>8}  s3://binlog-cdc-demo/{o["Key"]}')
+print("== cdc/meta.json")
+print(s3.get_object(Bucket="binlog-cdc-demo", Key="cdc/meta.json")["Body"].read().decode())
+PY

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need, if missing:
+# - MariaDB server, client and mariadb-binlog (Debian's mariadb-server);
+# - Node.js and npm (Debian's), and tests/e2e's npm packages
+#   (aws-local-stepfunctions, asl-validator), pinned by package-lock.json;
+# - a Python venv .venv/e2e with moto server (S3, Secrets Manager) and
+#   cargo-lambda (which brings zig), pinned versions;
+# - rustfmt and clippy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() {
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if ! command -v mariadbd >/dev/null || ! command -v mariadb-binlog >/dev/null || ! command -v mariadb-install-db >/dev/null; then
+  echo "installing mariadb-server..." >&2
+  apt_install mariadb-server mariadb-client
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "installing nodejs and npm..." >&2
+  apt_install nodejs npm
+fi
+if [ ! -d tests/e2e/node_modules/aws-local-stepfunctions ]; then
+  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -x .venv/e2e/bin/moto_server ] || [ ! -x .venv/e2e/bin/cargo-lambda ]; then
+  echo "installing moto server and cargo-lambda into .venv/e2e..." >&2
+  python3 -m venv .venv/e2e
+  .venv/e2e/bin/pip install -q --disable-pip-version-check \
+    'moto[server,s3,secretsmanager,stepfunctions]==5.2.5' 'flask<4' 'flask-cors<7' 'cargo-lambda==1.9.2'
+fi
+for c in rustfmt clippy; do
+  if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then rustup component add "$c" >/dev/null 2>&1 || true; fi
+done

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test: formatting, lints, the state machine definition, unit tests, and
+# the integration and end-to-end tests (which start their own MariaDB, moto
+# server and cargo lambda watch on free ports).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+
+bash scripts/ensure-deps.sh
+
+if [ ! -d ../shared/fixtures/binlogs/mysql ] && [ -z "${BINLOG_CDC_FIXTURES:-}" ]; then
+  echo "the binlog fixtures are missing: expected ../shared/fixtures/binlogs beside this checkout (or set BINLOG_CDC_FIXTURES)" >&2
+  exit 1
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+(cd tests/e2e && npx --no-install asl-validator --json-path ../../statemachine/binlog-pipeline.asl.json)
+# The end-to-end test serves these binaries through cargo lambda watch.
+cargo build --bins --locked
+cargo test --workspace --locked

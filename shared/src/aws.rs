@@ -1,0 +1,73 @@
+//! AWS clients, built on one HTTPS stack (rustls with ring). The endpoint
+//! comes from the standard `AWS_ENDPOINT_URL` (moto server for local runs
+//! and tests); S3 then uses path-style addressing.
+
+use aws_config::BehaviorVersion;
+pub use aws_config::SdkConfig;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+
+use crate::error::{Error, Result};
+
+/// The shared SDK configuration: region, credentials and endpoint from the
+/// standard environment and profiles.
+pub async fn sdk_config() -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
+}
+
+/// An S3 client; path-style when a custom endpoint is set.
+pub fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {
+    let custom = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let s3 = aws_sdk_s3::config::Builder::from(conf)
+        .force_path_style(custom)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3)
+}
+
+/// The database URL from a Secrets Manager secret in the RDS format.
+pub async fn database_url(
+    conf: &SdkConfig,
+    source: &crate::config::DbSource,
+    tls: crate::config::DbTls,
+) -> Result<String> {
+    match source {
+        crate::config::DbSource::Url(u) => Ok(crate::config::with_tls(u.clone(), tls)),
+        crate::config::DbSource::Secret(arn) => {
+            let client = aws_sdk_secretsmanager::Client::new(conf);
+            let out = client
+                .get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+                    let (code, retryable) = match &e {
+                        aws_sdk_secretsmanager::error::SdkError::ServiceError(se) => {
+                            let code = se.err().code().unwrap_or("unknown").to_string();
+                            let retry = matches!(
+                                code.as_str(),
+                                "InternalServiceError" | "ThrottlingException"
+                            );
+                            (code, retry)
+                        }
+                        _ => (e.to_string(), true),
+                    };
+                    Error::Storage {
+                        context: format!("reading the database secret {arn}"),
+                        msg: code,
+                        retryable,
+                    }
+                })?;
+            let text = out
+                .secret_string()
+                .ok_or_else(|| Error::Config(format!("the secret {arn} has no SecretString")))?;
+            crate::config::url_from_secret(text, tls)
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! Pipeline settings: from environment variables (the Lambdas) or flags (the
+//! CLI), with defaults that suit a scheduled run.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `BUCKET` | (none) | the output bucket (Lambdas) |
+//! | `PREFIX` | `` | key prefix for every object, e.g. `cdc/` |
+//! | `DATABASE_URL` / `DB_SECRET_ARN` | (one required) | a `mysql://` URL, or a Secrets Manager secret in the RDS format |
+//! | `ADMIN_DATABASE_URL` / `ADMIN_SECRET_ARN` | the above | init-db only: an account that may change settings and create users |
+//! | `DB_TLS` | `off` | `off`, `require` (encrypt, do not verify) or `verify` (verify the server certificate) |
+//! | `CHUNK_BYTES` | 67108864 | files larger than this are split at transaction boundaries |
+//! | `SERVER_ID_BASE` | 4170100000 | replication server ids: base (planning), base+1+i (chunk i) |
+//! | `START_AT` | `oldest` | first run: `oldest` binlog, or `latest` (the current position) |
+//! | `OUTPUT_FORMAT` | `json` | `json`, `jsonl` or `jsonl.gz` |
+//! | `VIEW` | `keys` | `keys`, `new`, `old` or `both` |
+//! | `INCLUDE`, `EXCLUDE` | (none) | comma-separated `schema.table` patterns |
+//! | `MAX_BUFFER_BYTES` | 8388608 | parse-chunk: cap on buffered output before parts are flushed |
+//! | `PART_BYTES` | 4194304 | parse-chunk: a table's buffer is flushed as a part past this |
+//! | `PARSE_MAX_CONCURRENCY` | 4 | chunks parsed at once (the Map state's concurrency) |
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::event::View;
+
+/// Where the first run starts when there is no checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    #[default]
+    Oldest,
+    Latest,
+}
+
+/// The shape of the per-table and all-tables objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum OutputFormat {
+    /// `{"count", "events": [...], "lastTimestamp"}`, the original's shape.
+    #[default]
+    #[serde(rename = "json")]
+    Json,
+    /// One event per line (Athena, Glue).
+    #[serde(rename = "jsonl")]
+    Jsonl,
+    /// One event per line, gzip-compressed.
+    #[serde(rename = "jsonl.gz")]
+    JsonlGz,
+}
+
+impl OutputFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Json => "json",
+            OutputFormat::Jsonl => "jsonl",
+            OutputFormat::JsonlGz => "jsonl.gz",
+        }
+    }
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "json" => Ok(Self::Json),
+            "jsonl" => Ok(Self::Jsonl),
+            "jsonl.gz" => Ok(Self::JsonlGz),
+            o => Err(format!(
+                "unknown output format {o:?}: expected json, jsonl or jsonl.gz"
+            )),
+        }
+    }
+}
+
+/// Everything that shapes a run's plan and outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineConfig {
+    pub prefix: String,
+    pub chunk_bytes: u64,
+    pub server_id_base: u32,
+    pub start_at: StartAt,
+    pub format: OutputFormat,
+    pub view: View,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub max_buffer_bytes: usize,
+    pub part_bytes: usize,
+    pub max_concurrency: u32,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            chunk_bytes: 64 << 20,
+            server_id_base: 4_170_100_000,
+            start_at: StartAt::Oldest,
+            format: OutputFormat::Json,
+            view: View::Keys,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_buffer_bytes: 8 << 20,
+            part_bytes: 4 << 20,
+            max_concurrency: 4,
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_env<T: std::str::FromStr>(name: &str, default: T) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match env(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| Error::Config(format!("{name}={v:?}: {e}"))),
+    }
+}
+
+fn list(v: Option<String>) -> Vec<String> {
+    v.map(|s| {
+        s.split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+impl PipelineConfig {
+    /// Reads the settings from the environment (see the module docs).
+    pub fn from_env() -> Result<Self> {
+        let d = Self::default();
+        let start_at = match env("START_AT").as_deref() {
+            None | Some("oldest") => StartAt::Oldest,
+            Some("latest") => StartAt::Latest,
+            Some(o) => {
+                return Err(Error::Config(format!(
+                    "START_AT={o:?}: expected oldest or latest"
+                )))
+            }
+        };
+        let cfg = Self {
+            prefix: normalize_prefix(&env("PREFIX").unwrap_or_default()),
+            chunk_bytes: parse_env("CHUNK_BYTES", d.chunk_bytes)?,
+            server_id_base: parse_env("SERVER_ID_BASE", d.server_id_base)?,
+            start_at,
+            format: parse_env("OUTPUT_FORMAT", d.format)?,
+            view: parse_env("VIEW", d.view)?,
+            include: list(env("INCLUDE")),
+            exclude: list(env("EXCLUDE")),
+            max_buffer_bytes: parse_env("MAX_BUFFER_BYTES", d.max_buffer_bytes)?,
+            part_bytes: parse_env("PART_BYTES", d.part_bytes)?,
+            max_concurrency: parse_env("PARSE_MAX_CONCURRENCY", d.max_concurrency)?,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.chunk_bytes < 4096 {
+            return Err(Error::Config("CHUNK_BYTES must be at least 4096".into()));
+        }
+        if self.part_bytes == 0 || self.max_buffer_bytes < self.part_bytes {
+            return Err(Error::Config(
+                "MAX_BUFFER_BYTES must be at least PART_BYTES, and both above 0".into(),
+            ));
+        }
+        if self.max_concurrency == 0 {
+            return Err(Error::Config(
+                "PARSE_MAX_CONCURRENCY must be at least 1".into(),
+            ));
+        }
+        crate::filter::TableFilter::new(self.include.clone(), self.exclude.clone())
+            .map_err(Error::Config)?;
+        Ok(())
+    }
+
+    /// What of the settings changes the outputs (for the run id): not the
+    /// memory and chunking knobs, which change how, not what.
+    pub fn output_fingerprint(&self) -> String {
+        format!(
+            "prefix={}|format={}|view={:?}|include={}|exclude={}",
+            self.prefix,
+            self.format.extension(),
+            self.view,
+            self.include.join(","),
+            self.exclude.join(",")
+        )
+    }
+}
+
+/// `""` stays empty; anything else ends with exactly one `/` and has no leading `/`.
+pub fn normalize_prefix(p: &str) -> String {
+    let p = p.trim().trim_matches('/');
+    if p.is_empty() {
+        String::new()
+    } else {
+        format!("{p}/")
+    }
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub enum DbSource {
+    Url(String),
+    Secret(String),
+}
+
+/// TLS to the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DbTls {
+    #[default]
+    Off,
+    /// Encrypt, without verifying the certificate.
+    Require,
+    /// Encrypt and verify the certificate against the system roots (or
+    /// `DB_CA_FILE` when given).
+    Verify,
+}
+
+impl DbSource {
+    /// The admin connection for init-db: `ADMIN_DATABASE_URL` or
+    /// `ADMIN_SECRET_ARN` when set, else the pipeline's own.
+    pub fn admin_from_env() -> Result<Self> {
+        match (env("ADMIN_DATABASE_URL"), env("ADMIN_SECRET_ARN")) {
+            (Some(u), _) => Ok(Self::Url(u)),
+            (None, Some(a)) => Ok(Self::Secret(a)),
+            (None, None) => Self::from_env(),
+        }
+    }
+
+    pub fn from_env() -> Result<Self> {
+        match (env("DATABASE_URL"), env("DB_SECRET_ARN")) {
+            (Some(u), _) => Ok(Self::Url(u)),
+            (None, Some(a)) => Ok(Self::Secret(a)),
+            (None, None) => Err(Error::Config("set DATABASE_URL or DB_SECRET_ARN".into())),
+        }
+    }
+}
+
+impl DbTls {
+    pub fn from_env() -> Result<Self> {
+        match env("DB_TLS").as_deref() {
+            None | Some("off") => Ok(Self::Off),
+            Some("require") => Ok(Self::Require),
+            Some("verify") => Ok(Self::Verify),
+            Some(o) => Err(Error::Config(format!(
+                "DB_TLS={o:?}: expected off, require or verify"
+            ))),
+        }
+    }
+}
+
+/// The RDS secret format.
+#[derive(Deserialize)]
+struct RdsSecret {
+    host: String,
+    #[serde(default)]
+    port: Option<serde_json::Value>,
+    username: String,
+    password: String,
+    #[serde(default)]
+    dbname: Option<String>,
+}
+
+/// Builds a `mysql://` URL from an RDS-format secret (host, port, username,
+/// password, dbname). The password never appears in an error.
+pub fn url_from_secret(secret_json: &str, tls: DbTls) -> Result<String> {
+    let s: RdsSecret = serde_json::from_str(secret_json).map_err(|e| {
+        Error::Config(format!(
+            "the database secret is not RDS-format JSON (host, port, username, password): {}",
+            e.classify_name()
+        ))
+    })?;
+    let port = match s.port {
+        None => 3306,
+        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(3306),
+        Some(serde_json::Value::String(p)) => p
+            .parse()
+            .map_err(|_| Error::Config("the secret's port is not a number".into()))?,
+        Some(_) => return Err(Error::Config("the secret's port is not a number".into())),
+    };
+    let db = s
+        .dbname
+        .map(|d| format!("/{}", pct(&d)))
+        .unwrap_or_default();
+    Ok(with_tls(
+        format!(
+            "mysql://{}:{}@{}:{port}{db}",
+            pct(&s.username),
+            pct(&s.password),
+            s.host
+        ),
+        tls,
+    ))
+}
+
+/// Adds mysql_async's TLS parameters to a URL.
+pub fn with_tls(url: String, tls: DbTls) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let ca = env("DB_CA_FILE")
+        .map(|f| format!("&ssl_ca={f}"))
+        .unwrap_or_default();
+    match tls {
+        DbTls::Off => url,
+        DbTls::Require => {
+            format!("{url}{sep}require_ssl=true&verify_ca=false&verify_identity=false")
+        }
+        DbTls::Verify => {
+            format!("{url}{sep}require_ssl=true&verify_ca=true&verify_identity=true{ca}")
+        }
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+trait Classify {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl Classify for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "missing or wrong fields",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_to_url_encodes_and_hides_nothing_it_should_not() {
+        let u = url_from_secret(
+            r#"{"host":"db","port":3306,"username":"u@x","password":"p:/?#","dbname":"shop"}"#,
+            DbTls::Off,
+        )
+        .unwrap();
+        assert_eq!(u, "mysql://u%40x:p%3A%2F%3F%23@db:3306/shop");
+        let e = url_from_secret(
+            r#"{"host":"db","username":"u","password":"hunter2""#,
+            DbTls::Off,
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("hunter2"));
+        assert!(url_from_secret(
+            r#"{"host":"db","port":"3307","username":"u","password":"p"}"#,
+            DbTls::Require
+        )
+        .unwrap()
+        .ends_with("@db:3307?require_ssl=true&verify_ca=false&verify_identity=false"));
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(normalize_prefix(""), "");
+        assert_eq!(normalize_prefix("/cdc/"), "cdc/");
+        assert_eq!(normalize_prefix("a/b"), "a/b/");
+    }
+}

@@ -1,0 +1,199 @@
+//! The error type of the whole library, and its stable Step Functions names.
+//!
+//! Every error says where it happened: a binlog position (`binlog.000042:1234`),
+//! a table (`shop.orders`) or a column (`shop.orders.total`) where one applies.
+//! [`Error::name`] maps each variant to one of a few stable names that the
+//! state machine matches on; [`Error::is_retryable`] says which of them a retry
+//! can fix.
+
+use crate::position::BinlogPosition;
+
+/// Stable error names, as seen by Step Functions (`Retry`/`Catch` match on them).
+pub mod names {
+    /// A passing fault: the network, the server restarting, S3 throttling. Retry.
+    pub const TRANSIENT: &str = "Transient";
+    /// The checkpoint's binlog file is gone from the server. Definite.
+    pub const BINLOG_PURGED: &str = "BinlogPurged";
+    /// Bytes or metadata that cannot be decoded exactly. Definite.
+    pub const DECODE: &str = "DecodeError";
+    /// A setting, flag, input or server configuration that cannot work. Definite.
+    pub const CONFIG: &str = "ConfigError";
+    /// Another run committed first. Definite.
+    pub const CONCURRENT_RUN: &str = "ConcurrentRun";
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bytes of an event are not what their header or format says.
+    #[error("{at}: malformed {what}: {msg}")]
+    Malformed {
+        at: BinlogPosition,
+        what: &'static str,
+        msg: String,
+    },
+
+    /// One column's value cannot be represented exactly.
+    #[error("{at}: {table}.{column}: {msg}")]
+    Value {
+        at: BinlogPosition,
+        table: String,
+        column: String,
+        msg: String,
+    },
+
+    /// The table's metadata does not fit the row events (the table changed,
+    /// or the server did not log what is needed to decode it).
+    #[error("{at}: table {table}: {msg}")]
+    Schema {
+        at: BinlogPosition,
+        table: String,
+        msg: String,
+    },
+
+    /// An event this version cannot decode: failing is better than losing rows.
+    #[error("{at}: {msg}")]
+    Unsupported { at: BinlogPosition, msg: String },
+
+    /// The requested binlog file is no longer on the server.
+    #[error("binlog file {file} is not on the server (purged, or never existed): {msg}")]
+    BinlogPurged { file: String, msg: String },
+
+    /// The requested range is not readable as asked (not an event boundary, past the end).
+    #[error("{at}: {msg}")]
+    BadPosition { at: BinlogPosition, msg: String },
+
+    /// A MySQL protocol or connection error, with what we were doing.
+    #[error("{context}: {source}")]
+    Mysql {
+        context: String,
+        #[source]
+        source: mysql_async::Error,
+    },
+
+    /// A local I/O error, with the path or stream.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A bad flag, setting or input.
+    #[error("{0}")]
+    Config(String),
+
+    /// The object store failed (S3, Secrets Manager, a directory).
+    #[error("{context}: {msg}")]
+    Storage {
+        context: String,
+        msg: String,
+        retryable: bool,
+    },
+
+    /// A conditional write found the object changed (or present).
+    #[error("{key} changed since it was read (another run wrote it)")]
+    PreconditionFailed { key: String },
+
+    /// Another run committed first; this one commits nothing.
+    #[error("{0}")]
+    ConcurrentRun(String),
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn mysql(context: impl Into<String>, source: mysql_async::Error) -> Self {
+        Self::Mysql {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn malformed(at: &BinlogPosition, what: &'static str, msg: impl Into<String>) -> Self {
+        Self::Malformed {
+            at: at.clone(),
+            what,
+            msg: msg.into(),
+        }
+    }
+
+    /// The stable name Step Functions sees (see [`names`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Error::Malformed { .. }
+            | Error::Value { .. }
+            | Error::Schema { .. }
+            | Error::Unsupported { .. } => names::DECODE,
+            Error::BinlogPurged { .. } => names::BINLOG_PURGED,
+            Error::BadPosition { .. } | Error::Config(_) => names::CONFIG,
+            Error::Mysql { source, .. } => {
+                if mysql_is_transient(source) {
+                    names::TRANSIENT
+                } else {
+                    names::CONFIG
+                }
+            }
+            Error::Io { .. } => names::TRANSIENT,
+            Error::Storage {
+                retryable: true, ..
+            } => names::TRANSIENT,
+            Error::Storage {
+                retryable: false, ..
+            } => names::CONFIG,
+            Error::PreconditionFailed { .. } | Error::ConcurrentRun(_) => names::CONCURRENT_RUN,
+        }
+    }
+
+    /// Whether running the same step again can succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.name() == names::TRANSIENT
+    }
+}
+
+/// Network faults and the server errors a retry can outlive are transient;
+/// every other server error (access denied, syntax, unknown table) is not.
+fn mysql_is_transient(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
+        mysql_async::Error::Server(s) => matches!(
+            s.code,
+            // too many connections, shutdown in progress, lock wait timeout,
+            // deadlock, query interrupted, connection killed, server gone
+            1040 | 1053 | 1205 | 1213 | 1317 | 1927 | 2006 | 2013
+        ),
+        mysql_async::Error::Other(_) | mysql_async::Error::Url(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_place() {
+        let at = BinlogPosition::new("binlog.000042", 1234);
+        let e = Error::Value {
+            at: at.clone(),
+            table: "shop.orders".into(),
+            column: "total".into(),
+            msg: "bad".into(),
+        };
+        assert_eq!(e.to_string(), "binlog.000042:1234: shop.orders.total: bad");
+        assert_eq!(e.name(), names::DECODE);
+        assert!(!e.is_retryable());
+        let io = Error::io("stdout", std::io::Error::other("x"));
+        assert!(io.is_retryable());
+        let purged = Error::BinlogPurged {
+            file: "binlog.000001".into(),
+            msg: "gone".into(),
+        };
+        assert_eq!(purged.name(), names::BINLOG_PURGED);
+    }
+}

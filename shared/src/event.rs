@@ -1,0 +1,246 @@
+//! The change event: one JSON object per row, the contract every consumer
+//! reads (documented in docs/EVENTS.md).
+//!
+//! Keys are written in sorted order, like the original's `sort_keys=True`:
+//! `columnsChanged`, `delta`, `gtid`, `index`, `keys`, `newImage`, `oldImage`,
+//! `partial`, `position`, `schema`, `table`, `timestamp`, `type`. Column names
+//! inside `keys`, images and deltas are sorted too.
+
+use serde::{Deserialize, Serialize};
+
+use crate::decode::RowImage;
+use crate::json;
+use crate::schema::TableMeta;
+
+/// Which kind of change a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RowKind {
+    #[serde(rename = "WriteRowsEvent")]
+    Write,
+    #[serde(rename = "UpdateRowsEvent")]
+    Update,
+    #[serde(rename = "DeleteRowsEvent")]
+    Delete,
+}
+
+impl RowKind {
+    /// The name in the `type` field (the original's class names).
+    pub fn name(self) -> &'static str {
+        match self {
+            RowKind::Write => "WriteRowsEvent",
+            RowKind::Update => "UpdateRowsEvent",
+            RowKind::Delete => "DeleteRowsEvent",
+        }
+    }
+}
+
+/// Which row images an event carries, like DynamoDB Streams' view types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// Only `keys` (and `delta` for updates): the original's events.
+    #[default]
+    Keys,
+    /// Also `newImage`: the row after the change (inserts, updates).
+    New,
+    /// Also `oldImage`: the row before the change (updates, deletes).
+    Old,
+    /// Both images.
+    Both,
+}
+
+impl std::str::FromStr for View {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "keys" => Ok(View::Keys),
+            "new" => Ok(View::New),
+            "old" => Ok(View::Old),
+            "both" => Ok(View::Both),
+            other => Err(format!(
+                "unknown view {other:?}: expected keys, new, old or both"
+            )),
+        }
+    }
+}
+
+impl View {
+    fn new_image(self) -> bool {
+        matches!(self, View::New | View::Both)
+    }
+    fn old_image(self) -> bool {
+        matches!(self, View::Old | View::Both)
+    }
+}
+
+/// Everything about one row that goes into its event.
+pub struct RowRef<'a> {
+    pub table: &'a TableMeta,
+    pub kind: RowKind,
+    pub timestamp: u32,
+    /// `file:pos` of the rows event.
+    pub position: &'a str,
+    /// The row's index within its rows event.
+    pub index: u32,
+    pub gtid: Option<&'a str>,
+    pub before: Option<&'a RowImage>,
+    pub after: Option<&'a RowImage>,
+}
+
+/// Writes events as JSON, reusing its scratch space across rows.
+#[derive(Default)]
+pub struct EventWriter {
+    changed: Vec<usize>,
+    scratch: Vec<u8>,
+}
+
+impl EventWriter {
+    /// Appends one event (without a newline) to `out`.
+    pub fn write(&mut self, row: &RowRef<'_>, view: View, out: &mut Vec<u8>) {
+        let t = row.table;
+        // The image that identifies the row: after for inserts and updates
+        // (the original's choice), before for deletes.
+        let key_image = match row.kind {
+            RowKind::Delete => row.before,
+            _ => row.after.or(row.before),
+        };
+        let partial = row.before.is_some_and(|i| i.partial) || row.after.is_some_and(|i| i.partial);
+
+        out.push(b'{');
+        if let (RowKind::Update, Some(before), Some(after)) = (row.kind, row.before, row.after) {
+            self.changed.clear();
+            for &i in &t.by_name {
+                if let Some(a) = after.get(i) {
+                    if before.get(i) != Some(a) {
+                        self.changed.push(i);
+                    }
+                }
+            }
+            out.extend_from_slice(b"\"columnsChanged\":[");
+            for (n, &i) in self.changed.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&t.json_names[i]);
+            }
+            out.extend_from_slice(b"],\"delta\":{\"after\":");
+            self.delta_string(t, after, out);
+            out.extend_from_slice(b",\"before\":");
+            self.delta_string(t, before, out);
+            out.extend_from_slice(b"},");
+        }
+        if let Some(g) = row.gtid {
+            out.extend_from_slice(b"\"gtid\":");
+            json::write_str(out, g);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"index\":");
+        json::write_u64(out, row.index as u64);
+        out.extend_from_slice(b",\"keys\":");
+        match key_image {
+            Some(img) if !t.key_by_name.is_empty() => object(t, img, &t.key_by_name, out),
+            Some(img) => object(t, img, &t.by_name, out),
+            None => out.extend_from_slice(b"{}"),
+        }
+        if view.new_image() {
+            if let Some(img) = row.after {
+                out.extend_from_slice(b",\"newImage\":");
+                object(t, img, &t.by_name, out);
+            }
+        }
+        if view.old_image() {
+            if let Some(img) = row.before {
+                out.extend_from_slice(b",\"oldImage\":");
+                object(t, img, &t.by_name, out);
+            }
+        }
+        if partial {
+            out.extend_from_slice(b",\"partial\":true");
+        }
+        out.extend_from_slice(b",\"position\":\"");
+        out.extend_from_slice(row.position.as_bytes());
+        out.extend_from_slice(b"\",\"schema\":");
+        json::write_str(out, &t.schema);
+        out.extend_from_slice(b",\"table\":");
+        json::write_str(out, &t.table);
+        out.extend_from_slice(b",\"timestamp\":");
+        json::write_u64(out, row.timestamp as u64);
+        out.extend_from_slice(b",\"type\":\"");
+        out.extend_from_slice(row.kind.name().as_bytes());
+        out.extend_from_slice(b"\"}");
+    }
+
+    /// The changed columns of `img` as a JSON object, written as a JSON string.
+    fn delta_string(&mut self, t: &TableMeta, img: &RowImage, out: &mut Vec<u8>) {
+        self.scratch.clear();
+        self.scratch.push(b'{');
+        let mut first = true;
+        for &i in &self.changed {
+            if let Some(v) = img.get(i) {
+                if !first {
+                    self.scratch.push(b',');
+                }
+                first = false;
+                self.scratch.extend_from_slice(&t.json_names[i]);
+                self.scratch.push(b':');
+                self.scratch.extend_from_slice(v);
+            }
+        }
+        self.scratch.push(b'}');
+        out.push(b'"');
+        json::write_escaped_body(out, &self.scratch);
+        out.push(b'"');
+    }
+}
+
+/// `{"col":value,...}` over `cols`, skipping columns absent from the image.
+fn object(t: &TableMeta, img: &RowImage, cols: &[usize], out: &mut Vec<u8>) {
+    out.push(b'{');
+    let mut first = true;
+    for &i in cols {
+        if let Some(v) = img.get(i) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&t.json_names[i]);
+            out.push(b':');
+            out.extend_from_slice(v);
+        }
+    }
+    out.push(b'}');
+}
+
+/// A change event read back from JSON (for consumers and tests).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeEvent {
+    pub schema: String,
+    pub table: String,
+    #[serde(rename = "type")]
+    pub kind: RowKind,
+    pub keys: serde_json::Map<String, serde_json::Value>,
+    pub timestamp: u32,
+    pub position: crate::position::BinlogPosition,
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<Delta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns_changed: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_image: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_image: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+/// An update's changed columns, before and after, each a JSON object in a string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    pub after: String,
+    pub before: String,
+}

@@ -1,0 +1,80 @@
+//! Include and exclude tables by `schema.table` patterns, where `*` matches
+//! any run of characters (dots included): `shop.*`, `*.audit_*`, `shop.orders`.
+//!
+//! A table is kept when it matches some include pattern (or there are none)
+//! and no exclude pattern. Matching is case-sensitive, like table names on
+//! Linux servers.
+
+#[derive(Debug, Clone, Default)]
+pub struct TableFilter {
+    include: Vec<String>,
+    exclude: Vec<String>,
+}
+
+impl TableFilter {
+    pub fn new(include: Vec<String>, exclude: Vec<String>) -> Result<Self, String> {
+        for p in include.iter().chain(&exclude) {
+            if p.is_empty() {
+                return Err(
+                    "an empty table pattern matches nothing; use '*' for every table".into(),
+                );
+            }
+        }
+        Ok(Self { include, exclude })
+    }
+
+    /// Whether `schema.table` passes the filter.
+    pub fn keeps(&self, schema: &str, table: &str) -> bool {
+        let name = format!("{schema}.{table}");
+        (self.include.is_empty() || self.include.iter().any(|p| glob(p, &name)))
+            && !self.exclude.iter().any(|p| glob(p, &name))
+    }
+}
+
+/// `*`-only glob matching, iterative with backtracking to the last star.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("shop.*", "shop.orders"));
+        assert!(!glob("shop.*", "shopx.orders"));
+        assert!(glob("*.audit_*", "a.audit_log"));
+        assert!(glob("*", "a.b"));
+        assert!(glob("s*p.o*s", "shop.orders"));
+        assert!(!glob("shop.orders", "shop.orders2"));
+    }
+
+    #[test]
+    fn include_then_exclude() {
+        let f = TableFilter::new(vec!["shop.*".into()], vec!["shop.tmp_*".into()]).unwrap();
+        assert!(f.keeps("shop", "orders"));
+        assert!(!f.keeps("shop", "tmp_x"));
+        assert!(!f.keeps("other", "orders"));
+        assert!(TableFilter::default().keeps("a", "b"));
+        assert!(TableFilter::new(vec!["".into()], vec![]).is_err());
+    }
+}

@@ -1,0 +1,676 @@
+//! Table metadata: what each column of a table map is, and how to decode it.
+//!
+//! A `TABLE_MAP` event carries each column's binlog type and type metadata
+//! (lengths, precision, fraction digits). With `binlog_row_metadata=FULL` it
+//! also carries names, signedness, charsets, ENUM/SET labels and the primary
+//! key. [`TableMeta::from_table_map`] turns that into a decoding plan built
+//! once per table map. Where the server did not log names, signedness or
+//! charsets, [`TableMeta::apply_information_schema`] fills them in from
+//! `information_schema.COLUMNS`, after checking that the live table still has
+//! the same column count and compatible types (a mismatch means the table
+//! changed since the event, and is an error, never a shifted mapping).
+
+use mysql_common::binlog::events::{OptionalMetadataField, TableMapEvent};
+use mysql_common::constants::ColumnType;
+
+use crate::decode::text::Charset;
+
+/// One column of a table map.
+#[derive(Debug, Clone)]
+pub struct ColumnMeta {
+    pub name: String,
+    pub kind: ColumnKind,
+}
+
+/// How a column is stored in a row image (one variant per type family).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnKind {
+    /// TINYINT (1), SMALLINT (2), MEDIUMINT (3), INT (4), BIGINT (8).
+    /// `unsigned` is `None` when the server did not log signedness.
+    Int {
+        bytes: u8,
+        unsigned: Option<bool>,
+    },
+    Year,
+    Float,
+    Double,
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
+    Date,
+    /// TIME2 with its fraction digits.
+    Time {
+        fsp: u8,
+    },
+    /// The pre-5.6 TIME (3 bytes, HHMMSS).
+    TimeOld,
+    DateTime {
+        fsp: u8,
+    },
+    DateTimeOld,
+    Timestamp {
+        fsp: u8,
+    },
+    TimestampOld,
+    /// CHAR/BINARY (`fixed`) and VARCHAR/VARBINARY: a 1- or 2-byte length, then bytes.
+    String {
+        max_len: u16,
+        fixed: bool,
+        charset: Charset,
+    },
+    /// BLOB/TEXT of every size: a 1..4-byte length, then bytes.
+    Blob {
+        len_bytes: u8,
+        charset: Charset,
+    },
+    /// GEOMETRY: a length, then WKB with a 4-byte SRID prefix.
+    Geometry {
+        len_bytes: u8,
+    },
+    /// MySQL's binary JSON.
+    Json {
+        len_bytes: u8,
+    },
+    Enum {
+        bytes: u8,
+        labels: Option<Vec<String>>,
+    },
+    Set {
+        bytes: u8,
+        labels: Option<Vec<String>>,
+    },
+    Bit {
+        bits: u16,
+    },
+    /// A column of type NULL: no bytes.
+    Null,
+}
+
+impl ColumnKind {
+    /// Columns whose charset the table map lists in DEFAULT_CHARSET/COLUMN_CHARSET.
+    fn takes_charset(&self, mariadb: bool) -> bool {
+        matches!(self, ColumnKind::String { .. } | ColumnKind::Blob { .. })
+            // MariaDB counts GEOMETRY among the character columns (it has a
+            // charset, binary); MySQL does not.
+            || (mariadb && matches!(self, ColumnKind::Geometry { .. }))
+    }
+
+    fn set_charset(&mut self, cs: Charset) {
+        match self {
+            ColumnKind::String { charset, .. } | ColumnKind::Blob { charset, .. } => *charset = cs,
+            _ => {}
+        }
+    }
+
+    fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            ColumnKind::Int { .. }
+                | ColumnKind::Year
+                | ColumnKind::Float
+                | ColumnKind::Double
+                | ColumnKind::Decimal { .. }
+        )
+    }
+}
+
+/// A table as a table map describes it, prepared for decoding.
+#[derive(Debug, Clone)]
+pub struct TableMeta {
+    pub table_id: u64,
+    pub schema: String,
+    pub table: String,
+    /// `schema.table`.
+    pub full_name: String,
+    pub columns: Vec<ColumnMeta>,
+    /// Primary-key column indexes, in key order. Empty when the table has none
+    /// (or the server did not log it).
+    pub primary_key: Vec<usize>,
+    /// Whether the names came from the binlog or information_schema (`false`
+    /// means the columns are named `@1`, `@2`, ... like `mariadb-binlog -v`).
+    pub has_names: bool,
+    /// Column indexes ordered by column name (the JSON key order).
+    pub by_name: Vec<usize>,
+    /// `"name"` of each column, JSON-escaped, ready to copy into output.
+    pub json_names: Vec<Vec<u8>>,
+    /// Primary-key column indexes ordered by name (the `keys` object's order).
+    pub key_by_name: Vec<usize>,
+    /// Number of JSON columns (PARTIAL_UPDATE_ROWS bitmaps count them).
+    pub json_columns: usize,
+}
+
+/// What information_schema says about one column.
+#[derive(Debug, Clone)]
+pub struct InfoColumn {
+    pub name: String,
+    /// `DATA_TYPE`, lower case: `int`, `varchar`, `enum`, ...
+    pub data_type: String,
+    /// `COLUMN_TYPE`: `int(10) unsigned`, `enum('a','b')`, ...
+    pub column_type: String,
+    /// The collation's charset (`CHARACTER_SET_NAME`), if a text column.
+    pub charset: Option<String>,
+    pub is_primary_key: bool,
+}
+
+impl TableMeta {
+    /// Builds the decoding plan from a table map. `mariadb` says which server
+    /// wrote it (their optional metadata differ slightly).
+    pub fn from_table_map(tme: &TableMapEvent<'_>, mariadb: bool) -> Result<Self, String> {
+        let n = tme.columns_count() as usize;
+        let mut columns = Vec::with_capacity(n);
+        for i in 0..n {
+            let raw = tme
+                .get_raw_column_type(i)
+                .map_err(|e| format!("column {}: {e}", i + 1))?
+                .ok_or_else(|| format!("column {} has no type", i + 1))?;
+            let meta = tme.get_column_metadata(i).unwrap_or(&[]);
+            let kind = kind_from_binlog(raw, meta).map_err(|e| format!("column {}: {e}", i + 1))?;
+            columns.push(ColumnMeta {
+                name: format!("@{}", i + 1),
+                kind,
+            });
+        }
+
+        let mut has_names = false;
+        let mut primary_key = Vec::new();
+        let mut enum_labels: Vec<Vec<String>> = Vec::new();
+        let mut set_labels: Vec<Vec<String>> = Vec::new();
+        let mut charsets: Option<Vec<u16>> = None;
+        let mut signedness: Option<Vec<bool>> = None;
+        let char_cols: Vec<usize> = (0..n)
+            .filter(|&i| columns[i].kind.takes_charset(mariadb))
+            .collect();
+
+        for field in tme.iter_optional_meta() {
+            let field = field.map_err(|e| format!("optional metadata: {e}"))?;
+            match field {
+                OptionalMetadataField::Signedness(bits) => {
+                    // One bit per numeric column, set = UNSIGNED.
+                    signedness = Some(bits.iter().by_vals().collect());
+                }
+                OptionalMetadataField::DefaultCharset(dc) => {
+                    let mut v = vec![dc.default_charset(); char_cols.len()];
+                    for nd in dc.iter_non_default() {
+                        let nd = nd.map_err(|e| format!("charset metadata: {e}"))?;
+                        let idx = nd.column_index() as usize;
+                        *v.get_mut(idx)
+                            .ok_or("charset metadata names a column past the end")? = nd.charset();
+                    }
+                    charsets = Some(v);
+                }
+                OptionalMetadataField::ColumnCharset(cc) => {
+                    let v = cc
+                        .iter_charsets()
+                        .collect::<Result<Vec<u16>, _>>()
+                        .map_err(|e| format!("charset metadata: {e}"))?;
+                    charsets = Some(v);
+                }
+                OptionalMetadataField::ColumnName(names) => {
+                    let mut i = 0;
+                    for name in names.iter_names() {
+                        let name = name.map_err(|e| format!("column names: {e}"))?;
+                        let col = columns.get_mut(i).ok_or("more column names than columns")?;
+                        col.name = String::from_utf8_lossy(name.name_raw()).into_owned();
+                        i += 1;
+                    }
+                    if i != n {
+                        return Err(format!("{i} column names for {n} columns"));
+                    }
+                    has_names = true;
+                }
+                OptionalMetadataField::EnumStrValue(values) => {
+                    for labels in values.iter_values() {
+                        let labels = labels.map_err(|e| format!("ENUM labels: {e}"))?;
+                        enum_labels.push(
+                            labels
+                                .values()
+                                .iter()
+                                .map(|v| v.value().into_owned())
+                                .collect(),
+                        );
+                    }
+                }
+                OptionalMetadataField::SetStrValue(values) => {
+                    for labels in values.iter_values() {
+                        let labels = labels.map_err(|e| format!("SET labels: {e}"))?;
+                        set_labels.push(
+                            labels
+                                .values()
+                                .iter()
+                                .map(|v| v.value().into_owned())
+                                .collect(),
+                        );
+                    }
+                }
+                OptionalMetadataField::SimplePrimaryKey(pk) => {
+                    for idx in pk.iter_indexes() {
+                        primary_key.push(idx.map_err(|e| format!("primary key: {e}"))? as usize);
+                    }
+                }
+                OptionalMetadataField::PrimaryKeyWithPrefix(pk) => {
+                    for key in pk.iter_keys() {
+                        let key = key.map_err(|e| format!("primary key: {e}"))?;
+                        primary_key.push(key.column_index() as usize);
+                    }
+                }
+                // ENUM/SET labels are decoded as UTF-8 (the server logs them in
+                // the column's charset, which for every label we can print is
+                // ASCII or UTF-8); geometry subtypes, visibility and vector
+                // sizes do not change how values decode.
+                _ => {}
+            }
+        }
+
+        if let Some(flags) = signedness {
+            let numeric: Vec<usize> = (0..n).filter(|&i| columns[i].kind.is_numeric()).collect();
+            for (&i, unsigned) in numeric.iter().zip(flags) {
+                if let ColumnKind::Int { unsigned: u, .. } = &mut columns[i].kind {
+                    *u = Some(unsigned);
+                }
+            }
+        }
+        if let Some(cs) = charsets {
+            if cs.len() != char_cols.len() {
+                return Err(format!(
+                    "the table map lists {} charsets for {} text columns",
+                    cs.len(),
+                    char_cols.len()
+                ));
+            }
+            for (&i, id) in char_cols.iter().zip(cs) {
+                columns[i].kind.set_charset(Charset::from_collation(id));
+            }
+        }
+        let mut enums = enum_labels.into_iter();
+        let mut sets = set_labels.into_iter();
+        for col in &mut columns {
+            match &mut col.kind {
+                ColumnKind::Enum { labels, .. } => *labels = enums.next(),
+                ColumnKind::Set { labels, .. } => *labels = sets.next(),
+                _ => {}
+            }
+        }
+        if primary_key.iter().any(|&i| i >= n) {
+            return Err("primary key names a column past the end".into());
+        }
+
+        let schema = String::from_utf8_lossy(tme.database_name_raw()).into_owned();
+        let table = String::from_utf8_lossy(tme.table_name_raw()).into_owned();
+        let mut meta = TableMeta {
+            table_id: tme.table_id(),
+            full_name: format!("{schema}.{table}"),
+            schema,
+            table,
+            columns,
+            primary_key,
+            has_names,
+            by_name: Vec::new(),
+            key_by_name: Vec::new(),
+            json_names: Vec::new(),
+            json_columns: 0,
+        };
+        meta.finish();
+        Ok(meta)
+    }
+
+    /// Recomputes the derived fields after names or kinds changed.
+    fn finish(&mut self) {
+        let mut by_name: Vec<usize> = (0..self.columns.len()).collect();
+        by_name.sort_by(|&a, &b| self.columns[a].name.cmp(&self.columns[b].name));
+        self.key_by_name = by_name
+            .iter()
+            .copied()
+            .filter(|i| self.primary_key.contains(i))
+            .collect();
+        self.by_name = by_name;
+        self.json_names = self
+            .columns
+            .iter()
+            .map(|c| {
+                let mut v = Vec::with_capacity(c.name.len() + 2);
+                crate::json::write_str(&mut v, &c.name);
+                v
+            })
+            .collect();
+        self.json_columns = self
+            .columns
+            .iter()
+            .filter(|c| matches!(c.kind, ColumnKind::Json { .. }))
+            .count();
+    }
+
+    /// Whether anything needed to decode exactly is missing from the table map.
+    pub fn needs_information_schema(&self) -> bool {
+        !self.has_names
+            || self.columns.iter().any(|c| match &c.kind {
+                ColumnKind::Int { unsigned, .. } => unsigned.is_none(),
+                ColumnKind::String { charset, .. } | ColumnKind::Blob { charset, .. } => {
+                    *charset == Charset::NotLogged
+                }
+                ColumnKind::Enum { labels, .. } | ColumnKind::Set { labels, .. } => {
+                    labels.is_none()
+                }
+                _ => false,
+            })
+    }
+
+    /// Fills what the table map lacked from information_schema, after checking
+    /// that the live table still matches the table map column by column.
+    pub fn apply_information_schema(&mut self, info: &[InfoColumn]) -> Result<(), String> {
+        if info.len() != self.columns.len() {
+            return Err(format!(
+                "the table map has {} columns but the table now has {} (it changed since this event; \
+                 enable binlog_row_metadata=FULL to decode it)",
+                self.columns.len(),
+                info.len()
+            ));
+        }
+        for (col, ic) in self.columns.iter_mut().zip(info) {
+            if !compatible(&col.kind, &ic.data_type) {
+                return Err(format!(
+                    "column {} is {} in the table map but {} ({}) in the table now \
+                     (it changed since this event; enable binlog_row_metadata=FULL to decode it)",
+                    ic.name,
+                    col.kind.type_name(),
+                    ic.data_type,
+                    ic.column_type
+                ));
+            }
+        }
+        for (col, ic) in self.columns.iter_mut().zip(info) {
+            if !self.has_names {
+                col.name = ic.name.clone();
+            }
+            let unsigned_now = ic.column_type.contains("unsigned");
+            match &mut col.kind {
+                ColumnKind::Int { unsigned, .. } if unsigned.is_none() => {
+                    *unsigned = Some(unsigned_now)
+                }
+                ColumnKind::String { charset, .. } | ColumnKind::Blob { charset, .. }
+                    if *charset == Charset::NotLogged =>
+                {
+                    *charset = match &ic.charset {
+                        Some(name) => Charset::from_name(name),
+                        None => Charset::Binary,
+                    };
+                }
+                ColumnKind::Enum { labels, .. } | ColumnKind::Set { labels, .. }
+                    if labels.is_none() =>
+                {
+                    *labels = Some(parse_labels(&ic.column_type));
+                }
+                _ => {}
+            }
+        }
+        if self.primary_key.is_empty() {
+            self.primary_key = info
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.is_primary_key)
+                .map(|(i, _)| i)
+                .collect();
+        }
+        self.has_names = true;
+        self.finish();
+        Ok(())
+    }
+}
+
+impl ColumnKind {
+    /// A short SQL-ish name for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ColumnKind::Int { bytes: 1, .. } => "TINYINT",
+            ColumnKind::Int { bytes: 2, .. } => "SMALLINT",
+            ColumnKind::Int { bytes: 3, .. } => "MEDIUMINT",
+            ColumnKind::Int { bytes: 4, .. } => "INT",
+            ColumnKind::Int { .. } => "BIGINT",
+            ColumnKind::Year => "YEAR",
+            ColumnKind::Float => "FLOAT",
+            ColumnKind::Double => "DOUBLE",
+            ColumnKind::Decimal { .. } => "DECIMAL",
+            ColumnKind::Date => "DATE",
+            ColumnKind::Time { .. } | ColumnKind::TimeOld => "TIME",
+            ColumnKind::DateTime { .. } | ColumnKind::DateTimeOld => "DATETIME",
+            ColumnKind::Timestamp { .. } | ColumnKind::TimestampOld => "TIMESTAMP",
+            ColumnKind::String { fixed: true, .. } => "CHAR",
+            ColumnKind::String { .. } => "VARCHAR",
+            ColumnKind::Blob { .. } => "BLOB",
+            ColumnKind::Geometry { .. } => "GEOMETRY",
+            ColumnKind::Json { .. } => "JSON",
+            ColumnKind::Enum { .. } => "ENUM",
+            ColumnKind::Set { .. } => "SET",
+            ColumnKind::Bit { .. } => "BIT",
+            ColumnKind::Null => "NULL",
+        }
+    }
+}
+
+/// Whether an information_schema DATA_TYPE can be what the table map logged.
+fn compatible(kind: &ColumnKind, data_type: &str) -> bool {
+    let t = data_type;
+    match kind {
+        ColumnKind::Int { bytes: 1, .. } => matches!(t, "tinyint" | "bool" | "boolean"),
+        ColumnKind::Int { bytes: 2, .. } => t == "smallint",
+        ColumnKind::Int { bytes: 3, .. } => t == "mediumint",
+        ColumnKind::Int { bytes: 4, .. } => matches!(t, "int" | "integer"),
+        ColumnKind::Int { .. } => t == "bigint",
+        ColumnKind::Year => t == "year",
+        ColumnKind::Float => t == "float",
+        ColumnKind::Double => matches!(t, "double" | "real" | "double precision"),
+        ColumnKind::Decimal { .. } => matches!(t, "decimal" | "numeric"),
+        ColumnKind::Date => t == "date",
+        ColumnKind::Time { .. } | ColumnKind::TimeOld => t == "time",
+        ColumnKind::DateTime { .. } | ColumnKind::DateTimeOld => t == "datetime",
+        ColumnKind::Timestamp { .. } | ColumnKind::TimestampOld => t == "timestamp",
+        // MariaDB's INET6 and UUID are BINARY(16) in the binlog, INET4 is BINARY(4).
+        ColumnKind::String { fixed: true, .. } => {
+            matches!(t, "char" | "binary" | "inet6" | "inet4" | "uuid")
+        }
+        ColumnKind::String { .. } => matches!(t, "varchar" | "varbinary"),
+        ColumnKind::Blob { .. } => t.ends_with("blob") || t.ends_with("text") || t == "json",
+        ColumnKind::Geometry { .. } => matches!(
+            t,
+            "geometry"
+                | "point"
+                | "linestring"
+                | "polygon"
+                | "multipoint"
+                | "multilinestring"
+                | "multipolygon"
+                | "geometrycollection"
+                | "geomcollection"
+        ),
+        ColumnKind::Json { .. } => t == "json",
+        ColumnKind::Enum { .. } => t == "enum",
+        ColumnKind::Set { .. } => t == "set",
+        ColumnKind::Bit { .. } => t == "bit",
+        ColumnKind::Null => false,
+    }
+}
+
+/// `enum('a','b''c')` -> `["a", "b'c"]`.
+fn parse_labels(column_type: &str) -> Vec<String> {
+    let Some(start) = column_type.find('(') else {
+        return Vec::new();
+    };
+    let body = &column_type[start + 1..column_type.rfind(')').unwrap_or(column_type.len())];
+    let mut labels = Vec::new();
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let mut label = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    label.push('\'');
+                }
+                '\'' => break,
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        label.push(n);
+                    }
+                }
+                c => label.push(c),
+            }
+        }
+        labels.push(label);
+    }
+    labels
+}
+
+/// A column's binlog type and type metadata -> how to decode it.
+fn kind_from_binlog(raw: ColumnType, meta: &[u8]) -> Result<ColumnKind, String> {
+    use ColumnType::*;
+    let m = |i: usize| meta.get(i).copied().unwrap_or(0);
+    Ok(match raw {
+        MYSQL_TYPE_TINY => ColumnKind::Int {
+            bytes: 1,
+            unsigned: None,
+        },
+        MYSQL_TYPE_SHORT => ColumnKind::Int {
+            bytes: 2,
+            unsigned: None,
+        },
+        MYSQL_TYPE_INT24 => ColumnKind::Int {
+            bytes: 3,
+            unsigned: None,
+        },
+        MYSQL_TYPE_LONG => ColumnKind::Int {
+            bytes: 4,
+            unsigned: None,
+        },
+        MYSQL_TYPE_LONGLONG => ColumnKind::Int {
+            bytes: 8,
+            unsigned: None,
+        },
+        MYSQL_TYPE_YEAR => ColumnKind::Year,
+        MYSQL_TYPE_FLOAT => ColumnKind::Float,
+        MYSQL_TYPE_DOUBLE => ColumnKind::Double,
+        MYSQL_TYPE_NEWDECIMAL => {
+            let (precision, scale) = (m(0), m(1));
+            if precision == 0 || precision > 65 || scale > 30 || scale > precision {
+                return Err(format!(
+                    "DECIMAL({precision},{scale}) is not a valid decimal type"
+                ));
+            }
+            ColumnKind::Decimal { precision, scale }
+        }
+        MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => ColumnKind::Date,
+        MYSQL_TYPE_TIME => ColumnKind::TimeOld,
+        MYSQL_TYPE_TIME2 => ColumnKind::Time { fsp: fsp(m(0))? },
+        MYSQL_TYPE_DATETIME => ColumnKind::DateTimeOld,
+        MYSQL_TYPE_DATETIME2 => ColumnKind::DateTime { fsp: fsp(m(0))? },
+        MYSQL_TYPE_TIMESTAMP => ColumnKind::TimestampOld,
+        MYSQL_TYPE_TIMESTAMP2 => ColumnKind::Timestamp { fsp: fsp(m(0))? },
+        MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING => ColumnKind::String {
+            max_len: u16::from_le_bytes([m(0), m(1)]),
+            fixed: false,
+            charset: Charset::NotLogged,
+        },
+        MYSQL_TYPE_STRING => {
+            // Quirk: CHAR, ENUM and SET all log as MYSQL_TYPE_STRING. The first
+            // metadata byte is the real type; for CHAR longer than 255 bytes,
+            // bits 4-5 of it are the inverted high bits of the length.
+            let (b0, b1) = (m(0), m(1));
+            let (real, len) = if b0 & 0x30 != 0x30 {
+                (b0 | 0x30, ((((b0 & 0x30) ^ 0x30) as u16) << 4) | b1 as u16)
+            } else {
+                (b0, b1 as u16)
+            };
+            match real {
+                x if x == MYSQL_TYPE_ENUM as u8 => ColumnKind::Enum {
+                    bytes: b1,
+                    labels: None,
+                },
+                x if x == MYSQL_TYPE_SET as u8 => ColumnKind::Set {
+                    bytes: b1,
+                    labels: None,
+                },
+                x if x == MYSQL_TYPE_STRING as u8 => ColumnKind::String {
+                    max_len: len,
+                    fixed: true,
+                    charset: Charset::NotLogged,
+                },
+                other => return Err(format!("unknown real type {other} for a CHAR column")),
+            }
+        }
+        MYSQL_TYPE_ENUM => ColumnKind::Enum {
+            bytes: m(1).max(1),
+            labels: None,
+        },
+        MYSQL_TYPE_SET => ColumnKind::Set {
+            bytes: m(1).max(1),
+            labels: None,
+        },
+        MYSQL_TYPE_BLOB | MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB => {
+            ColumnKind::Blob {
+                len_bytes: len_bytes(m(0))?,
+                charset: Charset::NotLogged,
+            }
+        }
+        MYSQL_TYPE_GEOMETRY => ColumnKind::Geometry {
+            len_bytes: len_bytes(m(0))?,
+        },
+        MYSQL_TYPE_JSON => ColumnKind::Json {
+            len_bytes: len_bytes(m(0))?,
+        },
+        MYSQL_TYPE_BIT => {
+            // Metadata: bits in the last byte, then whole bytes.
+            let bits = m(1) as u16 * 8 + m(0) as u16;
+            if bits == 0 || bits > 64 {
+                return Err(format!("BIT({bits}) is not a valid BIT type"));
+            }
+            ColumnKind::Bit { bits }
+        }
+        MYSQL_TYPE_NULL => ColumnKind::Null,
+        other => return Err(format!("binlog column type {other:?} is not supported")),
+    })
+}
+
+fn fsp(v: u8) -> Result<u8, String> {
+    if v > 6 {
+        Err(format!("fraction digits {v} > 6"))
+    } else {
+        Ok(v)
+    }
+}
+
+fn len_bytes(v: u8) -> Result<u8, String> {
+    if (1..=4).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("length size {v} is not 1..4"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_enum_labels() {
+        assert_eq!(parse_labels("enum('a','b''c','')"), vec!["a", "b'c", ""]);
+        assert_eq!(parse_labels("set('x,y','z')"), vec!["x,y", "z"]);
+    }
+
+    #[test]
+    fn char_real_type_and_long_length() {
+        // CHAR(255) utf8mb4 = 1020 bytes: real type 0xfe with inverted high bits.
+        let k = kind_from_binlog(ColumnType::MYSQL_TYPE_STRING, &[0xce, 0xfc]).unwrap();
+        assert_eq!(
+            k,
+            ColumnKind::String {
+                max_len: 1020,
+                fixed: true,
+                charset: Charset::NotLogged
+            }
+        );
+        let e = kind_from_binlog(ColumnType::MYSQL_TYPE_STRING, &[0xf7, 1]).unwrap();
+        assert!(matches!(e, ColumnKind::Enum { bytes: 1, .. }));
+    }
+}

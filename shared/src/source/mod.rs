@@ -1,0 +1,98 @@
+//! Where binlog events come from: a live server ([`server`]) or local binlog
+//! files ([`file`]), behind one interface, [`EventSource`].
+//!
+//! A source yields raw events (mysql_common's [`Event`]: header, body, checksum
+//! checked) each with the position where it starts. Events that a MySQL
+//! `TRANSACTION_PAYLOAD` event carries are yielded one by one after it, each
+//! with the payload event's position and `in_payload` set.
+
+pub mod file;
+pub mod server;
+
+use std::panic::AssertUnwindSafe;
+
+use mysql_common::binlog::events::Event;
+
+use crate::error::{Error, Result};
+use crate::position::BinlogPosition;
+
+/// One raw event and where it starts.
+#[derive(Debug)]
+pub struct SourceEvent {
+    /// Where the event starts (for events inside a transaction payload, where
+    /// the payload event starts).
+    pub pos: BinlogPosition,
+    pub event: Event,
+    /// The event came out of a TRANSACTION_PAYLOAD event.
+    pub in_payload: bool,
+}
+
+/// A range of raw binlog events, in order.
+#[allow(async_fn_in_trait)]
+pub trait EventSource {
+    /// The next event, or `None` at the end of the range.
+    async fn next_event(&mut self) -> Result<Option<SourceEvent>>;
+
+    /// Bytes of binlog read so far.
+    fn bytes_read(&self) -> u64;
+
+    /// Where reading would continue: the end of the last event read.
+    fn position(&self) -> Option<BinlogPosition>;
+}
+
+/// Runs a mysql_common parse that may panic on malformed input (it calls
+/// `unwrap()` on short reads) and turns a panic into an error at `at`.
+pub(crate) fn guarded<T>(
+    at: &BinlogPosition,
+    what: &'static str,
+    f: impl FnOnce() -> std::io::Result<T>,
+) -> Result<T> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::malformed(at, what, e.to_string())),
+        Err(_) => Err(Error::malformed(
+            at,
+            what,
+            "the event's bytes do not match its own lengths",
+        )),
+    }
+}
+
+/// Event type codes used by the sources and the decoder (MySQL's and MariaDB's).
+pub mod types {
+    pub const QUERY: u8 = 2;
+    pub const STOP: u8 = 3;
+    pub const ROTATE: u8 = 4;
+    pub const FORMAT_DESCRIPTION: u8 = 15;
+    pub const XID: u8 = 16;
+    pub const TABLE_MAP: u8 = 19;
+    pub const WRITE_ROWS_V1: u8 = 23;
+    pub const UPDATE_ROWS_V1: u8 = 24;
+    pub const DELETE_ROWS_V1: u8 = 25;
+    pub const INCIDENT: u8 = 26;
+    pub const HEARTBEAT: u8 = 27;
+    pub const IGNORABLE: u8 = 28;
+    pub const ROWS_QUERY: u8 = 29;
+    pub const WRITE_ROWS: u8 = 30;
+    pub const UPDATE_ROWS: u8 = 31;
+    pub const DELETE_ROWS: u8 = 32;
+    pub const GTID: u8 = 33;
+    pub const ANONYMOUS_GTID: u8 = 34;
+    pub const PREVIOUS_GTIDS: u8 = 35;
+    pub const PARTIAL_UPDATE_ROWS: u8 = 39;
+    pub const TRANSACTION_PAYLOAD: u8 = 40;
+    pub const HEARTBEAT_V2: u8 = 41;
+    pub const GTID_TAGGED: u8 = 42;
+    pub const MARIADB_ANNOTATE_ROWS: u8 = 160;
+    pub const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
+    pub const MARIADB_GTID: u8 = 162;
+    pub const MARIADB_GTID_LIST: u8 = 163;
+    pub const MARIADB_START_ENCRYPTION: u8 = 164;
+    pub const MARIADB_QUERY_COMPRESSED: u8 = 165;
+    pub const MARIADB_WRITE_ROWS_COMPRESSED_V1: u8 = 166;
+    pub const MARIADB_UPDATE_ROWS_COMPRESSED_V1: u8 = 167;
+    pub const MARIADB_DELETE_ROWS_COMPRESSED_V1: u8 = 168;
+    pub const MARIADB_WRITE_ROWS_COMPRESSED: u8 = 169;
+    pub const MARIADB_UPDATE_ROWS_COMPRESSED: u8 = 170;
+    pub const MARIADB_DELETE_ROWS_COMPRESSED: u8 = 171;
+}

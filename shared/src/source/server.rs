@@ -1,0 +1,428 @@
+//! A live server, read over the replication protocol (mysql_async's binlog
+//! stream), in non-blocking mode so a read always ends.
+//!
+//! A reader reads `[from, to)`: it starts at `from` (which must be an event
+//! boundary; a transaction boundary if rows are to decode), and stops exactly
+//! at `to`, or at the end of the log when `to` is `None`. Each reader needs
+//! its own replication server id: the server drops the older of two streams
+//! with the same id.
+//!
+//! Quirks handled here: MariaDB rewrites its GTID events into plain queries
+//! unless the client says `@mariadb_slave_capability=4`; the first Rotate's
+//! file name carries four stray checksum bytes (mysql_async issue #189), so
+//! the file name comes from our own request; the dump protocol has no end
+//! position, so the reader stops at `to` itself.
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::{FutureExt, StreamExt};
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts};
+use mysql_common::binlog::events::{RotateEvent, TransactionPayloadEvent};
+
+use super::{guarded, types, EventSource, SourceEvent};
+use crate::error::{Error, Result};
+use crate::position::BinlogPosition;
+
+/// `LOG_EVENT_ARTIFICIAL_F`: the server made this event up for the stream.
+const ARTIFICIAL: u16 = 0x20;
+
+/// Opens a plain (non-replication) connection.
+pub async fn connect(url: &str) -> Result<Conn> {
+    let opts = Opts::from_url(url).map_err(|e| Error::Config(format!("bad database URL: {e}")))?;
+    let host = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+    Conn::new(opts)
+        .await
+        .map_err(|e| Error::mysql(format!("connecting to {host}"), e))
+}
+
+/// Whether the server is MariaDB.
+pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
+    let v: Option<String> = conn
+        .query_first("SELECT VERSION()")
+        .await
+        .map_err(|e| Error::mysql("SELECT VERSION()", e))?;
+    Ok(v.unwrap_or_default().contains("MariaDB"))
+}
+
+/// `SHOW BINARY LOGS`: every binlog file on the server with its size, oldest first.
+pub async fn list_binlogs(conn: &mut Conn) -> Result<Vec<(String, u64)>> {
+    let rows: Vec<mysql_async::Row> = conn
+        .query("SHOW BINARY LOGS")
+        .await
+        .map_err(|e| Error::mysql("SHOW BINARY LOGS", e))?;
+    rows.into_iter()
+        .map(|row| {
+            let name: Option<String> = row.get(0);
+            let size: Option<u64> = row.get(1);
+            match (name, size) {
+                (Some(n), Some(s)) => Ok((n, s)),
+                _ => Err(Error::Config(
+                    "SHOW BINARY LOGS returned an unexpected row".into(),
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The server's current write position (`SHOW MASTER STATUS`, or `SHOW BINARY
+/// LOG STATUS` on MySQL 8.4+ where the old statement is gone).
+pub async fn current_position(conn: &mut Conn) -> Result<BinlogPosition> {
+    let row: Option<mysql_async::Row> = match conn.query_first("SHOW MASTER STATUS").await {
+        Ok(r) => r,
+        Err(_) => conn
+            .query_first("SHOW BINARY LOG STATUS")
+            .await
+            .map_err(|e| Error::mysql("SHOW BINARY LOG STATUS", e))?,
+    };
+    let row = row.ok_or_else(|| {
+        Error::Config("binary logging is off on this server (SHOW MASTER STATUS is empty)".into())
+    })?;
+    let file: Option<String> = row.get(0);
+    let pos: Option<u64> = row.get(1);
+    match (file, pos) {
+        (Some(f), Some(p)) => Ok(BinlogPosition::new(f, p)),
+        _ => Err(Error::Config(
+            "SHOW MASTER STATUS returned an unexpected row".into(),
+        )),
+    }
+}
+
+/// Checks that `pos` names a file on the server and an offset inside it.
+fn check_on_server(files: &[(String, u64)], pos: &BinlogPosition, what: &str) -> Result<()> {
+    let Some((_, size)) = files.iter().find(|(f, _)| f == pos.file()) else {
+        return Err(Error::BinlogPurged {
+            file: pos.file().to_string(),
+            msg: format!("the {what} position {pos} names a file SHOW BINARY LOGS does not list"),
+        });
+    };
+    if pos.pos() > *size {
+        return Err(Error::BadPosition {
+            at: pos.clone(),
+            msg: format!("the {what} position is past the end of the file ({size} bytes)"),
+        });
+    }
+    Ok(())
+}
+
+/// A range of a live server's binlog.
+pub struct ServerSource {
+    stream: Option<BinlogStream>,
+    file: String,
+    to: Option<BinlogPosition>,
+    done: bool,
+    bytes: u64,
+    /// Where the next event starts.
+    next: BinlogPosition,
+    /// Events still to come out of the last TRANSACTION_PAYLOAD event
+    /// (mysql_async expands them itself), and its position.
+    payload_left: usize,
+    payload_pos: Option<BinlogPosition>,
+    mariadb: bool,
+}
+
+impl ServerSource {
+    /// Starts reading `[from, to)` with replication server id `server_id`.
+    pub async fn open(
+        url: &str,
+        from: &BinlogPosition,
+        to: Option<BinlogPosition>,
+        server_id: u32,
+    ) -> Result<Self> {
+        if let Some(to) = &to {
+            if to < from {
+                return Err(Error::Config(format!("--to {to} is before --from {from}")));
+            }
+        }
+        let mut conn = connect(url).await?;
+        let files = list_binlogs(&mut conn).await?;
+        check_on_server(&files, from, "start")?;
+        if let Some(to) = &to {
+            check_on_server(&files, to, "end")?;
+        }
+        let mariadb = is_mariadb(&mut conn).await?;
+        if mariadb {
+            // Ask for MariaDB's own events (GTID, annotate) as they are.
+            conn.query_drop("SET @mariadb_slave_capability=4")
+                .await
+                .map_err(|e| Error::mysql("SET @mariadb_slave_capability", e))?;
+        }
+        let request = BinlogStreamRequest::new(server_id)
+            .with_filename(from.file().as_bytes())
+            .with_pos(from.pos())
+            .with_non_blocking();
+        let stream = conn
+            .get_binlog_stream(request)
+            .await
+            .map_err(|e| stream_error(e, from))?;
+        let done = to.as_ref() == Some(from);
+        Ok(Self {
+            stream: Some(stream),
+            file: from.file().to_string(),
+            to,
+            done,
+            bytes: 0,
+            next: from.clone(),
+            payload_left: 0,
+            payload_pos: None,
+            mariadb,
+        })
+    }
+
+    pub fn is_mariadb(&self) -> bool {
+        self.mariadb
+    }
+
+    async fn close(&mut self) {
+        if let Some(s) = self.stream.take() {
+            // Closing a finished non-blocking stream may report a broken pipe; nothing is lost.
+            let _ = s.close().await;
+        }
+    }
+}
+
+/// Maps the server's refusals of a dump request to clear errors.
+fn stream_error(e: mysql_async::Error, at: &BinlogPosition) -> Error {
+    let msg = e.to_string();
+    if msg.contains("Could not find first log file name") || msg.contains("could not find next log")
+    {
+        Error::BinlogPurged {
+            file: at.file().to_string(),
+            msg,
+        }
+    } else if msg.contains("1236")
+        || msg.contains("binlog truncated")
+        || msg.contains("impossible position")
+    {
+        Error::BadPosition {
+            at: at.clone(),
+            msg: format!("the server cannot start reading here (not an event boundary, or past the end): {msg}"),
+        }
+    } else {
+        Error::mysql(format!("reading the binlog at {at}"), e)
+    }
+}
+
+impl EventSource for ServerSource {
+    async fn next_event(&mut self) -> Result<Option<SourceEvent>> {
+        loop {
+            // The payload's events come before the stop, even at `to`.
+            if self.done && self.payload_left == 0 {
+                self.close().await;
+                return Ok(None);
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(None);
+            };
+            let item = match AssertUnwindSafe(stream.next()).catch_unwind().await {
+                Ok(item) => item,
+                Err(_) => {
+                    return Err(Error::malformed(
+                        &self.next,
+                        "event",
+                        "the server sent an event shorter than its own header says",
+                    ))
+                }
+            };
+            let event = match item {
+                None => {
+                    self.done = true;
+                    self.close().await;
+                    if let Some(to) = &self.to {
+                        return Err(Error::BadPosition {
+                            at: to.clone(),
+                            msg: format!(
+                                "the log ended at {} before reaching the end position",
+                                self.next
+                            ),
+                        });
+                    }
+                    return Ok(None);
+                }
+                Some(Err(e)) => return Err(stream_error(e, &self.next)),
+                Some(Ok(ev)) => ev,
+            };
+            let h = event.header();
+            let size = h.event_size() as u64;
+            self.bytes += size;
+
+            // Events mysql_async unpacked from a TRANSACTION_PAYLOAD.
+            if self.payload_left > 0 {
+                self.payload_left -= 1;
+                let pos = self
+                    .payload_pos
+                    .clone()
+                    .unwrap_or_else(|| self.next.clone());
+                return Ok(Some(SourceEvent {
+                    pos,
+                    event,
+                    in_payload: true,
+                }));
+            }
+
+            let artificial = h.flags_raw() & ARTIFICIAL != 0 || h.log_pos() == 0;
+            if h.event_type_raw() == types::ROTATE {
+                let rotate: RotateEvent<'_> =
+                    guarded(&self.next, "rotate event", || event.read_event())?;
+                if artificial {
+                    // The stream (re)starts in this file. The first one's name
+                    // has stray bytes: it is the file we asked for.
+                    if self.bytes != size {
+                        self.file = rotate.name().into_owned();
+                    }
+                    self.next = BinlogPosition::new(self.file.clone(), rotate.position());
+                    continue;
+                }
+            }
+            if artificial {
+                // The format description the server replays when a stream
+                // starts mid-file: the decoder needs it, it has no position
+                // of its own.
+                let pos = self.next.clone();
+                return Ok(Some(SourceEvent {
+                    pos,
+                    event,
+                    in_payload: false,
+                }));
+            }
+            let end = h.log_pos() as u64;
+            let start = BinlogPosition::new(self.file.clone(), end.saturating_sub(size));
+            if let Some(to) = &self.to {
+                if start.file() == to.file() && start.pos() >= to.pos() {
+                    if start.pos() > to.pos() {
+                        return Err(Error::BadPosition {
+                            at: to.clone(),
+                            msg: format!("the end position is not an event boundary (an event starts at {start})"),
+                        });
+                    }
+                    self.done = true;
+                    continue;
+                }
+                if start.file() == to.file() && end > to.pos() {
+                    return Err(Error::BadPosition {
+                        at: to.clone(),
+                        msg: format!("the end position is inside the event at {start}"),
+                    });
+                }
+                if start > *to {
+                    return Err(Error::BadPosition {
+                        at: to.clone(),
+                        msg: format!(
+                            "the end position was passed without being reached (now at {start})"
+                        ),
+                    });
+                }
+            }
+            self.next = start.with_pos(end);
+            if let Some(to) = &self.to {
+                if self.next == *to {
+                    self.done = true;
+                }
+            }
+            if h.event_type_raw() == types::TRANSACTION_PAYLOAD {
+                // mysql_async unpacks the payload and yields its events next;
+                // count them ourselves so none can go missing silently.
+                let tpe: TransactionPayloadEvent<'_> =
+                    guarded(&start, "transaction payload", || event.read_event())?;
+                self.payload_left = count_payload_events(&tpe, &start)?;
+                self.payload_pos = Some(start.clone());
+            }
+            return Ok(Some(SourceEvent {
+                pos: start,
+                event,
+                in_payload: false,
+            }));
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
+    fn position(&self) -> Option<BinlogPosition> {
+        Some(self.next.clone())
+    }
+}
+
+/// How many events a transaction payload holds.
+fn count_payload_events(tpe: &TransactionPayloadEvent<'_>, at: &BinlogPosition) -> Result<usize> {
+    use std::io::Read;
+    let mut reader = guarded(at, "transaction payload", || tpe.decompressed())?;
+    let mut all = Vec::new();
+    reader
+        .read_to_end(&mut all)
+        .map_err(|e| Error::malformed(at, "transaction payload", e.to_string()))?;
+    let mut n = 0;
+    let mut off = 0usize;
+    while off < all.len() {
+        if all.len() - off < 19 {
+            return Err(Error::malformed(
+                at,
+                "transaction payload",
+                "it ends inside an event header",
+            ));
+        }
+        let size = u32::from_le_bytes([all[off + 9], all[off + 10], all[off + 11], all[off + 12]])
+            as usize;
+        if size < 19 || size > all.len() - off {
+            return Err(Error::malformed(
+                at,
+                "transaction payload",
+                "an event inside it has a bad length",
+            ));
+        }
+        off += size;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// information_schema lookups over a plain connection, for table maps that
+/// lack names, signedness or charsets.
+pub struct InformationSchema {
+    conn: Conn,
+}
+
+impl InformationSchema {
+    pub async fn connect(url: &str) -> Result<Self> {
+        Ok(Self {
+            conn: connect(url).await?,
+        })
+    }
+}
+
+impl crate::reader::SchemaLookup for InformationSchema {
+    fn columns<'a>(
+        &'a mut self,
+        schema: &'a str,
+        table: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<crate::schema::InfoColumn>>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            type Row = (String, String, String, Option<String>, String);
+            let rows: Vec<Row> = self
+                .conn
+                .exec(
+                    "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), CHARACTER_SET_NAME, COLUMN_KEY \
+                     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+                     ORDER BY ORDINAL_POSITION",
+                    (schema, table),
+                )
+                .await
+                .map_err(|e| Error::mysql(format!("reading information_schema for {schema}.{table}"), e))?;
+            Ok(rows
+                .into_iter()
+                .map(
+                    |(name, data_type, column_type, charset, key)| crate::schema::InfoColumn {
+                        name,
+                        data_type,
+                        column_type,
+                        charset,
+                        is_primary_key: key == "PRI",
+                    },
+                )
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,301 @@
+//! S3 (and S3-compatible servers such as moto) as the object store.
+//!
+//! Conditional writes use S3's own `If-Match` / `If-None-Match: *`; a 412 (or
+//! a 409 from a racing conditional write) is a failed precondition. Large
+//! objects go up as a multipart upload in `PART_SIZE` pieces, so memory stays
+//! bounded whatever the object's size; an object under one piece is a plain put.
+
+use async_trait::async_trait;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::Client;
+
+use super::{Object, ObjectStore, ObjectWriter, PutCondition};
+use crate::error::{Error, Result};
+
+/// Multipart piece size (S3's minimum is 5 MiB).
+pub const PART_SIZE: usize = 8 << 20;
+
+#[derive(Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Store {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+}
+
+/// Maps an SDK error to ours: throttling, 5xx and network faults are
+/// retryable; the rest are definite.
+pub(crate) fn sdk_error<E, R>(context: String, e: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (retryable, msg) = match &e {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("unknown");
+            let retry = matches!(
+                code,
+                "SlowDown"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+                    | "RequestTimeout"
+                    | "Throttling"
+                    | "ThrottlingException"
+            );
+            (
+                retry,
+                format!("{code}: {}", se.err().message().unwrap_or_default()),
+            )
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            (true, format!("{e}"))
+        }
+        _ => (false, format!("{e}")),
+    };
+    Error::Storage {
+        context,
+        msg,
+        retryable,
+    }
+}
+
+/// The HTTP status of a failed request, when there was a response.
+fn status<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn get(&self, key: &str) -> Result<Option<Object>> {
+        let res = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let out = match res {
+            Ok(o) => o,
+            Err(e) if status(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(sdk_error(format!("GET s3://{}/{key}", self.bucket), e)),
+        };
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::Storage {
+                context: format!("GET s3://{}/{key}", self.bucket),
+                msg: e.to_string(),
+                retryable: true,
+            })?
+            .into_bytes()
+            .to_vec();
+        Ok(Some(Object { body, etag }))
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, cond: PutCondition) -> Result<String> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body));
+        match &cond {
+            PutCondition::None => {}
+            PutCondition::IfAbsent => req = req.if_none_match("*"),
+            PutCondition::IfMatch(etag) => req = req.if_match(etag),
+        }
+        match req.send().await {
+            Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
+            Err(e) if cond != PutCondition::None && matches!(status(&e), Some(412) | Some(409)) => {
+                Err(Error::PreconditionFailed {
+                    key: key.to_string(),
+                })
+            }
+            Err(e) => Err(sdk_error(format!("PUT s3://{}/{key}", self.bucket), e)),
+        }
+    }
+
+    async fn writer(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(S3Writer {
+            store: self.clone(),
+            key: key.to_string(),
+            buf: Vec::with_capacity(PART_SIZE),
+            upload_id: None,
+            parts: Vec::new(),
+        }))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("LIST s3://{}/{prefix}", self.bucket), e))?;
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
+        let keys = self.list(prefix).await?;
+        for batch in keys.chunks(1000) {
+            let objects = batch
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::Config(e.to_string()))?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| Error::Config(e.to_string()))?;
+            self.client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("DELETE s3://{}/{prefix}*", self.bucket), e))?;
+        }
+        Ok(keys.len())
+    }
+
+    fn describe(&self) -> String {
+        format!("s3://{}", self.bucket)
+    }
+}
+
+struct S3Writer {
+    store: S3Store,
+    key: String,
+    buf: Vec<u8>,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+}
+
+impl S3Writer {
+    fn ctx(&self) -> String {
+        format!("upload s3://{}/{}", self.store.bucket, self.key)
+    }
+
+    async fn flush_part(&mut self) -> Result<()> {
+        let client = &self.store.client;
+        if self.upload_id.is_none() {
+            let out = client
+                .create_multipart_upload()
+                .bucket(&self.store.bucket)
+                .key(&self.key)
+                .send()
+                .await
+                .map_err(|e| sdk_error(self.ctx(), e))?;
+            self.upload_id = out.upload_id().map(str::to_string);
+        }
+        let number = self.parts.len() as i32 + 1;
+        let body = std::mem::replace(&mut self.buf, Vec::with_capacity(PART_SIZE));
+        let out = client
+            .upload_part()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .set_upload_id(self.upload_id.clone())
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| sdk_error(self.ctx(), e))?;
+        self.parts.push(
+            CompletedPart::builder()
+                .set_e_tag(out.e_tag().map(str::to_string))
+                .part_number(number)
+                .build(),
+        );
+        Ok(())
+    }
+
+    async fn abort(&self) {
+        if let Some(id) = &self.upload_id {
+            let _ = self
+                .store
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.store.bucket)
+                .key(&self.key)
+                .upload_id(id)
+                .send()
+                .await;
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectWriter for S3Writer {
+    async fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= PART_SIZE {
+            if let Err(e) = self.flush_part().await {
+                self.abort().await;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<()> {
+        if self.upload_id.is_none() {
+            let body = std::mem::take(&mut self.buf);
+            self.store.put(&self.key, body, PutCondition::None).await?;
+            return Ok(());
+        }
+        let result = async {
+            if !self.buf.is_empty() {
+                self.flush_part().await?;
+            }
+            self.store
+                .client
+                .complete_multipart_upload()
+                .bucket(&self.store.bucket)
+                .key(&self.key)
+                .set_upload_id(self.upload_id.clone())
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(self.parts.clone()))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| sdk_error(self.ctx(), e))?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            self.abort().await;
+        }
+        result
+    }
+}

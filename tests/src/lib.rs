@@ -1,0 +1,686 @@
+//! Test support: a throwaway MariaDB with binary logging, on a free port in a
+//! temporary directory, stopped by its pid when dropped.
+//!
+//! `MariaDb::start()` installs nothing; `scripts/test.sh` makes sure
+//! `mariadbd` is present (installing Debian's `mariadb-server` if not).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running throwaway server. Dropping it stops the server and deletes its data.
+pub struct MariaDb {
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Child,
+}
+
+/// The user every test connects as (all privileges, password `cdc`).
+pub const USER: &str = "cdc";
+pub const PASSWORD: &str = "cdc";
+
+fn which(bin: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+            .map(|p| p.join(bin))
+            .find(|p| p.is_file())
+    })
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl MariaDb {
+    /// Starts a server with ROW binlogs, FULL row images and FULL row metadata.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `mariadbd` options (later ones win).
+    pub fn start_with(extra: &[&str]) -> Self {
+        let mariadbd = which("mariadbd").expect(
+            "mariadbd is not installed: run scripts/test.sh, which installs mariadb-server",
+        );
+        let install = which("mariadb-install-db").expect("mariadb-install-db is not installed");
+        let base = std::env::var_os("BINLOG_CDC_TEST_TMP")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&base).expect("temp dir");
+        let dir = base.join(format!(
+            "binlog-cdc-mariadb-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir).expect("data dir");
+        let out = Command::new(install)
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--auth-root-authentication-method=socket",
+            ])
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run mariadb-install-db");
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new(&mariadbd);
+            cmd.arg("--no-defaults")
+                .arg(format!("--datadir={}", dir.join("data").display()))
+                .arg(format!("--socket={}", dir.join("sock").display()))
+                .arg(format!("--port={port}"))
+                .arg("--bind-address=127.0.0.1")
+                .arg("--user=root")
+                .arg("--server-id=1")
+                .arg(format!("--log-bin={}", dir.join("data/binlog").display()))
+                .arg("--binlog-format=ROW")
+                .arg("--binlog-row-image=FULL")
+                .arg("--binlog-row-metadata=FULL")
+                .arg("--character-set-server=utf8mb4")
+                .arg("--collation-server=utf8mb4_general_ci")
+                .arg("--innodb-buffer-pool-size=64M")
+                .arg("--innodb-log-file-size=48M")
+                .arg("--max-allowed-packet=64M")
+                .arg(format!("--log-error={}", dir.join("err.log").display()))
+                .arg(format!("--pid-file={}", dir.join("pid").display()))
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut child = cmd.spawn().expect("start mariadbd");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(30) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if dir.join("sock").exists()
+                    && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                {
+                    let db = MariaDb {
+                        dir: dir.clone(),
+                        port,
+                        child,
+                    };
+                    db.sql_socket(&format!(
+                        "CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; \
+                         GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%' WITH GRANT OPTION; \
+                         CREATE USER '{USER}'@'localhost' IDENTIFIED BY '{PASSWORD}'; \
+                         DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES; \
+                         GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'localhost' WITH GRANT OPTION; \
+                         RESET MASTER;"
+                    ));
+                    return db;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last_err = std::fs::read_to_string(dir.join("err.log")).unwrap_or_default();
+        }
+        panic!("mariadbd did not start:\n{last_err}");
+    }
+
+    /// `mysql://cdc:cdc@127.0.0.1:PORT` (TCP only, no socket switch).
+    pub fn url(&self) -> String {
+        format!(
+            "mysql://{USER}:{PASSWORD}@127.0.0.1:{}?prefer_socket=false",
+            self.port
+        )
+    }
+
+    /// Where the binlog files are.
+    pub fn binlog_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Runs SQL as root over the socket with the `mariadb` client; panics on error.
+    pub fn sql_socket(&self, sql: &str) -> String {
+        let out = Command::new(which("mariadb").expect("mariadb client"))
+            .arg("--no-defaults")
+            .arg(format!("--socket={}", self.dir.join("sock").display()))
+            .args([
+                "-uroot",
+                "--default-character-set=utf8mb4",
+                "--batch",
+                "--skip-column-names",
+                "-e",
+                sql,
+            ])
+            .output()
+            .expect("run mariadb client");
+        assert!(
+            out.status.success(),
+            "SQL failed: {sql}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs SQL (several statements allowed) and returns the output rows, tab-separated.
+    pub fn sql(&self, sql: &str) -> String {
+        self.sql_socket(sql)
+    }
+
+    /// The server's current binlog position.
+    pub fn position(&self) -> binlog_cdc::BinlogPosition {
+        let out = self.sql("SHOW MASTER STATUS");
+        let mut cols = out.split('\t');
+        let file = cols.next().expect("file").to_string();
+        let pos: u64 = cols
+            .next()
+            .expect("pos")
+            .trim()
+            .parse()
+            .expect("pos number");
+        binlog_cdc::BinlogPosition::new(file, pos)
+    }
+
+    /// The binlog files, oldest first.
+    pub fn binlog_files(&self) -> Vec<PathBuf> {
+        self.sql("SHOW BINARY LOGS")
+            .lines()
+            .filter_map(|l| l.split('\t').next())
+            .map(|f| self.binlog_dir().join(f))
+            .collect()
+    }
+
+    /// `mariadb-binlog -v` over the given files: an independent decoder's reading.
+    pub fn mariadb_binlog_verbose(&self, files: &[PathBuf]) -> String {
+        let out = Command::new(which("mariadb-binlog").expect("mariadb-binlog"))
+            .arg("--no-defaults")
+            .args(["-v", "--base64-output=decode-rows"])
+            .args(files)
+            .output()
+            .expect("run mariadb-binlog");
+        assert!(
+            out.status.success(),
+            "mariadb-binlog failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::env::var_os("BINLOG_CDC_KEEP_DB").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The workspace root (for fixtures and the built binary).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+/// The shared fixtures directory (`../shared/fixtures/binlogs` beside the checkout).
+pub fn fixtures_dir() -> PathBuf {
+    std::env::var_os("BINLOG_CDC_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/fixtures/binlogs/mysql"))
+}
+
+/// Decodes with the library and collects every event as parsed JSON.
+pub mod collect {
+    use binlog_cdc::event::RowKind;
+    use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink, Stats};
+    use binlog_cdc::schema::TableMeta;
+    use binlog_cdc::source::file::FileSource;
+    use binlog_cdc::source::server::{InformationSchema, ServerSource};
+    use binlog_cdc::{BinlogPosition, Result};
+    use serde_json::Value;
+
+    #[derive(Default)]
+    pub struct Collect(pub Vec<Value>);
+
+    impl RowSink for Collect {
+        fn row(&mut self, _: &TableMeta, _: RowKind, _: u32, json: &[u8]) -> Result<()> {
+            self.0
+                .push(serde_json::from_slice(json).expect("every event is valid JSON"));
+            Ok(())
+        }
+    }
+
+    /// Reads `[from, to)` from a server.
+    pub async fn from_server(
+        url: &str,
+        from: &BinlogPosition,
+        to: Option<BinlogPosition>,
+        opts: DecodeOptions,
+    ) -> Result<(Vec<Value>, Stats)> {
+        let mut src = ServerSource::open(url, from, to, 77).await?;
+        let lookup = InformationSchema::connect(url).await?;
+        let mut dec = Decoder::new(opts).with_lookup(Box::new(lookup));
+        let mut sink = Collect::default();
+        dec.run(&mut src, &mut sink).await?;
+        Ok((sink.0, dec.stats().clone()))
+    }
+
+    /// Reads whole files, keeping the events decoded before an error.
+    pub async fn from_files_until_error(
+        files: &[std::path::PathBuf],
+        opts: DecodeOptions,
+    ) -> (Vec<Value>, Option<binlog_cdc::Error>) {
+        let mut src = FileSource::new(files);
+        let mut dec = Decoder::new(opts);
+        let mut sink = Collect::default();
+        let res = dec.run(&mut src, &mut sink).await;
+        (sink.0, res.err())
+    }
+
+    /// Reads whole files.
+    pub async fn from_files(
+        files: &[std::path::PathBuf],
+        opts: DecodeOptions,
+    ) -> Result<(Vec<Value>, Stats)> {
+        let mut src = FileSource::new(files);
+        let mut dec = Decoder::new(opts);
+        let mut sink = Collect::default();
+        dec.run(&mut src, &mut sink).await?;
+        Ok((sink.0, dec.stats().clone()))
+    }
+}
+
+/// Runs the pipeline's handlers in order, in-process (what `binlog-cdc run`
+/// does), and reads back what a run committed.
+pub mod pipeline {
+    use binlog_cdc::contracts::{
+        CommitInput, CommitOutput, FanOutInput, ListBinlogsInput, Meta, RunInput, RunPlan,
+        RunStatus,
+    };
+    use binlog_cdc::pipeline::Deps;
+    use binlog_cdc::Result;
+    use serde_json::Value;
+
+    /// One run; returns the plan and the commit (None when nothing to do).
+    pub async fn run(deps: &Deps, input: RunInput) -> Result<(RunPlan, Option<CommitOutput>)> {
+        let plan = list_binlogs::handle(
+            ListBinlogsInput {
+                input,
+                ..Default::default()
+            },
+            deps,
+        )
+        .await?;
+        if plan.status != RunStatus::Run {
+            return Ok((plan, None));
+        }
+        let mut chunks = Vec::new();
+        for c in plan.chunks.clone() {
+            chunks.push(parse_chunk::handle(c, deps).await?);
+        }
+        let fan_out = fan_out_by_table::handle(
+            FanOutInput {
+                plan: plan.clone(),
+                chunks,
+            },
+            deps,
+        )
+        .await?;
+        let commit = commit_checkpoint::handle(
+            CommitInput {
+                plan: plan.clone(),
+                fan_out,
+            },
+            deps,
+        )
+        .await?;
+        Ok((plan, Some(commit)))
+    }
+
+    /// The committed checkpoint.
+    pub async fn meta(deps: &Deps) -> Option<(Meta, String)> {
+        binlog_cdc::checkpoint::read(deps.store.as_ref(), &deps.layout)
+            .await
+            .expect("read meta")
+    }
+
+    /// Events grouped by `schema.table`, order kept.
+    pub fn by_table(events: Vec<Value>) -> std::collections::BTreeMap<String, Vec<Value>> {
+        let mut m: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+        for e in events {
+            let table = format!(
+                "{}.{}",
+                e["schema"].as_str().expect("schema"),
+                e["table"].as_str().expect("table")
+            );
+            m.entry(table).or_default().push(e);
+        }
+        m
+    }
+
+    /// Committed events equal an independent reading, table by table, in order.
+    pub fn assert_same_events(
+        committed: &std::collections::BTreeMap<String, Vec<Value>>,
+        independent: &std::collections::BTreeMap<String, Vec<Value>>,
+    ) {
+        assert_eq!(
+            committed.keys().collect::<Vec<_>>(),
+            independent.keys().collect::<Vec<_>>()
+        );
+        for (t, evs) in independent {
+            assert_eq!(committed[t].len(), evs.len(), "{t}: count");
+            assert!(committed[t] == *evs, "{t}: events differ");
+        }
+    }
+
+    /// Every event in the per-table objects a meta.json names, by `schema.table`.
+    pub async fn committed_events(
+        deps: &Deps,
+        meta: &Meta,
+    ) -> std::collections::BTreeMap<String, Vec<Value>> {
+        let mut out = std::collections::BTreeMap::new();
+        for key in meta
+            .outputs
+            .iter()
+            .filter(|k| !k.contains("all/all-binlog-"))
+        {
+            let obj = deps
+                .store
+                .get(key)
+                .await
+                .expect("get")
+                .unwrap_or_else(|| panic!("{key} is missing"));
+            let doc: Value = serde_json::from_slice(&obj.body).expect("a JSON object");
+            let events = doc["events"].as_array().expect("events").clone();
+            assert_eq!(
+                doc["count"].as_u64(),
+                Some(events.len() as u64),
+                "{key} count"
+            );
+            let e0 = &events[0];
+            let table = format!(
+                "{}.{}",
+                e0["schema"].as_str().unwrap(),
+                e0["table"].as_str().unwrap()
+            );
+            out.entry(table).or_insert_with(Vec::new).extend(events);
+        }
+        out
+    }
+}
+
+/// The local AWS stand-ins for end-to-end tests: moto server (S3 and Secrets
+/// Manager) and `cargo lambda watch` serving the real function binaries.
+/// `scripts/test.sh` installs both into `.venv/e2e`.
+pub mod aws_local {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use super::{free_port, workspace_root};
+
+    fn venv_bin(name: &str) -> PathBuf {
+        let p = workspace_root().join(".venv/e2e/bin").join(name);
+        assert!(
+            p.exists(),
+            "{} is missing: run scripts/test.sh, which installs it",
+            p.display()
+        );
+        p
+    }
+
+    /// Kills a child process (and its process group) when dropped.
+    pub struct Proc(pub Child, pub String);
+
+    impl Drop for Proc {
+        fn drop(&mut self) {
+            let pid = self.0.id() as i32;
+            // The process group: cargo lambda watch starts children of its own.
+            // Signal the whole group (cargo lambda watch starts children of
+            // its own). The child leads its own group (process_group(0)), so
+            // -pid is exactly that group; never 0 or -1.
+            if pid > 1 {
+                // SAFETY: kill(2) with a negative pid signals one process group.
+                unsafe {
+                    libc::kill(-pid, libc::SIGTERM);
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn spawn_group(mut cmd: Command, name: &str, log: &std::path::Path) -> Proc {
+        use std::os::unix::process::CommandExt;
+        let out = std::fs::File::create(log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        cmd.stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .process_group(0);
+        Proc(
+            cmd.spawn().unwrap_or_else(|e| panic!("start {name}: {e}")),
+            name.to_string(),
+        )
+    }
+
+    /// A moto server on a free port.
+    pub struct Moto {
+        pub endpoint: String,
+        _proc: Proc,
+    }
+
+    impl Moto {
+        pub fn start(log_dir: &std::path::Path) -> Self {
+            let port = free_port();
+            let mut cmd = Command::new(venv_bin("moto_server"));
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            let proc = spawn_group(cmd, "moto_server", &log_dir.join("moto.log"));
+            let endpoint = format!("http://127.0.0.1:{port}");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(30) {
+                if http("GET", &endpoint, "/moto-api/", b"").is_ok() {
+                    return Self {
+                        endpoint,
+                        _proc: proc,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            panic!(
+                "moto_server did not start; see {}",
+                log_dir.join("moto.log").display()
+            );
+        }
+    }
+
+    /// `cargo lambda watch` serving every function binary of the workspace.
+    pub struct LambdaWatch {
+        pub url: String,
+        _proc: Proc,
+    }
+
+    impl LambdaWatch {
+        pub fn start(env: &[(&str, String)], log_dir: &std::path::Path) -> Self {
+            let port = free_port();
+            let env_file = log_dir.join("lambda.env");
+            let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            std::fs::write(&env_file, text).expect("env file");
+            let mut cmd = Command::new(venv_bin("cargo-lambda"));
+            cmd.current_dir(workspace_root())
+                .args([
+                    "lambda",
+                    "watch",
+                    "--ignore-changes",
+                    "-A",
+                    "127.0.0.1",
+                    "-P",
+                    &port.to_string(),
+                ])
+                .arg("--env-file")
+                .arg(&env_file)
+                .env(
+                    "PATH",
+                    format!(
+                        "{}:{}",
+                        venv_bin("cargo-lambda").parent().unwrap().display(),
+                        std::env::var("PATH").unwrap_or_default()
+                    ),
+                );
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let proc = spawn_group(cmd, "cargo lambda watch", &log_dir.join("lambda.log"));
+            let url = format!("http://127.0.0.1:{port}");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(120) {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Self { url, _proc: proc };
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            panic!(
+                "cargo lambda watch did not start; see {}",
+                log_dir.join("lambda.log").display()
+            );
+        }
+
+        /// Invokes a function; returns (HTTP status, body as JSON).
+        pub fn invoke(
+            &self,
+            function: &str,
+            payload: &serde_json::Value,
+        ) -> (u16, serde_json::Value) {
+            let body = serde_json::to_vec(payload).expect("json");
+            let (status, resp) = http(
+                "POST",
+                &self.url,
+                &format!("/2015-03-31/functions/{function}/invocations"),
+                &body,
+            )
+            .unwrap_or_else(|e| panic!("invoke {function}: {e}"));
+            (
+                status,
+                serde_json::from_slice(&resp).unwrap_or(serde_json::Value::Null),
+            )
+        }
+    }
+
+    /// A minimal HTTP/1.1 client (Connection: close).
+    pub fn http(
+        method: &str,
+        base: &str,
+        path: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
+        let host = base.trim_start_matches("http://");
+        let mut s = TcpStream::connect(host)?;
+        s.set_read_timeout(Some(Duration::from_secs(600)))?;
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+        s.write_all(body)?;
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp)?;
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;
+        let head = String::from_utf8_lossy(&resp[..split]).to_string();
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other("bad status"))?;
+        let mut body = resp[split + 4..].to_vec();
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body = dechunk(&body);
+        }
+        Ok((status, body))
+    }
+
+    fn dechunk(mut b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
+            let n = usize::from_str_radix(String::from_utf8_lossy(&b[..i]).trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&b[i + 2..i + 2 + n]);
+            b = &b[i + 2 + n + 2..];
+        }
+        out
+    }
+
+    /// A local ResponseURL for custom resources: records every PUT body.
+    pub struct ResponseUrl {
+        pub url: String,
+        pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    }
+
+    impl ResponseUrl {
+        pub fn start() -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let url = format!(
+                "http://{}/cfn-response",
+                listener.local_addr().expect("addr")
+            );
+            let bodies = Arc::new(Mutex::new(Vec::new()));
+            let b = bodies.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let mut stream = stream;
+                    let mut buf = Vec::new();
+                    let mut tmp = [0u8; 8192];
+                    let mut want: Option<usize> = None;
+                    while let Ok(n) = stream.read(&mut tmp) {
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&tmp[..n]);
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                            let len = head
+                                .lines()
+                                .find_map(|l| {
+                                    l.strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse().unwrap_or(0))
+                                })
+                                .unwrap_or(0);
+                            want = Some(end + 4 + len);
+                        }
+                        if want.is_some_and(|w| buf.len() >= w) {
+                            break;
+                        }
+                    }
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        if let Ok(v) = serde_json::from_slice(&buf[end + 4..]) {
+                            b.lock().expect("lock").push(v);
+                        }
+                    }
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            });
+            Self { url, bodies }
+        }
+    }
+}

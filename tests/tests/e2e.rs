@@ -1,0 +1,281 @@
+//! End to end on a local stack: MariaDB, moto server (S3 and Secrets
+//! Manager), the state machine definition itself run by aws-local-stepfunctions,
+//! whose tasks invoke the real function binaries through `cargo lambda watch`.
+//!
+//! init-db from a custom-resource event (answered to a local ResponseURL),
+//! creating a least-privilege replication user that the pipeline then uses;
+//! the demo workload; run 1; writes with a rotation and a large transaction;
+//! run 2 resumes where run 1 ended. The committed objects hold every event
+//! of the whole range exactly once, checked against an independent parse; a
+//! replay with commit false moves nothing; a commit on a stale ETag is refused.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use binlog_cdc::config::PipelineConfig;
+use binlog_cdc::event::View;
+use binlog_cdc::pipeline::Deps;
+use binlog_cdc::reader::DecodeOptions;
+use binlog_cdc::store::s3::S3Store;
+use binlog_cdc_tests::aws_local::{LambdaWatch, Moto, ResponseUrl};
+use binlog_cdc_tests::{collect, pipeline, workspace_root, MariaDb};
+use serde_json::{json, Value};
+
+const BUCKET: &str = "binlog-cdc-e2e";
+
+fn run_state_machine(lambda: &LambdaWatch, input: &Value, execution: &str) -> Value {
+    let root = workspace_root();
+    let out = Command::new("node")
+        .arg(root.join("tests/e2e/run-state-machine.mjs"))
+        .arg(root.join("statemachine/binlog-pipeline.asl.json"))
+        .arg(&lambda.url)
+        .arg(input.to_string())
+        .arg(format!(
+            "arn:aws:states:us-east-1:123456789012:execution:binlog-cdc:{execution}"
+        ))
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "runner failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("runner output {line:?}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_machine_end_to_end() {
+    let db = MariaDb::start();
+    let logs = db.dir.clone();
+    let moto = Moto::start(&logs);
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    let sdk = binlog_cdc::aws::sdk_config().await;
+    let s3 = binlog_cdc::aws::s3_client(&sdk);
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("create bucket");
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let admin = sm
+        .create_secret()
+        .name("db-admin")
+        .secret_string(
+            json!({"host": "127.0.0.1", "port": db.port, "username": "cdc", "password": "cdc"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("admin secret");
+    let repl_password = "R3pl-pa55 'w/' \\ spaces!";
+    let repl = sm
+        .create_secret()
+        .name("db-replication")
+        .secret_string(json!({"host": "127.0.0.1", "port": db.port.to_string(), "username": "binlog_cdc", "password": repl_password}).to_string())
+        .send()
+        .await
+        .expect("replication secret");
+
+    // The state machine as Step Functions knows it (moto), for ListExecutions:
+    // executions run locally do not show there, one started in moto stays RUNNING.
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let definition =
+        std::fs::read_to_string(workspace_root().join("statemachine/binlog-pipeline.asl.json"))
+            .unwrap();
+    let machine = sfn
+        .create_state_machine()
+        .name("binlog-cdc")
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/binlog-cdc")
+        .send()
+        .await
+        .expect("create state machine in moto");
+    assert_eq!(
+        machine.state_machine_arn(),
+        "arn:aws:states:us-east-1:123456789012:stateMachine:binlog-cdc"
+    );
+
+    let lambda = LambdaWatch::start(
+        &[
+            ("BUCKET", BUCKET.to_string()),
+            ("PREFIX", "cdc".to_string()),
+            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("ADMIN_SECRET_ARN", admin.arn().unwrap().to_string()),
+            ("DB_SECRET_ARN", repl.arn().unwrap().to_string()),
+            ("CHUNK_BYTES", "16384".into()),
+            ("PARSE_MAX_CONCURRENCY", "3".into()),
+            ("VIEW", "both".into()),
+            ("RUST_LOG", "info".into()),
+        ],
+        &logs,
+    );
+
+    // init-db, as CloudFormation would call it.
+    let cfn = ResponseUrl::start();
+    let first = db.position();
+    let (status, _) = lambda.invoke(
+        "init-db",
+        &json!({
+            "RequestType": "Create", "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:init-db",
+            "ResponseURL": cfn.url, "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
+            "RequestId": "req-1", "ResourceType": "Custom::InitDb", "LogicalResourceId": "InitDb",
+            "ResourceProperties": {
+                "ServiceToken": "x", "RetentionHours": "48", "CreateReplicationUser": "true",
+                "ReplicationUserName": "binlog_cdc", "ReplicationPasswordSecretArn": repl.arn().unwrap(),
+                "DemoData": "true", "DemoSchema": "martzcodes"
+            }
+        }),
+    );
+    assert_eq!(status, 200);
+    let responses = cfn.bodies.lock().unwrap().clone();
+    assert_eq!(responses.len(), 1, "one response PUT to the ResponseURL");
+    assert_eq!(responses[0]["Status"], "SUCCESS", "{}", responses[0]);
+    assert_eq!(responses[0]["Data"]["serverId"], "1");
+    let grants = db.sql("SHOW GRANTS FOR 'binlog_cdc'@'%'");
+    assert!(
+        grants.contains("SELECT, REPLICATION") || grants.contains("REPLICATION SLAVE"),
+        "{grants}"
+    );
+    let store = Arc::new(S3Store::new(s3.clone(), BUCKET));
+    let config = PipelineConfig {
+        prefix: "cdc/".into(),
+        view: View::Both,
+        ..Default::default()
+    };
+    let deps = Deps::new(store.clone(), config, db.url());
+    let sid = deps
+        .store
+        .get("cdc/serverId.json")
+        .await
+        .unwrap()
+        .expect("serverId.json");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&sid.body).unwrap(),
+        json!({"@@server_id": 1})
+    );
+
+    // Run 1: the demo workload.
+    let r1 = run_state_machine(&lambda, &json!({}), "run-1");
+    assert_eq!(r1["status"], "SUCCEEDED", "{r1}");
+    assert_eq!(r1["output"]["committed"], true, "{r1}");
+    let (meta1, etag1) = pipeline::meta(&deps).await.expect("meta after run 1");
+    assert_eq!(meta1.counts.get("martzcodes.tasks"), Some(&7));
+
+    // More writes: another table, a rotation, a large transaction.
+    db.sql(
+        "CREATE TABLE martzcodes.notes (id INT PRIMARY KEY, body TEXT, price DECIMAL(8,2));
+         INSERT INTO martzcodes.notes SELECT seq, CONCAT('note ', seq, ' ✓'), seq / 4 FROM martzcodes.seq_1_to_500;
+         UPDATE martzcodes.tasks SET done = 1 WHERE task_id > 2;
+         FLUSH BINARY LOGS;
+         START TRANSACTION;
+         INSERT INTO martzcodes.notes SELECT seq, 'bulk', 1.5 FROM martzcodes.seq_1001_to_21000;
+         DELETE FROM martzcodes.notes WHERE id <= 100;
+         COMMIT;",
+    );
+    let r2 = run_state_machine(&lambda, &json!({}), "run-2");
+    assert_eq!(r2["status"], "SUCCEEDED", "{r2}");
+    let (meta2, etag2) = pipeline::meta(&deps).await.expect("meta after run 2");
+    assert_ne!(meta2.run_id, meta1.run_id);
+    assert!(meta2.position.position > meta1.position.position);
+
+    // Every event of the whole range, exactly once, against an independent parse.
+    let mut committed = pipeline::committed_events(&deps, &meta1).await;
+    for (t, evs) in pipeline::committed_events(&deps, &meta2).await {
+        committed.entry(t).or_default().extend(evs);
+    }
+    let (all, _) = collect::from_server(
+        &db.url(),
+        &first,
+        Some(meta2.position.position.clone()),
+        DecodeOptions {
+            view: View::Both,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("independent parse");
+    let independent = pipeline::by_table(all);
+    pipeline::assert_same_events(&committed, &independent);
+    assert_eq!(independent["martzcodes.notes"].len(), 500 + 20000 + 100);
+    // The all-tables object of run 2 agrees with its per-table objects.
+    let all_key = meta2
+        .outputs
+        .iter()
+        .find(|k| k.contains("all/all-binlog-"))
+        .expect("all-tables key");
+    let all_doc: Value =
+        serde_json::from_slice(&deps.store.get(all_key).await.unwrap().unwrap().body).unwrap();
+    assert_eq!(all_doc["counts"]["martzcodes.notes"], json!(20600));
+    assert_eq!(
+        all_doc["tables"]["martzcodes.notes"]
+            .as_array()
+            .map(|a| a.len()),
+        Some(20600)
+    );
+    assert!(
+        deps.store.list("cdc/staging/").await.unwrap().is_empty(),
+        "staging removed"
+    );
+
+    // A replay with commit false moves nothing.
+    let replay =
+        json!({"from": meta1.position.position, "to": meta2.position.position, "commit": false});
+    let r3 = run_state_machine(&lambda, &replay, "replay");
+    assert_eq!(r3["status"], "SUCCEEDED", "{r3}");
+    assert_eq!(r3["output"]["committed"], false, "{r3}");
+    assert_eq!(pipeline::meta(&deps).await.unwrap().1, etag2);
+
+    // Nothing new: the run ends early.
+    let r4 = run_state_machine(&lambda, &json!({}), "idle");
+    assert_eq!(r4["status"], "SUCCEEDED", "{r4}");
+    assert_eq!(r4["output"]["status"], "nothing", "{r4}");
+
+    // Another execution already running: this one ends as skipped, nothing moves.
+    let other = sfn
+        .start_execution()
+        .state_machine_arn(machine.state_machine_arn())
+        .name("long-running")
+        .send()
+        .await
+        .expect("start in moto");
+    db.sql("INSERT INTO martzcodes.tasks (title) VALUES ('while another run runs');");
+    let r6 = run_state_machine(&lambda, &json!({}), "concurrent");
+    assert_eq!(r6["status"], "SUCCEEDED", "{r6}");
+    assert_eq!(r6["output"]["status"], "skipped", "{r6}");
+    assert_eq!(pipeline::meta(&deps).await.unwrap().1, etag2);
+    sfn.stop_execution()
+        .execution_arn(other.execution_arn())
+        .send()
+        .await
+        .expect("stop");
+
+    // A second commit on a stale ETag is refused: ConcurrentRun, nothing committed.
+    let plan = json!({
+        "status": "run", "runId": meta2.run_id, "from": meta1.position.position, "to": meta2.position.position,
+        "commit": true, "metaEtag": etag1, "chunks": [], "maxConcurrency": 1
+    });
+    let (status, body) = lambda.invoke(
+        "commit-checkpoint",
+        &json!({"plan": plan, "fanOut": {"outputs": [], "counts": {}, "lastTimestamps": {}}}),
+    );
+    assert_ne!(status, 200, "{body}");
+    assert_eq!(body["errorType"], "ConcurrentRun", "{body}");
+    assert_eq!(pipeline::meta(&deps).await.unwrap().1, etag2);
+
+    // A malformed execution input fails clearly, with a definite error.
+    let r5 = run_state_machine(&lambda, &json!({"form": "binlog.000001:4"}), "typo");
+    assert_eq!(r5["status"], "FAILED", "{r5}");
+    assert_eq!(pipeline::meta(&deps).await.unwrap().1, etag2);
+}
