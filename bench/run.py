@@ -57,9 +57,11 @@ work = tempfile.mkdtemp(prefix="binlog-cdc-bench-run.")
 def run_cmd(i):
     return [binary, "run", "--url", url, "--out", os.path.join(work, str(i)), "--view", "both",
             "--chunk-bytes", str(8 << 20), "--concurrency", "2"]
+steps = []
 def run_rows(out, err):
     report = json.loads(out)
     run_rows.chunks = report["chunks"]
+    steps.append(report["stepSeconds"])
     return sum(report["counts"].values())
 rows.append(measure("binlog-cdc run --view both (local dir)", run_cmd, runs_rust, run_rows, subprocess.PIPE))
 rows[-1]["name"] += f", {run_rows.chunks} chunks"
@@ -74,3 +76,9 @@ print("| reader | row events | runs | median rows/s | median wall s | median CPU
 print("|---|---|---|---|---|---|---|")
 for r in rows:
     print(f"| {r['name']} | {r['rows']:,} | {r['runs']} | {r['rows_s']:,.0f} | {r['wall']:.3f} | {r['cpu']:.3f} | {r['rss']:.1f} |")
+
+if steps:
+    print()
+    print("binlog-cdc run, median seconds per step: " + ", ".join(
+        f"{k} {statistics.median(s[k] for s in steps):.3f}"
+        for k in ("listBinlogs", "parseChunks", "fanOutByTable", "commitCheckpoint")))

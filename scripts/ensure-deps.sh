@@ -5,6 +5,8 @@
 #   (aws-local-stepfunctions, asl-validator), pinned by package-lock.json;
 # - a Python venv .venv/e2e with moto server (S3, Secrets Manager) and
 #   cargo-lambda (which brings zig), pinned versions;
+# - a Python venv .venv/infra with cfn-lint and the AWS SAM CLI, pinned, and
+#   Rust's aarch64-unknown-linux-gnu target, for the offline infra checks;
 # - rustfmt and clippy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +34,15 @@ if [ ! -x .venv/e2e/bin/moto_server ] || [ ! -x .venv/e2e/bin/cargo-lambda ]; th
   python3 -m venv .venv/e2e
   .venv/e2e/bin/pip install -q --disable-pip-version-check \
     'moto[server,s3,secretsmanager,stepfunctions]==5.2.5' 'flask<4' 'flask-cors<7' 'cargo-lambda==1.9.2'
+fi
+if [ ! -x .venv/infra/bin/cfn-lint ] || [ ! -x .venv/infra/bin/sam ]; then
+  echo "installing cfn-lint and the SAM CLI into .venv/infra..." >&2
+  python3 -m venv .venv/infra
+  .venv/infra/bin/pip install -q --disable-pip-version-check 'cfn-lint==1.58.0' 'aws-sam-cli==1.170.0'
+fi
+if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+  echo "adding Rust's aarch64-unknown-linux-gnu target (sam build for arm64)..." >&2
+  rustup target add aarch64-unknown-linux-gnu >/dev/null
 fi
 for c in rustfmt clippy; do
   if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then rustup component add "$c" >/dev/null 2>&1 || true; fi

@@ -11,9 +11,11 @@ case "$cmd" in
 start)
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  mariadb-install-db --no-defaults --user=root --auth-root-authentication-method=socket --datadir="$dir/data" >/dev/null
+  mkdir -p "$dir/tmp"   # its own tmpdir: a shared /tmp once broke a bootstrap
+  mariadb-install-db --no-defaults --user=root --auth-root-authentication-method=socket \
+    --datadir="$dir/data" --tmpdir="$dir/tmp" >/dev/null
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mariadbd --no-defaults --datadir="$dir/data" --socket="$dir/sock" --port="$port" --bind-address=127.0.0.1 \
+  mariadbd --no-defaults --datadir="$dir/data" --socket="$dir/sock" --tmpdir="$dir/tmp" --port="$port" --bind-address=127.0.0.1 \
     --user=root --server-id=1 --log-bin="$dir/data/binlog" --binlog-format=ROW --binlog-row-image=FULL \
     --binlog-row-metadata=FULL --character-set-server=utf8mb4 --innodb-buffer-pool-size=256M \
     --max-allowed-packet=64M --log-error="$dir/err.log" --pid-file="$dir/pid" "$@" >/dev/null 2>&1 &

@@ -15,7 +15,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-(cd tests/e2e && npx --no-install asl-validator --json-path ../../statemachine/binlog-pipeline.asl.json)
+bash scripts/check-infra.sh
 # The end-to-end test serves these binaries through cargo lambda watch.
 cargo build --bins --locked
 cargo test --workspace --locked

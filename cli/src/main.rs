@@ -351,6 +351,7 @@ async fn run(args: RunArgs) -> Result<()> {
         ..Default::default()
     };
     let plan = list_binlogs::handle(input, &deps).await?;
+    let planned = started.elapsed();
     if plan.status != RunStatus::Run {
         println!(
             "{}",
@@ -367,6 +368,7 @@ async fn run(args: RunArgs) -> Result<()> {
         .try_collect()
         .await?;
     chunks.sort_by_key(|c: &binlog_cdc::contracts::ChunkSummary| c.index);
+    let parsed = started.elapsed();
     let fan_out = fan_out_by_table::handle(
         FanOutInput {
             plan: plan.clone(),
@@ -375,6 +377,7 @@ async fn run(args: RunArgs) -> Result<()> {
         &deps,
     )
     .await?;
+    let fanned_out = started.elapsed();
     let committed = commit_checkpoint::handle(
         CommitInput {
             plan: plan.clone(),
@@ -387,6 +390,12 @@ async fn run(args: RunArgs) -> Result<()> {
         "runId": plan.run_id, "from": plan.from, "to": plan.to, "chunks": plan.chunks.len(),
         "committed": committed.committed, "counts": fan_out.counts, "outputs": fan_out.outputs,
         "store": deps.store.describe(), "seconds": started.elapsed().as_secs_f64(),
+        "stepSeconds": {
+            "listBinlogs": planned.as_secs_f64(),
+            "parseChunks": (parsed - planned).as_secs_f64(),
+            "fanOutByTable": (fanned_out - parsed).as_secs_f64(),
+            "commitCheckpoint": (started.elapsed() - fanned_out).as_secs_f64(),
+        },
     });
     println!(
         "{}",

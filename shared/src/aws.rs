@@ -38,36 +38,52 @@ pub async fn database_url(
 ) -> Result<String> {
     match source {
         crate::config::DbSource::Url(u) => Ok(crate::config::with_tls(u.clone(), tls)),
-        crate::config::DbSource::Secret(arn) => {
+        crate::config::DbSource::Secret { arn, credentials } => {
             let client = aws_sdk_secretsmanager::Client::new(conf);
-            let out = client
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|e| {
-                    use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-                    let (code, retryable) = match &e {
-                        aws_sdk_secretsmanager::error::SdkError::ServiceError(se) => {
-                            let code = se.err().code().unwrap_or("unknown").to_string();
-                            let retry = matches!(
-                                code.as_str(),
-                                "InternalServiceError" | "ThrottlingException"
-                            );
-                            (code, retry)
-                        }
-                        _ => (e.to_string(), true),
-                    };
-                    Error::Storage {
-                        context: format!("reading the database secret {arn}"),
-                        msg: code,
-                        retryable,
-                    }
-                })?;
-            let text = out
-                .secret_string()
-                .ok_or_else(|| Error::Config(format!("the secret {arn} has no SecretString")))?;
-            crate::config::url_from_secret(text, tls)
+            let connection = secret_string(&client, arn, "the database secret").await?;
+            let creds = match credentials {
+                Some(c) => {
+                    Some(secret_string(&client, c, "the database credentials secret").await?)
+                }
+                None => None,
+            };
+            crate::config::url_from_secrets(&connection, creds.as_deref(), tls)
         }
     }
+}
+
+/// A secret's `SecretString`. A missing secret or denied access is definite
+/// (a ConfigError); throttling and network trouble are retryable.
+async fn secret_string(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    what: &str,
+) -> Result<String> {
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+            let (code, retryable) = match &e {
+                aws_sdk_secretsmanager::error::SdkError::ServiceError(se) => {
+                    let code = se.err().code().unwrap_or("unknown").to_string();
+                    let retry = matches!(
+                        code.as_str(),
+                        "InternalServiceError" | "ThrottlingException"
+                    );
+                    (code, retry)
+                }
+                _ => (e.to_string(), true),
+            };
+            Error::Storage {
+                context: format!("reading {what} {arn}"),
+                msg: code,
+                retryable,
+            }
+        })?;
+    out.secret_string()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Config(format!("{what} {arn} has no SecretString")))
 }

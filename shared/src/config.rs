@@ -210,7 +210,13 @@ pub fn normalize_prefix(p: &str) -> String {
 #[derive(Debug, Clone)]
 pub enum DbSource {
     Url(String),
-    Secret(String),
+    /// An RDS-format secret (host, port, username, password, dbname); the
+    /// optional second secret supplies `username` and `password` instead (the
+    /// least-privilege user init-db creates, whose secret holds no host).
+    Secret {
+        arn: String,
+        credentials: Option<String>,
+    },
 }
 
 /// TLS to the database.
@@ -231,7 +237,10 @@ impl DbSource {
     pub fn admin_from_env() -> Result<Self> {
         match (env("ADMIN_DATABASE_URL"), env("ADMIN_SECRET_ARN")) {
             (Some(u), _) => Ok(Self::Url(u)),
-            (None, Some(a)) => Ok(Self::Secret(a)),
+            (None, Some(a)) => Ok(Self::Secret {
+                arn: a,
+                credentials: None,
+            }),
             (None, None) => Self::from_env(),
         }
     }
@@ -239,7 +248,10 @@ impl DbSource {
     pub fn from_env() -> Result<Self> {
         match (env("DATABASE_URL"), env("DB_SECRET_ARN")) {
             (Some(u), _) => Ok(Self::Url(u)),
-            (None, Some(a)) => Ok(Self::Secret(a)),
+            (None, Some(a)) => Ok(Self::Secret {
+                arn: a,
+                credentials: env("DB_CREDENTIALS_SECRET_ARN"),
+            }),
             (None, None) => Err(Error::Config("set DATABASE_URL or DB_SECRET_ARN".into())),
         }
     }
@@ -270,10 +282,26 @@ struct RdsSecret {
     dbname: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
 /// Builds a `mysql://` URL from an RDS-format secret (host, port, username,
 /// password, dbname). The password never appears in an error.
 pub fn url_from_secret(secret_json: &str, tls: DbTls) -> Result<String> {
-    let s: RdsSecret = serde_json::from_str(secret_json).map_err(|e| {
+    url_from_secrets(secret_json, None, tls)
+}
+
+/// Like [`url_from_secret`], with `username` and `password` taken from a
+/// second secret when one is given (JSON with those two fields).
+pub fn url_from_secrets(
+    secret_json: &str,
+    credentials_json: Option<&str>,
+    tls: DbTls,
+) -> Result<String> {
+    let mut s: RdsSecret = serde_json::from_str(secret_json).map_err(|e| {
         Error::Config(format!(
             "the database secret is not RDS-format JSON (host, port, username, password): {}",
             e.classify_name()
@@ -287,6 +315,16 @@ pub fn url_from_secret(secret_json: &str, tls: DbTls) -> Result<String> {
             .map_err(|_| Error::Config("the secret's port is not a number".into()))?,
         Some(_) => return Err(Error::Config("the secret's port is not a number".into())),
     };
+    if let Some(c) = credentials_json {
+        let c: Credentials = serde_json::from_str(c).map_err(|e| {
+            Error::Config(format!(
+                "the database credentials secret is not JSON with username and password: {}",
+                e.classify_name()
+            ))
+        })?;
+        s.username = c.username;
+        s.password = c.password;
+    }
     let db = s
         .dbname
         .map(|d| format!("/{}", pct(&d)))
@@ -370,6 +408,18 @@ mod tests {
         )
         .unwrap()
         .ends_with("@db:3307?require_ssl=true&verify_ca=false&verify_identity=false"));
+    }
+
+    #[test]
+    fn a_credentials_secret_replaces_user_and_password_only() {
+        let admin = r#"{"host":"db.example","port":3306,"username":"admin","password":"root-pw","dbname":"shop"}"#;
+        let repl = r#"{"username":"binlog_cdc","password":"r&pw"}"#;
+        let u = url_from_secrets(admin, Some(repl), DbTls::Off).unwrap();
+        assert_eq!(u, "mysql://binlog_cdc:r%26pw@db.example:3306/shop");
+        assert!(!u.contains("root-pw"));
+        let e = url_from_secrets(admin, Some(r#"{"username":"x"}"#), DbTls::Off).unwrap_err();
+        assert!(e.to_string().contains("credentials secret"), "{e}");
+        assert!(!e.to_string().contains("root-pw"));
     }
 
     #[test]

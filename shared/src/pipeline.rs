@@ -40,13 +40,26 @@ impl Deps {
         Self::from_env_with(DbSource::admin_from_env()?).await
     }
 
+    /// For the steps that never connect to the database (fan-out-by-table,
+    /// commit-checkpoint): no secret is read, so they need no access to it.
+    pub async fn from_env_storage_only() -> Result<Self> {
+        Self::build(None).await
+    }
+
     async fn from_env_with(db: DbSource) -> Result<Self> {
+        Self::build(Some(db)).await
+    }
+
+    async fn build(db: Option<DbSource>) -> Result<Self> {
         let config = PipelineConfig::from_env()?;
         let sdk = crate::aws::sdk_config().await;
         let bucket = std::env::var("BUCKET").map_err(|_| Error::Config("set BUCKET".into()))?;
         let store: Arc<dyn ObjectStore> =
             Arc::new(S3Store::new(crate::aws::s3_client(&sdk), bucket));
-        let db_url = crate::aws::database_url(&sdk, &db, DbTls::from_env()?).await?;
+        let db_url = match db {
+            Some(db) => crate::aws::database_url(&sdk, &db, DbTls::from_env()?).await?,
+            None => String::new(),
+        };
         let mut deps = Self::new(store, config, db_url);
         deps.sfn = Some(aws_sdk_sfn::Client::new(&sdk));
         Ok(deps)

@@ -60,22 +60,42 @@ impl MariaDb {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         ));
-        std::fs::create_dir_all(&dir).expect("data dir");
-        let out = Command::new(install)
-            .args([
-                "--no-defaults",
-                "--user=root",
-                "--auth-root-authentication-method=socket",
-            ])
-            .arg(format!("--datadir={}", dir.join("data").display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run mariadb-install-db");
+        // Each server gets its own tmpdir: with the default (/tmp) a bootstrap
+        // once failed in CI on "Could not remove temporary table
+        // '/tmp/#sql-temptable-...'" while other servers were starting.
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).expect("tmp dir");
+        // mariadb-install-db is retried on a fresh data directory: a failed
+        // bootstrap leaves a half-made one behind.
+        let mut install_err = String::new();
+        let mut installed = false;
+        for attempt in 0..3 {
+            let data = dir.join("data");
+            if attempt > 0 {
+                let _ = std::fs::remove_dir_all(&data);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let out = Command::new(&install)
+                .args([
+                    "--no-defaults",
+                    "--user=root",
+                    "--auth-root-authentication-method=socket",
+                ])
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--tmpdir={}", tmp.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .expect("run mariadb-install-db");
+            if out.status.success() {
+                installed = true;
+                break;
+            }
+            install_err = String::from_utf8_lossy(&out.stderr).into_owned();
+        }
         assert!(
-            out.status.success(),
-            "mariadb-install-db failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            installed,
+            "mariadb-install-db failed 3 times: {install_err}"
         );
 
         let mut last_err = String::new();
@@ -85,6 +105,7 @@ impl MariaDb {
             cmd.arg("--no-defaults")
                 .arg(format!("--datadir={}", dir.join("data").display()))
                 .arg(format!("--socket={}", dir.join("sock").display()))
+                .arg(format!("--tmpdir={}", tmp.display()))
                 .arg(format!("--port={port}"))
                 .arg("--bind-address=127.0.0.1")
                 .arg("--user=root")

@@ -1,7 +1,9 @@
 //! FanOutByTable: joins each table's staged parts, in binlog order (chunk by
 //! chunk, part by part), into the table's final object and, in the same pass,
 //! into the all-tables object. Streaming: one part in memory at a time, each
-//! read once; objects go out as multipart uploads.
+//! read once and written as it is (parse-chunk stages `json` events with a
+//! leading comma, ready to be array elements); objects go out as multipart
+//! uploads.
 //!
 //! Objects (`json` format, the original's shapes):
 //! - per table: `{"count": N, "events": [...], "lastTimestamp": T}`
@@ -70,18 +72,9 @@ fn part_keys(input: &FanOutInput, deps: &Deps, table: &str) -> Vec<String> {
         .collect()
 }
 
-/// The events of one part as JSON array elements: lines joined by commas,
-/// with a leading comma unless they are the table's first.
-fn array_elements(body: &[u8], n: &mut u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 1);
-    for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        if *n > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(line);
-        *n += 1;
-    }
-    out
+/// The number of events in a staged part (one per line).
+fn lines(body: &[u8]) -> u64 {
+    body.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 fn json_map<V: serde::Serialize>(m: &BTreeMap<String, V>) -> Result<String> {
@@ -152,14 +145,15 @@ pub async fn handle(input: FanOutInput, deps: &Deps) -> Result<FanOutOutput> {
                     .into(),
                 retryable: false,
             })?;
-            let data = if json {
-                array_elements(&obj.body, &mut n)
-            } else {
-                n += obj.body.iter().filter(|&&b| b == b'\n').count() as u64;
-                obj.body
+            // In `json` format every staged line starts with a comma: the
+            // table's first event goes without it.
+            let data = match obj.body.first() {
+                Some(b',') if json && n == 0 => &obj.body[1..],
+                _ => &obj.body[..],
             };
-            em.write(&data).await?;
-            all.write(&data).await?;
+            n += lines(data);
+            em.write(data).await?;
+            all.write(data).await?;
         }
         if n != t.count {
             return Err(Error::Storage {

@@ -3,7 +3,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     binlog_cdc::pipeline::init_lambda_tracing();
-    let deps = binlog_cdc::pipeline::Deps::from_env().await?;
+    let deps = binlog_cdc::pipeline::Deps::from_env_storage_only().await?;
     lambda_runtime::run(service_fn(
         |ev: LambdaEvent<binlog_cdc::contracts::FanOutInput>| async {
             fan_out_by_table::handle(ev.payload, &deps)

@@ -99,16 +99,26 @@ fn common(req: &Request<Properties, Properties>) -> Result<Common> {
 }
 
 /// Handles the request within `budget`, then always PUTs the response.
+///
+/// `deps` is an error when the settings or the database secret could not be
+/// read at start-up: Create and Update then answer FAILED with that error
+/// (the stack must not wait an hour for a response), and Delete still
+/// succeeds, since it touches nothing.
 pub async fn handle(
     req: Request<Properties, Properties>,
-    deps: &Deps,
+    deps: std::result::Result<&Deps, &Error>,
     budget: Duration,
 ) -> Result<Response> {
     let c = common(&req)?;
+    let setup_failed = |e: &Error| Error::Config(format!("init-db could not start: {e}"));
     let work = async {
         match &req {
-            Request::Create(r) => prepare(&r.resource_properties, deps).await,
-            Request::Update(r) => prepare(&r.resource_properties, deps).await,
+            Request::Create(r) => {
+                prepare(&r.resource_properties, deps.map_err(setup_failed)?).await
+            }
+            Request::Update(r) => {
+                prepare(&r.resource_properties, deps.map_err(setup_failed)?).await
+            }
             Request::Delete(_) => Ok(Outcome::from([(
                 "deleted".to_string(),
                 "nothing touched".to_string(),
@@ -124,10 +134,8 @@ pub async fn handle(
         ))),
     };
     let physical = c.physical_id.clone().unwrap_or_else(|| {
-        format!(
-            "binlog-cdc-init-{}",
-            deps.layout.prefix().trim_end_matches('/')
-        )
+        let prefix = deps.map(|d| d.layout.prefix()).unwrap_or_default();
+        format!("binlog-cdc-init-{}", prefix.trim_end_matches('/'))
     });
     let response = match result {
         Ok(data) => Response {

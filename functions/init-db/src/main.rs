@@ -6,7 +6,12 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     binlog_cdc::pipeline::init_lambda_tracing();
-    let deps = binlog_cdc::pipeline::Deps::from_env_admin().await?;
+    // Kept as a Result: init-db must answer CloudFormation even when its
+    // settings or secret are wrong, or the stack waits an hour.
+    let deps = binlog_cdc::pipeline::Deps::from_env_admin().await;
+    if let Err(e) = &deps {
+        tracing::error!(error = %e, "init-db could not start; every Create/Update will answer FAILED");
+    }
     let sdk = binlog_cdc::aws::sdk_config().await;
     lambda_runtime::run(service_fn(
         |ev: LambdaEvent<
@@ -26,7 +31,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     .max(Duration::from_secs(1));
                 let mut req = ev.payload;
                 init_db::resolve_password(&mut req, sdk).await;
-                init_db::handle(req, deps, budget)
+                init_db::handle(req, deps.as_ref(), budget)
                     .await
                     .map_err(binlog_cdc::pipeline::diagnostic)
             }

@@ -2,6 +2,11 @@
 //! stages its events in the object store, one JSON Lines part per table at a
 //! time, under the run's staging prefix.
 //!
+//! A part is one event per line. For the `json` output format every line
+//! starts with a comma (`,{...}`), so that fan-out-by-table can write parts
+//! straight into a JSON array without copying them (it skips the first comma
+//! of a table's first part).
+//!
 //! Memory is bounded: a table's buffer becomes a part when it passes
 //! `PART_BYTES`, and when all buffers together pass `MAX_BUFFER_BYTES` the
 //! largest is flushed. The flush decisions depend only on the events, so
@@ -30,6 +35,8 @@ struct TableBuffer {
 struct Staging {
     tables: BTreeMap<String, TableBuffer>,
     buffered: usize,
+    /// Lines start with a comma (the `json` output format).
+    leading_comma: bool,
 }
 
 impl RowSink for Staging {
@@ -48,11 +55,15 @@ impl RowSink for Staging {
                     buf: Vec::new(),
                 }),
         };
+        let before = t.buf.len();
+        if self.leading_comma {
+            t.buf.push(b',');
+        }
         t.buf.extend_from_slice(json);
         t.buf.push(b'\n');
         t.part.count += 1;
         t.part.last_timestamp = timestamp;
-        self.buffered += json.len() + 1;
+        self.buffered += t.buf.len() - before;
         Ok(())
     }
 }
@@ -120,7 +131,10 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkSummary> {
     .await?;
     let lookup = InformationSchema::connect(&deps.db_url).await?;
     let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
-    let mut staging = Staging::default();
+    let mut staging = Staging {
+        leading_comma: deps.config.format == binlog_cdc::config::OutputFormat::Json,
+        ..Default::default()
+    };
     while let Some(ev) = source.next_event().await? {
         decoder.handle(&ev, &mut staging).await?;
         if staging.buffered > 0 {
