@@ -90,6 +90,11 @@ pub struct RunPlan {
     pub max_concurrency: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The execution that planned this run (its ARN), carried into
+    /// `meta.json` so that a retried CommitCheckpoint can tell its own
+    /// earlier, acknowledged-but-lost commit from another run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
 }
 
 /// What one chunk staged for one table.
@@ -181,6 +186,9 @@ pub struct Meta {
     pub outputs: Vec<String>,
     /// RFC 3339, UTC.
     pub committed_at: String,
+    /// The execution that committed it (see [`RunPlan::execution`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
 }
 
 #[cfg(test)]
@@ -218,8 +226,13 @@ mod tests {
             chunks: vec![chunk.clone()],
             max_concurrency: 4,
             reason: None,
+            execution: Some("arn:aws:states:us-east-1:1:execution:m:e".into()),
         };
         let json = round_trip(&plan);
+        assert_eq!(
+            json["execution"],
+            "arn:aws:states:us-east-1:1:execution:m:e"
+        );
         assert_eq!(json["metaEtag"], "\"e\"");
         assert_eq!(json["chunks"][0]["serverId"], 7);
         assert_eq!(json["status"], "run");
@@ -283,6 +296,7 @@ mod tests {
             run_id: "r".into(),
             outputs: vec![],
             committed_at: "2026-01-01T00:00:00Z".into(),
+            execution: None,
         });
     }
 }

@@ -2,6 +2,10 @@
 //! start, or `binlog-cdc run`): the object store and layout, the settings, the
 //! database URL (from Secrets Manager or a URL), and a Step Functions client
 //! where concurrent executions are checked.
+//!
+//! A database URL from Secrets Manager is read at start-up and read again
+//! when the server refuses its password: the secret was rotated since (RDS
+//! rotates managed secrets on a schedule), and a warm Lambda must follow.
 
 use std::sync::Arc;
 
@@ -15,7 +19,10 @@ pub struct Deps {
     pub store: Arc<dyn ObjectStore>,
     pub layout: Layout,
     pub config: PipelineConfig,
-    pub db_url: String,
+    /// The database URL as last read (see [`Deps::connect`]).
+    db_url: std::sync::Mutex<String>,
+    /// Where the URL comes from, when it can be read again.
+    db_secret: Option<(aws_config::SdkConfig, DbSource, DbTls)>,
     pub sfn: Option<aws_sdk_sfn::Client>,
 }
 
@@ -25,9 +32,51 @@ impl Deps {
             layout: Layout::new(&config),
             store,
             config,
-            db_url,
+            db_url: std::sync::Mutex::new(db_url),
+            db_secret: None,
             sfn: None,
         }
+    }
+
+    /// The database URL as last read.
+    pub fn db_url(&self) -> String {
+        self.db_url
+            .lock()
+            .map(|u| u.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// A connection to the database. When the server refuses the password
+    /// and the URL came from a secret, the secret is read again and, if it
+    /// changed (rotated), the connection is tried once more with it.
+    pub async fn connect(&self) -> Result<mysql_async::Conn> {
+        let url = self.db_url();
+        let err = match crate::source::server::connect(&url).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) => e,
+        };
+        let refused = matches!(&err, Error::Mysql { source: mysql_async::Error::Server(s), .. } if s.code == 1045);
+        let Some((sdk, source, tls)) = self.db_secret.as_ref().filter(|_| refused) else {
+            return Err(err);
+        };
+        let fresh = crate::aws::database_url(sdk, source, *tls).await?;
+        if fresh == url {
+            return Err(err);
+        }
+        tracing::info!("the database refused the password: the secret was read again (rotated)");
+        let conn = crate::source::server::connect(&fresh).await?;
+        if let Ok(mut u) = self.db_url.lock() {
+            *u = fresh;
+        }
+        Ok(conn)
+    }
+
+    /// A URL the server accepted just now, for readers that open their own
+    /// connections (see [`Deps::connect`]).
+    pub async fn checked_db_url(&self) -> Result<String> {
+        let conn = self.connect().await?;
+        let _ = conn.disconnect().await;
+        Ok(self.db_url())
     }
 
     /// For a Lambda: settings from the environment, S3 bucket `BUCKET`.
@@ -56,12 +105,16 @@ impl Deps {
         let bucket = std::env::var("BUCKET").map_err(|_| Error::Config("set BUCKET".into()))?;
         let store: Arc<dyn ObjectStore> =
             Arc::new(S3Store::new(crate::aws::s3_client(&sdk), bucket));
-        let db_url = match db {
-            Some(db) => crate::aws::database_url(&sdk, &db, DbTls::from_env()?).await?,
+        let tls = DbTls::from_env()?;
+        let db_url = match &db {
+            Some(db) => crate::aws::database_url(&sdk, db, tls).await?,
             None => String::new(),
         };
         let mut deps = Self::new(store, config, db_url);
         deps.sfn = Some(aws_sdk_sfn::Client::new(&sdk));
+        deps.db_secret = db
+            .filter(|d| matches!(d, DbSource::Secret { .. }))
+            .map(|d| (sdk, d, tls));
         Ok(deps)
     }
 }

@@ -180,6 +180,20 @@ impl Decoder {
                 if q.query_raw().eq_ignore_ascii_case(b"COMMIT") {
                     self.gtid = None;
                 }
+                // A row change logged as a statement (binlog_format STATEMENT
+                // or MIXED, perhaps for one session only): its rows are not in
+                // the log. Failing beats skipping it.
+                if let Some(verb) = statement_logged_change(q.query_raw()) {
+                    let text = String::from_utf8_lossy(q.query_raw());
+                    let short: String = text.chars().take(80).collect();
+                    return Err(Error::Unsupported {
+                        at: ev.pos.clone(),
+                        msg: format!(
+                            "a row change logged as a statement ({verb}: {short:?}): binlog_format was STATEMENT or MIXED \
+                             when it was written, so its rows are not in the log; set binlog_format=ROW (globally, and for every session)"
+                        ),
+                    });
+                }
             }
             STOP | ROTATE | 5 /* INTVAR */ | 13 /* RAND */ | 14 /* USER_VAR */ | INCIDENT | HEARTBEAT
             | IGNORABLE | ROWS_QUERY | PREVIOUS_GTIDS | TRANSACTION_PAYLOAD | HEARTBEAT_V2
@@ -339,6 +353,9 @@ impl Decoder {
             None => Error::malformed(at, "row image", e.msg),
         };
         while !r.is_empty() {
+            // A row whose images name no column takes no bytes: the loop
+            // would never end (seen with mutated bytes, never from a server).
+            let row_start = r.position();
             let (before, after) = match kind {
                 RowKind::Write => {
                     decode::decode_image(
@@ -393,6 +410,11 @@ impl Decoder {
                     (Some(&self.before), Some(&self.after))
                 }
             };
+            if r.position() == row_start {
+                return Err(bad(
+                    "a row image that names no column, in a rows event with bytes left",
+                ));
+            }
             self.line.clear();
             self.writer.write(
                 &RowRef {
@@ -473,4 +495,66 @@ fn uuid_text(sid: &[u8; 16]) -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// The verb of a statement that changes rows (`INSERT`, `UPDATE`, `DELETE`,
+/// `REPLACE`, `LOAD DATA`), after leading blanks and comments; `None` for
+/// everything a ROW-format log writes as a query (BEGIN, COMMIT, DDL, grants).
+fn statement_logged_change(query: &[u8]) -> Option<&'static str> {
+    let mut q = query;
+    loop {
+        let trimmed = q.trim_ascii_start();
+        if let Some(rest) = trimmed.strip_prefix(b"/*") {
+            let end = rest.windows(2).position(|w| w == b"*/")?;
+            q = &rest[end + 2..];
+        } else if trimmed.starts_with(b"--") || trimmed.starts_with(b"#") {
+            let end = trimmed.iter().position(|&b| b == b'\n')?;
+            q = &trimmed[end + 1..];
+        } else {
+            q = trimmed;
+            break;
+        }
+    }
+    let word: Vec<u8> = q
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
+    match word.as_slice() {
+        b"INSERT" => Some("INSERT"),
+        b"UPDATE" => Some("UPDATE"),
+        b"DELETE" => Some("DELETE"),
+        b"REPLACE" => Some("REPLACE"),
+        b"LOAD" => Some("LOAD DATA"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_logged_change as verb;
+
+    #[test]
+    fn statement_logged_row_changes_are_recognised() {
+        assert_eq!(verb(b"INSERT INTO t VALUES (1)"), Some("INSERT"));
+        assert_eq!(verb(b"  /* app */ update t set a=1"), Some("UPDATE"));
+        assert_eq!(verb(b"-- c\nDELETE FROM t"), Some("DELETE"));
+        assert_eq!(verb(b"replace into t values (1)"), Some("REPLACE"));
+        assert_eq!(
+            verb(b"LOAD DATA INFILE 'x' INTO TABLE t"),
+            Some("LOAD DATA")
+        );
+        for q in [
+            &b"BEGIN"[..],
+            b"COMMIT",
+            b"CREATE TABLE t (a INT)",
+            b"ALTER TABLE t ADD b INT",
+            b"GRANT SELECT ON *.* TO u",
+            b"INSERTED",
+            b"/* unterminated",
+            b"",
+        ] {
+            assert_eq!(verb(q), None, "{}", String::from_utf8_lossy(q));
+        }
+    }
 }

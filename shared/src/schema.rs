@@ -157,6 +157,16 @@ impl TableMeta {
     /// Builds the decoding plan from a table map. `mariadb` says which server
     /// wrote it (their optional metadata differ slightly).
     pub fn from_table_map(tme: &TableMapEvent<'_>, mariadb: bool) -> Result<Self, String> {
+        // mysql_common's optional-metadata iterators can panic on corrupt
+        // lengths (capacity overflow in EnumStrValues; found by
+        // tests/tests/fuzz_decoder.rs): a corrupt table map is an error.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::from_table_map_unguarded(tme, mariadb)
+        }))
+        .unwrap_or_else(|_| Err("the table map's metadata does not match its own lengths".into()))
+    }
+
+    fn from_table_map_unguarded(tme: &TableMapEvent<'_>, mariadb: bool) -> Result<Self, String> {
         let n = tme.columns_count() as usize;
         let mut columns = Vec::with_capacity(n);
         for i in 0..n {

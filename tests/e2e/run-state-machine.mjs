@@ -3,8 +3,30 @@
 // (the real lambda_runtime). Prints one JSON line:
 //   {"status": "SUCCEEDED", "output": ...} or {"status": "FAILED", "error": ..., "cause": ...}
 //
-// usage: node run-state-machine.mjs DEFINITION LAMBDA_URL INPUT_JSON [EXECUTION_ARN]
+// usage: node run-state-machine.mjs DEFINITION LAMBDA_URL INPUT_JSON [EXECUTION_ARN] [OPTIONS_JSON]
+//
+// OPTIONS_JSON (for the fault tests, all optional):
+//   "faults": [{"state": "ParseChunk", "nth": 2, "times": 1, "kind": K, "error": NAME, "delayMs": MS}]
+//     The Task state's invocations nth .. nth+times-1 (counted from 1 in this
+//     execution, retries included) are broken:
+//       "error":   the function runs to its end, then its answer is lost: the
+//                  task fails with NAME (default Lambda.ServiceException);
+//       "kill":    the function's process is killed (SIGKILL) delayMs after the
+//                  call; the task fails with whatever the Lambda emulator answers;
+//       "timeout": after delayMs the task fails with States.Timeout while the
+//                  function goes on running, as a Lambda outliving its task does;
+//       "delay":   the call starts delayMs late.
+//   "binaries": the directory of the function binaries (for "kill").
+//   "retryIntervalMs": the wait before each retry (default 10 ms; the
+//     definition's IntervalSeconds and BackoffRate are not waited out here).
+//   "startAt": a top-level state to start from, with INPUT_JSON as that
+//     state's input: a redrive (Step Functions redrives the failed state with
+//     its original input; a Map's redrive reruns all its iterations here,
+//     which ParseChunk's idempotence makes equivalent).
+// A failed execution's line also carries "failedState" (the top-level state
+// that failed) and "redriveInput" (that state's input), for a redrive.
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 // Node 20 lacks Promise.withResolvers, which aws-local-stepfunctions 3 uses.
 if (!Promise.withResolvers) {
@@ -16,7 +38,8 @@ if (!Promise.withResolvers) {
 }
 const { StateMachine } = await import('aws-local-stepfunctions');
 
-const [definitionPath, lambdaUrl, inputJson, executionArn] = process.argv.slice(2);
+const [definitionPath, lambdaUrl, inputJson, executionArn, optionsJson] = process.argv.slice(2);
+const options = optionsJson ? JSON.parse(optionsJson) : {};
 const substitutions = {
   ListBinlogsFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:list-binlogs',
   ParseChunkFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:parse-chunk',
@@ -26,6 +49,7 @@ const substitutions = {
 let text = readFileSync(definitionPath, 'utf8');
 for (const [k, v] of Object.entries(substitutions)) text = text.replaceAll('${' + k + '}', v);
 const definition = JSON.parse(text);
+if (options.startAt) definition.StartAt = options.startAt;
 
 // Each Task state -> the binary that serves it.
 const binaries = {
@@ -34,7 +58,7 @@ const binaries = {
   FanOutByTable: 'fan-out-by-table',
   CommitCheckpoint: 'commit-checkpoint',
 };
-const invoke = (binary) => async (input) => {
+const call = async (binary, input) => {
   const res = await fetch(`${lambdaUrl}/2015-03-31/functions/${binary}/invocations`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -50,15 +74,76 @@ const invoke = (binary) => async (input) => {
   }
   return parsed;
 };
-const handlers = Object.fromEntries(Object.entries(binaries).map(([s, b]) => [s, invoke(b)]));
+const named = (name, message) => Object.assign(new Error(message), { name });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// What the execution has produced so far, to rebuild a failed state's input.
+const executionInput = JSON.parse(inputJson);
+const recorded = { plan: executionInput.plan, chunks: new Map(), fanOut: executionInput.fanOut };
+const topLevel = { ListBinlogs: 'ListBinlogs', ParseChunk: 'ParseChunks', FanOutByTable: 'FanOutByTable', CommitCheckpoint: 'CommitCheckpoint' };
+let lastFailure = null;
+const injected = [];
+const counts = {};
+
+const invoke = (state, binary) => async (input) => {
+  const n = (counts[state] = (counts[state] ?? 0) + 1);
+  const fault = (options.faults ?? []).find((f) => f.state === state && n >= f.nth && n < f.nth + (f.times ?? 1));
+  try {
+    let out;
+    if (!fault) {
+      out = await call(binary, input);
+    } else {
+      injected.push({ state, invocation: n, kind: fault.kind });
+      if (fault.kind === 'error') {
+        await call(binary, input).catch(() => {});
+        throw named(fault.error ?? 'Lambda.ServiceException', `injected: the answer of ${state} #${n} was lost`);
+      } else if (fault.kind === 'kill') {
+        const running = call(binary, input);
+        running.catch(() => {});
+        await sleep(fault.delayMs ?? 0);
+        try { execFileSync('pkill', ['-KILL', '-f', `${options.binaries}/${binary}`]); } catch { /* already gone */ }
+        out = await running;
+      } else if (fault.kind === 'timeout') {
+        call(binary, input).catch(() => {});
+        await sleep(fault.delayMs ?? 0);
+        throw named('States.Timeout', `injected: ${state} #${n} timed out`);
+      } else if (fault.kind === 'delay') {
+        await sleep(fault.delayMs ?? 0);
+        out = await call(binary, input);
+      } else {
+        throw new Error(`unknown fault kind ${fault.kind}`);
+      }
+    }
+    if (state === 'ListBinlogs') recorded.plan = out;
+    if (state === 'ParseChunk') recorded.chunks.set(input.index, out);
+    if (state === 'FanOutByTable') recorded.fanOut = out;
+    return out;
+  } catch (e) {
+    lastFailure = topLevel[state];
+    throw e;
+  }
+};
+const handlers = Object.fromEntries(Object.entries(binaries).map(([s, b]) => [s, invoke(s, b)]));
+
+// The input a top-level state had (ResultPaths add to the execution input).
+const { plan: _p, chunks: _c, fanOut: _f, ...base } = executionInput;
+const stateInput = (state) => {
+  const chunks = [...recorded.chunks.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+  switch (state) {
+    case 'ListBinlogs': return base;
+    case 'ParseChunks': return { ...base, plan: recorded.plan };
+    case 'FanOutByTable': return { ...base, plan: recorded.plan, chunks };
+    default: return { ...base, plan: recorded.plan, chunks, fanOut: recorded.fanOut };
+  }
+};
 
 const machineArn = 'arn:aws:states:us-east-1:123456789012:stateMachine:binlog-cdc';
 const execArn = executionArn ?? `arn:aws:states:us-east-1:123456789012:execution:binlog-cdc:${Date.now()}`;
 const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
-const execution = machine.run(JSON.parse(inputJson), {
+const execution = machine.run(executionInput, {
   overrides: {
     taskResourceLocalHandlers: handlers,
-    retryIntervalOverrides: { ListBinlogs: 10, ParseChunk: 10, FanOutByTable: 10, CommitCheckpoint: 10 },
+    retryIntervalOverrides: Object.fromEntries(Object.keys(binaries).map((s) => [s, options.retryIntervalMs ?? 10])),
   },
   context: {
     Execution: { Id: execArn, Name: execArn.split(':').pop(), Input: JSON.parse(inputJson), StartTime: new Date().toISOString() },
@@ -67,9 +152,13 @@ const execution = machine.run(JSON.parse(inputJson), {
 });
 try {
   const output = await execution.result;
-  console.log(JSON.stringify({ status: 'SUCCEEDED', output }));
+  console.log(JSON.stringify({ status: 'SUCCEEDED', output, injected }));
 } catch (e) {
   // The Fail state's ErrorPath/CausePath arrive as the cause's name and message.
   const inner = e.cause instanceof Error ? e.cause : e;
-  console.log(JSON.stringify({ status: 'FAILED', error: inner.name, cause: inner.message }));
+  const failedState = lastFailure ?? 'ListBinlogs';
+  console.log(JSON.stringify({
+    status: 'FAILED', error: inner.name, cause: inner.message, injected,
+    failedState, redriveInput: stateInput(failedState),
+  }));
 }

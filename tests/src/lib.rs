@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 pub struct MariaDb {
     pub dir: PathBuf,
     pub port: u16,
-    child: Child,
+    /// Behind a lock so that a test can crash and restart the server while
+    /// other threads use it.
+    child: std::sync::Mutex<Child>,
+    extra: Vec<String>,
 }
 
 /// The user every test connects as (all privileges, password `cdc`).
@@ -27,6 +30,50 @@ fn which(bin: &str) -> Option<PathBuf> {
             .map(|p| p.join(bin))
             .find(|p| p.is_file())
     })
+}
+
+/// Starts `mariadbd` on `dir`'s data directory (made by mariadb-install-db)
+/// and waits until it answers on `port`; the error log's text on failure.
+fn spawn_mariadbd(dir: &Path, port: u16, extra: &[String]) -> Result<Child, String> {
+    let mariadbd = which("mariadbd").ok_or("mariadbd is not installed")?;
+    let tmp = dir.join("tmp");
+    let mut cmd = Command::new(&mariadbd);
+    cmd.arg("--no-defaults")
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--socket={}", dir.join("sock").display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
+        .arg(format!("--port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg("--user=root")
+        .arg("--server-id=1")
+        .arg(format!("--log-bin={}", dir.join("data/binlog").display()))
+        .arg("--binlog-format=ROW")
+        .arg("--binlog-row-image=FULL")
+        .arg("--binlog-row-metadata=FULL")
+        .arg("--character-set-server=utf8mb4")
+        .arg("--collation-server=utf8mb4_general_ci")
+        .arg("--innodb-buffer-pool-size=64M")
+        .arg("--innodb-log-file-size=48M")
+        .arg("--max-allowed-packet=64M")
+        .arg(format!("--log-error={}", dir.join("err.log").display()))
+        .arg(format!("--pid-file={}", dir.join("pid").display()))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| format!("start mariadbd: {e}"))?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if dir.join("sock").exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(std::fs::read_to_string(dir.join("err.log")).unwrap_or_default())
 }
 
 pub fn free_port() -> u16 {
@@ -44,7 +91,7 @@ impl MariaDb {
 
     /// Starts a server with extra `mariadbd` options (later ones win).
     pub fn start_with(extra: &[&str]) -> Self {
-        let mariadbd = which("mariadbd").expect(
+        which("mariadbd").expect(
             "mariadbd is not installed: run scripts/test.sh, which installs mariadb-server",
         );
         let install = which("mariadb-install-db").expect("mariadb-install-db is not installed");
@@ -98,45 +145,17 @@ impl MariaDb {
             "mariadb-install-db failed 3 times: {install_err}"
         );
 
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = free_port();
-            let mut cmd = Command::new(&mariadbd);
-            cmd.arg("--no-defaults")
-                .arg(format!("--datadir={}", dir.join("data").display()))
-                .arg(format!("--socket={}", dir.join("sock").display()))
-                .arg(format!("--tmpdir={}", tmp.display()))
-                .arg(format!("--port={port}"))
-                .arg("--bind-address=127.0.0.1")
-                .arg("--user=root")
-                .arg("--server-id=1")
-                .arg(format!("--log-bin={}", dir.join("data/binlog").display()))
-                .arg("--binlog-format=ROW")
-                .arg("--binlog-row-image=FULL")
-                .arg("--binlog-row-metadata=FULL")
-                .arg("--character-set-server=utf8mb4")
-                .arg("--collation-server=utf8mb4_general_ci")
-                .arg("--innodb-buffer-pool-size=64M")
-                .arg("--innodb-log-file-size=48M")
-                .arg("--max-allowed-packet=64M")
-                .arg(format!("--log-error={}", dir.join("err.log").display()))
-                .arg(format!("--pid-file={}", dir.join("pid").display()))
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let mut child = cmd.spawn().expect("start mariadbd");
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(30) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if dir.join("sock").exists()
-                    && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                {
+            match spawn_mariadbd(&dir, port, &extra) {
+                Ok(child) => {
                     let db = MariaDb {
                         dir: dir.clone(),
                         port,
-                        child,
+                        child: std::sync::Mutex::new(child),
+                        extra,
                     };
                     db.sql_socket(&format!(
                         "CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; \
@@ -148,13 +167,34 @@ impl MariaDb {
                     ));
                     return db;
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                Err(e) => last_err = e,
             }
-            let _ = child.kill();
-            let _ = child.wait();
-            last_err = std::fs::read_to_string(dir.join("err.log")).unwrap_or_default();
         }
         panic!("mariadbd did not start:\n{last_err}");
+    }
+
+    /// Kills the server (SIGKILL: a crash, not a shutdown) and starts it again
+    /// on the same port and data; returns once it accepts connections.
+    pub fn crash_and_restart(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_file(self.dir.join("sock"));
+        let mut last_err = String::new();
+        for _ in 0..20 {
+            match spawn_mariadbd(&self.dir, self.port, &self.extra) {
+                Ok(new) => {
+                    *child = new;
+                    return;
+                }
+                Err(e) => last_err = e,
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!(
+            "mariadbd did not restart on port {}:\n{last_err}",
+            self.port
+        );
     }
 
     /// `mysql://cdc:cdc@127.0.0.1:PORT` (TCP only, no socket switch).
@@ -240,8 +280,9 @@ impl MariaDb {
 
 impl Drop for MariaDb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|p| p.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
         if std::env::var_os("BINLOG_CDC_KEEP_DB").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -529,6 +570,86 @@ pub mod aws_local {
                 log_dir.join("moto.log").display()
             );
         }
+    }
+
+    /// A fault-injecting proxy in front of moto (tests/e2e/s3-fault-proxy.py):
+    /// off until [`S3FaultProxy::fail_every`] turns it on.
+    pub struct S3FaultProxy {
+        pub endpoint: String,
+        _proc: Proc,
+    }
+
+    impl S3FaultProxy {
+        pub fn start(upstream: &str, log_dir: &std::path::Path) -> Self {
+            let port = free_port();
+            let mut cmd = Command::new(venv_bin("python3"));
+            cmd.arg(workspace_root().join("tests/e2e/s3-fault-proxy.py"))
+                .arg(port.to_string())
+                .arg(upstream);
+            let proc = spawn_group(cmd, "s3-fault-proxy", &log_dir.join("s3-fault-proxy.log"));
+            let endpoint = format!("http://127.0.0.1:{port}");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(30) {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    let p = Self {
+                        endpoint,
+                        _proc: proc,
+                    };
+                    p.fail_every(0);
+                    return p;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            panic!("s3-fault-proxy did not start");
+        }
+
+        /// Fails every `n`th request from now on (0: none); returns the
+        /// proxy's counters (`requests`, `faults`) so far.
+        pub fn fail_every(&self, n: u32) -> serde_json::Value {
+            let (status, body) = http(
+                "POST",
+                &self.endpoint,
+                "/__faults",
+                format!("{{\"every\": {n}}}").as_bytes(),
+            )
+            .expect("s3-fault-proxy control");
+            assert_eq!(status, 200);
+            serde_json::from_slice(&body).expect("counters")
+        }
+    }
+
+    /// Runs the state machine definition once, locally (tests/e2e/
+    /// run-state-machine.mjs: aws-local-stepfunctions, each task invoking the
+    /// function through `lambda`). `options` as that script documents (faults
+    /// to inject, a state to start from). Returns its result line:
+    /// `{"status": "SUCCEEDED", "output"}` or `{"status": "FAILED", "error",
+    /// "cause", "failedState", "redriveInput"}`.
+    pub fn run_state_machine(
+        lambda: &LambdaWatch,
+        input: &serde_json::Value,
+        execution: &str,
+        options: &serde_json::Value,
+    ) -> serde_json::Value {
+        let root = workspace_root();
+        let out = Command::new("node")
+            .arg(root.join("tests/e2e/run-state-machine.mjs"))
+            .arg(root.join("statemachine/binlog-pipeline.asl.json"))
+            .arg(&lambda.url)
+            .arg(input.to_string())
+            .arg(format!(
+                "arn:aws:states:us-east-1:123456789012:execution:binlog-cdc:{execution}"
+            ))
+            .arg(options.to_string())
+            .output()
+            .expect("run node");
+        assert!(
+            out.status.success(),
+            "runner failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(line.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("runner output {line:?}: {e}"))
     }
 
     /// `cargo lambda watch` serving every function binary of the workspace.

@@ -9,7 +9,6 @@
 //! of the whole range exactly once, checked against an independent parse; a
 //! replay with commit false moves nothing; a commit on a stale ETag is refused.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use binlog_cdc::config::PipelineConfig;
@@ -17,32 +16,14 @@ use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::reader::DecodeOptions;
 use binlog_cdc::store::s3::S3Store;
-use binlog_cdc_tests::aws_local::{LambdaWatch, Moto, ResponseUrl};
+use binlog_cdc_tests::aws_local::{self, LambdaWatch, Moto, ResponseUrl};
 use binlog_cdc_tests::{collect, pipeline, workspace_root, MariaDb};
 use serde_json::{json, Value};
 
 const BUCKET: &str = "binlog-cdc-e2e";
 
 fn run_state_machine(lambda: &LambdaWatch, input: &Value, execution: &str) -> Value {
-    let root = workspace_root();
-    let out = Command::new("node")
-        .arg(root.join("tests/e2e/run-state-machine.mjs"))
-        .arg(root.join("statemachine/binlog-pipeline.asl.json"))
-        .arg(&lambda.url)
-        .arg(input.to_string())
-        .arg(format!(
-            "arn:aws:states:us-east-1:123456789012:execution:binlog-cdc:{execution}"
-        ))
-        .output()
-        .expect("run node");
-    assert!(
-        out.status.success(),
-        "runner failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(line.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("runner output {line:?}: {e}"))
+    aws_local::run_state_machine(lambda, input, execution, &json!({}))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,63 +193,6 @@ async fn send(url: &str, response: &Response) -> Result<()> {
     })
 }
 
-async fn variable(conn: &mut mysql_async::Conn, name: &str) -> Result<Option<String>> {
-    match conn
-        .query_first::<Option<String>, _>(format!("SELECT @@GLOBAL.{name}"))
-        .await
-    {
-        Ok(v) => Ok(v.flatten()),
-        // Unknown system variable: this server does not have the setting.
-        Err(mysql_async::Error::Server(e)) if e.code == 1193 => Ok(None),
-        Err(e) => Err(Error::mysql(format!("SELECT @@{name}"), e)),
-    }
-}
-
-fn preflight_error(what: &str, fix: &str) -> Error {
-    Error::Config(format!("PreflightFailed: {what}; {fix}"))
-}
-
-/// The checks that make sure no row can be lost or mangled.
-pub async fn preflight(conn: &mut mysql_async::Conn) -> Result<Vec<String>> {
-    let mut notes = Vec::new();
-    let log_bin = variable(conn, "log_bin").await?.unwrap_or_default();
-    if !matches!(log_bin.as_str(), "1" | "ON") {
-        return Err(preflight_error("log_bin is OFF (no binary log)", "enable binary logging (on RDS/Aurora: automated backups, or binlog_format in the parameter group)"));
-    }
-    let format = variable(conn, "binlog_format").await?.unwrap_or_default();
-    if !format.eq_ignore_ascii_case("ROW") {
-        return Err(preflight_error(
-            &format!("binlog_format is {format}"),
-            "set binlog_format=ROW (STATEMENT and MIXED log statements, not rows)",
-        ));
-    }
-    let image = variable(conn, "binlog_row_image")
-        .await?
-        .unwrap_or_else(|| "FULL".into());
-    if !image.eq_ignore_ascii_case("FULL") {
-        return Err(preflight_error(
-            &format!("binlog_row_image is {image}"),
-            "set binlog_row_image=FULL (MINIMAL and NOBLOB leave columns out of the images)",
-        ));
-    }
-    match variable(conn, "binlog_row_metadata").await? {
-        Some(m) if !m.eq_ignore_ascii_case("FULL") => {
-            return Err(preflight_error(&format!("binlog_row_metadata is {m}"), "set binlog_row_metadata=FULL (column names, signedness and charsets in every table map)"))
-        }
-        Some(_) => {}
-        None => notes.push("binlog_row_metadata does not exist here: metadata comes from information_schema".to_string()),
-    }
-    if let Some(v) = variable(conn, "binlog_row_value_options").await? {
-        if v.to_ascii_uppercase().contains("PARTIAL_JSON") {
-            return Err(preflight_error(
-                "binlog_row_value_options has PARTIAL_JSON",
-                "clear binlog_row_value_options (JSON diffs need the whole document)",
-            ));
-        }
-    }
-    Ok(notes)
-}
-
 /// Sets binlog retention: RDS/Aurora's procedure, else the server's own setting.
 async fn retention(conn: &mut mysql_async::Conn, hours: u32) -> String {
     match conn
@@ -299,8 +242,8 @@ fn quote_ident(s: &str) -> String {
 
 async fn prepare(props: &Properties, deps: &Deps) -> Result<Outcome> {
     let mut out = Outcome::new();
-    let mut conn = server::connect(&deps.db_url).await?;
-    let notes = preflight(&mut conn).await?;
+    let mut conn = deps.connect().await?;
+    let notes = server::preflight(&mut conn).await?;
     if !notes.is_empty() {
         out.insert("preflightNotes".into(), notes.join("; "));
     }

@@ -20,7 +20,9 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     let meta_etag = stored.as_ref().map(|(_, e)| e.clone());
     let checkpoint = stored.as_ref().map(|(m, _)| m.position.position.clone());
 
-    let mut conn = server::connect(&deps.db_url).await?;
+    let mut conn = deps.connect().await?;
+    // Every run: a setting changed since init-db would otherwise lose rows.
+    server::preflight(&mut conn).await?;
     let files = server::list_binlogs(&mut conn).await?;
     let current = server::current_position(&mut conn).await?;
 
@@ -73,6 +75,7 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
         chunks: Vec::new(),
         max_concurrency: deps.config.max_concurrency,
         reason: None,
+        execution: input.execution_arn.clone(),
     };
     let _ = conn.disconnect().await;
 
@@ -88,7 +91,7 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     }
     let base = deps.config.server_id_base;
     let ranges = plan_chunks(
-        &deps.db_url,
+        &deps.db_url(),
         &files,
         &from,
         &to,

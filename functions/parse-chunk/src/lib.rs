@@ -122,14 +122,10 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkSummary> {
         filter: TableFilter::new(deps.config.include.clone(), deps.config.exclude.clone())
             .map_err(binlog_cdc::Error::Config)?,
     };
-    let mut source = ServerSource::open(
-        &deps.db_url,
-        &chunk.from,
-        Some(chunk.to.clone()),
-        chunk.server_id,
-    )
-    .await?;
-    let lookup = InformationSchema::connect(&deps.db_url).await?;
+    let url = deps.checked_db_url().await?;
+    let mut source =
+        ServerSource::open(&url, &chunk.from, Some(chunk.to.clone()), chunk.server_id).await?;
+    let lookup = InformationSchema::connect(&url).await?;
     let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
     let mut staging = Staging {
         leading_comma: deps.config.format == binlog_cdc::config::OutputFormat::Json,

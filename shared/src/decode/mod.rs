@@ -52,6 +52,11 @@ impl<'a> Bytes<'a> {
     /// A little-endian unsigned integer of `n` (1..=8) bytes.
     #[inline]
     pub fn uint_le(&mut self, n: usize) -> Result<u64, String> {
+        // n comes from table-map metadata (length bytes of a BLOB, say): a
+        // corrupt one must not shift past 64 bits.
+        if n > 8 {
+            return Err(format!("a {n}-byte integer (at most 8)"));
+        }
         let b = self.take(n)?;
         let mut v = 0u64;
         for (i, &x) in b.iter().enumerate() {
@@ -63,6 +68,9 @@ impl<'a> Bytes<'a> {
     /// A big-endian unsigned integer of `n` (1..=8) bytes.
     #[inline]
     pub fn uint_be(&mut self, n: usize) -> Result<u64, String> {
+        if n > 8 {
+            return Err(format!("a {n}-byte integer (at most 8)"));
+        }
         let b = self.take(n)?;
         Ok(b.iter().fold(0u64, |v, &x| (v << 8) | x as u64))
     }

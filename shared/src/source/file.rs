@@ -88,8 +88,15 @@ impl FileSource {
             guarded(at, "transaction payload", || outer.event.read_event())?;
         let mut reader = guarded(at, "transaction payload", || tpe.decompressed())?;
         loop {
+            // mysql_common allocates an event's declared size before reading
+            // it: a corrupt length would allocate gigabytes (found by
+            // tests/tests/fuzz_decoder.rs). So each inner event's bytes are
+            // read here first, as far as the payload really holds them.
+            let Some(bytes) = read_inner_event(&mut reader, at)? else {
+                return Ok(());
+            };
             let next = guarded(at, "event inside a transaction payload", || {
-                self.esr.read_decompressed(&mut reader)
+                self.esr.read_decompressed(&bytes[..])
             })?;
             match next {
                 Some(event) => self.payload.push_back(SourceEvent {
@@ -184,4 +191,38 @@ impl EventSource for FileSource {
             .as_ref()
             .map(|f| BinlogPosition::new(f.name.clone(), f.offset))
     }
+}
+
+/// The next event inside a decompressed transaction payload, as bytes
+/// (header included), or `None` at its end. The buffer grows only with bytes
+/// actually read, whatever the header claims.
+fn read_inner_event(reader: &mut impl Read, at: &BinlogPosition) -> Result<Option<Vec<u8>>> {
+    let bad = |msg: String| Error::malformed(at, "event inside a transaction payload", msg);
+    let mut header = [0u8; 19];
+    let mut got = 0;
+    while got < header.len() {
+        match reader.read(&mut header[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(bad("the payload ends inside an event header".into())),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(bad(e.to_string())),
+        }
+    }
+    let size = u32::from_le_bytes([header[9], header[10], header[11], header[12]]) as u64;
+    if size < header.len() as u64 {
+        return Err(bad(format!("an event length of {size} bytes")));
+    }
+    let mut bytes = header.to_vec();
+    reader
+        .take(size - header.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    if bytes.len() as u64 != size {
+        return Err(bad(format!(
+            "an event of {size} bytes, but the payload holds only {} more",
+            bytes.len()
+        )));
+    }
+    Ok(Some(bytes))
 }

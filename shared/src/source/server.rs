@@ -12,6 +12,9 @@
 //! file name carries four stray checksum bytes (mysql_async issue #189), so
 //! the file name comes from our own request; the dump protocol has no end
 //! position, so the reader stops at `to` itself.
+//!
+//! Also here: the server-side checks ([`preflight`]) that the log holds
+//! full rows.
 
 use std::panic::AssertUnwindSafe;
 
@@ -425,4 +428,66 @@ impl crate::reader::SchemaLookup for InformationSchema {
                 .collect())
         })
     }
+}
+
+pub async fn variable(conn: &mut Conn, name: &str) -> Result<Option<String>> {
+    match conn
+        .query_first::<Option<String>, _>(format!("SELECT @@GLOBAL.{name}"))
+        .await
+    {
+        Ok(v) => Ok(v.flatten()),
+        // Unknown system variable: this server does not have the setting.
+        Err(mysql_async::Error::Server(e)) if e.code == 1193 => Ok(None),
+        Err(e) => Err(Error::mysql(format!("SELECT @@{name}"), e)),
+    }
+}
+
+fn preflight_error(what: &str, fix: &str) -> Error {
+    Error::Config(format!("PreflightFailed: {what}; {fix}"))
+}
+
+/// The checks that make sure no row can be lost or mangled, run by init-db
+/// and by every ListBinlogs: binary logging on, `binlog_format=ROW`,
+/// `binlog_row_image=FULL`, `binlog_row_metadata=FULL` where the server has
+/// it, no `PARTIAL_JSON`. Each failure is a definite `ConfigError` whose
+/// message starts with `PreflightFailed:` and says what to set. Returns notes
+/// (settings this server does not have).
+pub async fn preflight(conn: &mut Conn) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    let log_bin = variable(conn, "log_bin").await?.unwrap_or_default();
+    if !matches!(log_bin.as_str(), "1" | "ON") {
+        return Err(preflight_error("log_bin is OFF (no binary log)", "enable binary logging (on RDS/Aurora: automated backups, or binlog_format in the parameter group)"));
+    }
+    let format = variable(conn, "binlog_format").await?.unwrap_or_default();
+    if !format.eq_ignore_ascii_case("ROW") {
+        return Err(preflight_error(
+            &format!("binlog_format is {format}"),
+            "set binlog_format=ROW (STATEMENT and MIXED log statements, not rows)",
+        ));
+    }
+    let image = variable(conn, "binlog_row_image")
+        .await?
+        .unwrap_or_else(|| "FULL".into());
+    if !image.eq_ignore_ascii_case("FULL") {
+        return Err(preflight_error(
+            &format!("binlog_row_image is {image}"),
+            "set binlog_row_image=FULL (MINIMAL and NOBLOB leave columns out of the images)",
+        ));
+    }
+    match variable(conn, "binlog_row_metadata").await? {
+        Some(m) if !m.eq_ignore_ascii_case("FULL") => {
+            return Err(preflight_error(&format!("binlog_row_metadata is {m}"), "set binlog_row_metadata=FULL (column names, signedness and charsets in every table map)"))
+        }
+        Some(_) => {}
+        None => notes.push("binlog_row_metadata does not exist here: metadata comes from information_schema".to_string()),
+    }
+    if let Some(v) = variable(conn, "binlog_row_value_options").await? {
+        if v.to_ascii_uppercase().contains("PARTIAL_JSON") {
+            return Err(preflight_error(
+                "binlog_row_value_options has PARTIAL_JSON",
+                "clear binlog_row_value_options (JSON diffs need the whole document)",
+            ));
+        }
+    }
+    Ok(notes)
 }

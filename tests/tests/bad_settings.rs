@@ -1,0 +1,174 @@
+//! Server settings that would lose data are refused by name, before anything
+//! is read (init-db's and every ListBinlogs' preflight); a row change logged
+//! as a statement anyway (one session's `binlog_format`) stops the decoder at
+//! its position; bad credentials and an unreachable host give the right kind
+//! of error. Nothing is committed in any of these.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use binlog_cdc::config::PipelineConfig;
+use binlog_cdc::contracts::{ListBinlogsInput, RunInput};
+use binlog_cdc::error::names;
+use binlog_cdc::pipeline::Deps;
+use binlog_cdc::source::server;
+use binlog_cdc::store::local::LocalStore;
+use binlog_cdc_tests::aws_local::ResponseUrl;
+use binlog_cdc_tests::{free_port, pipeline, MariaDb};
+use serde_json::json;
+
+/// init-db's answer (as PUT to the ResponseURL) to a Create on `deps`.
+async fn init_db_create(deps: &Deps) -> serde_json::Value {
+    let cfn = ResponseUrl::start();
+    let req = serde_json::from_value(json!({
+        "RequestType": "Create", "ServiceToken": "x", "ResponseURL": cfn.url,
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1", "RequestId": "r",
+        "ResourceType": "Custom::InitDb", "LogicalResourceId": "InitDb",
+        "ResourceProperties": {"ServiceToken": "x", "RetentionHours": "24"}
+    }))
+    .expect("a custom resource request");
+    init_db::handle(req, Ok(deps), Duration::from_secs(60))
+        .await
+        .expect("init-db answers");
+    let bodies = cfn.bodies.lock().expect("lock").clone();
+    assert_eq!(bodies.len(), 1, "one answer");
+    bodies[0].clone()
+}
+
+#[tokio::test]
+async fn settings_that_lose_rows_are_refused_by_name() {
+    let db = MariaDb::start();
+    let dir = db.dir.join("out");
+    let deps = Deps::new(
+        Arc::new(LocalStore::new(&dir)),
+        PipelineConfig::default(),
+        db.url(),
+    );
+    db.sql("CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY, body TEXT);");
+
+    // Each setting, set globally (new connections see it), then put back.
+    for (set, variable, reset) in [
+        (
+            "binlog_format = 'STATEMENT'",
+            "binlog_format is STATEMENT",
+            "binlog_format = 'ROW'",
+        ),
+        (
+            "binlog_format = 'MIXED'",
+            "binlog_format is MIXED",
+            "binlog_format = 'ROW'",
+        ),
+        (
+            "binlog_row_image = 'MINIMAL'",
+            "binlog_row_image is MINIMAL",
+            "binlog_row_image = 'FULL'",
+        ),
+        (
+            "binlog_row_image = 'NOBLOB'",
+            "binlog_row_image is NOBLOB",
+            "binlog_row_image = 'FULL'",
+        ),
+        (
+            "binlog_row_metadata = 'MINIMAL'",
+            "binlog_row_metadata is MINIMAL",
+            "binlog_row_metadata = 'FULL'",
+        ),
+    ] {
+        db.sql(&format!("SET GLOBAL {set};"));
+        let mut conn = server::connect(&db.url()).await.expect("connect");
+        let e = server::preflight(&mut conn).await.expect_err(set);
+        drop(conn);
+        assert_eq!(e.name(), names::CONFIG, "{e}");
+        assert!(
+            e.to_string().contains("PreflightFailed") && e.to_string().contains(variable),
+            "{set}: {e}"
+        );
+
+        let answer = init_db_create(&deps).await;
+        assert_eq!(answer["Status"], "FAILED", "{set}: {answer}");
+        let reason = answer["Reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("[ConfigError]") && reason.contains(variable),
+            "{set}: {reason}"
+        );
+
+        let e = list_binlogs::handle(ListBinlogsInput::default(), &deps)
+            .await
+            .expect_err(set);
+        assert_eq!(e.name(), names::CONFIG, "{e}");
+        assert!(e.to_string().contains(variable), "{set}: {e}");
+        assert!(
+            pipeline::meta(&deps).await.is_none(),
+            "{set}: nothing committed"
+        );
+        db.sql(&format!("SET GLOBAL {reset};"));
+    }
+    let mut conn = server::connect(&db.url()).await.expect("connect");
+    assert!(server::preflight(&mut conn).await.is_ok(), "all put back");
+    drop(conn);
+    assert_eq!(init_db_create(&deps).await["Status"], "SUCCESS");
+    // PARTIAL_JSON is MySQL 8's (binlog_row_value_options); MariaDB has no
+    // such variable, which the preflight reads as "not set". Its check is the
+    // same code path as the others.
+
+    // One session logging statements while the server says ROW: the decoder
+    // stops at that event instead of skipping the rows it does not have.
+    db.sql("INSERT INTO s.t VALUES (0, 'before');");
+    let (plan, _) = pipeline::run(&deps, RunInput::default())
+        .await
+        .expect("a first run over the earlier rows");
+    db.sql(
+        "INSERT INTO s.t VALUES (1, 'row-logged');
+         SET SESSION binlog_format = 'STATEMENT'; INSERT INTO s.t VALUES (2, 'statement-logged');",
+    );
+    let (_, before) = pipeline::meta(&deps).await.expect("committed");
+    let e = pipeline::run(&deps, RunInput::default())
+        .await
+        .expect_err("a statement-logged insert is refused");
+    assert_eq!(e.name(), names::DECODE, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("INSERT") && msg.contains("binlog_format") && msg.contains(plan.to.file()),
+        "{msg}"
+    );
+    assert_eq!(
+        pipeline::meta(&deps).await.expect("meta").1,
+        before,
+        "nothing committed"
+    );
+}
+
+#[tokio::test]
+async fn bad_credentials_and_unreachable_hosts_are_told_apart() {
+    let db = MariaDb::start();
+    let dir = db.dir.join("out");
+    let with_url = |url: String| {
+        Deps::new(
+            Arc::new(LocalStore::new(&dir)),
+            PipelineConfig::default(),
+            url,
+        )
+    };
+    // A wrong password: definite (retrying cannot help), and it says so.
+    let deps = with_url(format!("mysql://cdc:wrong-password@127.0.0.1:{}", db.port));
+    let e = list_binlogs::handle(ListBinlogsInput::default(), &deps)
+        .await
+        .expect_err("access denied");
+    assert_eq!(e.name(), names::CONFIG, "{e}");
+    assert!(
+        !e.to_string().contains("wrong-password"),
+        "no password in {e}"
+    );
+    assert!(e.to_string().contains("127.0.0.1"), "names the host: {e}");
+    // Nothing listening: transient (a restarting server looks the same).
+    let deps = with_url(format!("mysql://cdc:cdc@127.0.0.1:{}", free_port()));
+    let e = list_binlogs::handle(ListBinlogsInput::default(), &deps)
+        .await
+        .expect_err("connection refused");
+    assert_eq!(e.name(), names::TRANSIENT, "{e}");
+    assert!(e.is_retryable());
+    assert!(
+        pipeline::meta(&with_url(db.url())).await.is_none(),
+        "nothing committed"
+    );
+}
