@@ -22,6 +22,10 @@ if ! command -v mariadbd >/dev/null || ! command -v mariadb-binlog >/dev/null ||
   echo "installing mariadb-server..." >&2
   apt_install mariadb-server mariadb-client
 fi
+if ! command -v openssl >/dev/null; then
+  echo "installing openssl (tests/tls makes its certificates with it)..." >&2
+  apt_install openssl
+fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "installing nodejs and npm..." >&2
   apt_install nodejs npm

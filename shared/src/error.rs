@@ -158,9 +158,19 @@ impl Error {
 }
 
 /// Network faults and the server errors a retry can outlive are transient;
-/// every other server error (access denied, syntax, unknown table) is not.
+/// every other server error (access denied, syntax, unknown table) is not,
+/// nor is a certificate that fails verification.
 fn mysql_is_transient(e: &mysql_async::Error) -> bool {
     match e {
+        // A certificate that does not verify (rustls reports it as invalid
+        // data) or a TLS failure will not pass by itself.
+        mysql_async::Error::Io(mysql_async::IoError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            false
+        }
+        #[allow(unreachable_patterns)]
+        mysql_async::Error::Io(mysql_async::IoError::Tls(_)) => false,
         mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
         mysql_async::Error::Server(s) => matches!(
             s.code,

@@ -6,17 +6,20 @@
 // usage: node run-state-machine.mjs DEFINITION LAMBDA_URL INPUT_JSON [EXECUTION_ARN] [OPTIONS_JSON]
 //
 // OPTIONS_JSON (for the fault tests, all optional):
-//   "faults": [{"state": "ParseChunk", "nth": 2, "times": 1, "kind": K, "error": NAME, "delayMs": MS}]
+//   "faults": [{"state": "ParseChunk", "item": 1, "nth": 1, "times": 1, "kind": K, "error": NAME, "delayMs": MS}]
 //     The Task state's invocations nth .. nth+times-1 (counted from 1 in this
-//     execution, retries included) are broken:
+//     execution, retries included; with "item", only the calls for the Map
+//     item whose input has that "index") are broken:
 //       "error":   the function runs to its end, then its answer is lost: the
 //                  task fails with NAME (default Lambda.ServiceException);
 //       "kill":    the function's process is killed (SIGKILL) delayMs after the
-//                  call; the task fails with whatever the Lambda emulator answers;
+//                  call; the task fails with Runtime.ExitError, as on Lambda
+//                  (unless the function had answered already);
 //       "timeout": after delayMs the task fails with States.Timeout while the
 //                  function goes on running, as a Lambda outliving its task does;
 //       "delay":   the call starts delayMs late.
-//   "binaries": the directory of the function binaries (for "kill").
+//   "binaries": the directory of the function binaries (for "kill": only
+//     processes running an executable from there are killed).
 //   "retryIntervalMs": the wait before each retry (default 10 ms; the
 //     definition's IntervalSeconds and BackoffRate are not waited out here).
 //   "startAt": a top-level state to start from, with INPUT_JSON as that
@@ -25,8 +28,7 @@
 //     which ParseChunk's idempotence makes equivalent).
 // A failed execution's line also carries "failedState" (the top-level state
 // that failed) and "redriveInput" (that state's input), for a redrive.
-import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 // Node 20 lacks Promise.withResolvers, which aws-local-stepfunctions 3 uses.
 if (!Promise.withResolvers) {
@@ -85,9 +87,24 @@ let lastFailure = null;
 const injected = [];
 const counts = {};
 
+// Kills every process running BINARIES/BINARY (by /proc/PID/exe, so that
+// another checkout's functions are left alone).
+const killFunction = (binary) => {
+  const exe = `${options.binaries}/${binary}`;
+  let killed = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let target;
+    try { target = readlinkSync(`/proc/${pid}/exe`); } catch { continue; }
+    if (target === exe) { try { process.kill(Number(pid), 'SIGKILL'); killed += 1; } catch { /* gone */ } }
+  }
+  return killed;
+};
+
 const invoke = (state, binary) => async (input) => {
-  const n = (counts[state] = (counts[state] ?? 0) + 1);
-  const fault = (options.faults ?? []).find((f) => f.state === state && n >= f.nth && n < f.nth + (f.times ?? 1));
+  const matching = (f) => f.state === state && (f.item === undefined || f.item === input?.index);
+  const key = `${state}#${(options.faults ?? []).some((f) => matching(f) && f.item !== undefined) ? input.index : ''}`;
+  const n = (counts[key] = (counts[key] ?? 0) + 1);
+  const fault = (options.faults ?? []).find((f) => matching(f) && n >= f.nth && n < f.nth + (f.times ?? 1));
   try {
     let out;
     if (!fault) {
@@ -98,11 +115,23 @@ const invoke = (state, binary) => async (input) => {
         await call(binary, input).catch(() => {});
         throw named(fault.error ?? 'Lambda.ServiceException', `injected: the answer of ${state} #${n} was lost`);
       } else if (fault.kind === 'kill') {
-        const running = call(binary, input);
+        // Lambda answers a call whose runtime died with Runtime.ExitError;
+        // the local emulator never answers it, so the answer is made here.
+        let settled = false;
+        const running = call(binary, input).finally(() => { settled = true; });
         running.catch(() => {});
         await sleep(fault.delayMs ?? 0);
-        try { execFileSync('pkill', ['-KILL', '-f', `${options.binaries}/${binary}`]); } catch { /* already gone */ }
-        out = await running;
+        const lateKill = settled;
+        injected[injected.length - 1].killed = killFunction(binary);
+        injected[injected.length - 1].late = lateKill;
+        if (!lateKill) {
+          const died = sleep(3000).then(() => {
+            throw named('Runtime.ExitError', `injected: ${state} #${n}'s process was killed (SIGKILL)`);
+          });
+          out = await Promise.race([running, died]);
+        } else {
+          out = await running;
+        }
       } else if (fault.kind === 'timeout') {
         call(binary, input).catch(() => {});
         await sleep(fault.delayMs ?? 0);
@@ -139,7 +168,8 @@ const stateInput = (state) => {
 
 const machineArn = 'arn:aws:states:us-east-1:123456789012:stateMachine:binlog-cdc';
 const execArn = executionArn ?? `arn:aws:states:us-east-1:123456789012:execution:binlog-cdc:${Date.now()}`;
-const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
+// A redrive's StartAt leaves earlier states unreachable, which the validator refuses.
+const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true, noValidate: Boolean(options.startAt) } });
 const execution = machine.run(executionInput, {
   overrides: {
     taskResourceLocalHandlers: handlers,
@@ -162,3 +192,6 @@ try {
     failedState, redriveInput: stateInput(failedState),
   }));
 }
+// Calls left behind (a killed function's, a timed-out one's) must not keep
+// this process alive.
+process.exit(0);

@@ -572,6 +572,89 @@ pub mod aws_local {
         }
     }
 
+    /// moto server with what every end-to-end test needs in it: the
+    /// process's AWS settings pointed at it, a bucket, and the state machine
+    /// as Step Functions knows it (for ListExecutions; executions run locally
+    /// do not show there, one started in moto stays RUNNING).
+    pub struct LocalAws {
+        pub moto: Moto,
+        pub sdk: aws_config::SdkConfig,
+        pub s3: aws_sdk_s3::Client,
+        pub secrets: aws_sdk_secretsmanager::Client,
+        pub sfn: aws_sdk_sfn::Client,
+        pub machine_arn: String,
+    }
+
+    impl LocalAws {
+        pub async fn start(log_dir: &std::path::Path, bucket: &str) -> Self {
+            let moto = Moto::start(log_dir);
+            for (k, v) in [
+                ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_REGION", "us-east-1"),
+            ] {
+                std::env::set_var(k, v);
+            }
+            let sdk = binlog_cdc::aws::sdk_config().await;
+            let s3 = binlog_cdc::aws::s3_client(&sdk);
+            s3.create_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .expect("create bucket");
+            let sfn = aws_sdk_sfn::Client::new(&sdk);
+            let definition = std::fs::read_to_string(
+                workspace_root().join("statemachine/binlog-pipeline.asl.json"),
+            )
+            .expect("definition");
+            let machine = sfn
+                .create_state_machine()
+                .name("binlog-cdc")
+                .definition(definition)
+                .role_arn("arn:aws:iam::123456789012:role/binlog-cdc")
+                .send()
+                .await
+                .expect("create state machine in moto");
+            Self {
+                secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+                machine_arn: machine.state_machine_arn().to_string(),
+                moto,
+                sdk,
+                s3,
+                sfn,
+            }
+        }
+
+        /// The function settings that point at this moto (`endpoint`: moto
+        /// itself, or a proxy in front of it).
+        pub fn lambda_env(&self, endpoint: &str) -> Vec<(&'static str, String)> {
+            vec![
+                ("AWS_ENDPOINT_URL", endpoint.to_string()),
+                ("AWS_ACCESS_KEY_ID", "testing".into()),
+                ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+                ("AWS_REGION", "us-east-1".into()),
+            ]
+        }
+
+        /// A secret in the RDS format; returns its ARN.
+        pub async fn db_secret(&self, name: &str, port: u16, user: &str, password: &str) -> String {
+            self.secrets
+                .create_secret()
+                .name(name)
+                .secret_string(
+                    serde_json::json!({"host": "127.0.0.1", "port": port, "username": user, "password": password})
+                        .to_string(),
+                )
+                .send()
+                .await
+                .expect("create secret")
+                .arn()
+                .unwrap_or_default()
+                .to_string()
+        }
+    }
+
     /// A fault-injecting proxy in front of moto (tests/e2e/s3-fault-proxy.py):
     /// off until [`S3FaultProxy::fail_every`] turns it on.
     pub struct S3FaultProxy {
@@ -631,7 +714,7 @@ pub mod aws_local {
         options: &serde_json::Value,
     ) -> serde_json::Value {
         let root = workspace_root();
-        let out = Command::new("node")
+        let mut child = Command::new("node")
             .arg(root.join("tests/e2e/run-state-machine.mjs"))
             .arg(root.join("statemachine/binlog-pipeline.asl.json"))
             .arg(&lambda.url)
@@ -640,8 +723,20 @@ pub mod aws_local {
                 "arn:aws:states:us-east-1:123456789012:execution:binlog-cdc:{execution}"
             ))
             .arg(options.to_string())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("run node");
+        // An execution that never ends is a failure to report, not a hang.
+        let started = Instant::now();
+        while child.try_wait().ok().flatten().is_none() {
+            if started.elapsed() > Duration::from_secs(300) {
+                let _ = child.kill();
+                panic!("execution {execution} did not end within 300 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("runner output");
         assert!(
             out.status.success(),
             "runner failed: {}",

@@ -16,8 +16,8 @@ use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::reader::DecodeOptions;
 use binlog_cdc::store::s3::S3Store;
-use binlog_cdc_tests::aws_local::{self, LambdaWatch, Moto, ResponseUrl};
-use binlog_cdc_tests::{collect, pipeline, workspace_root, MariaDb};
+use binlog_cdc_tests::aws_local::{self, LambdaWatch, LocalAws, ResponseUrl};
+use binlog_cdc_tests::{collect, pipeline, MariaDb};
 use serde_json::{json, Value};
 
 const BUCKET: &str = "binlog-cdc-e2e";
@@ -30,34 +30,11 @@ fn run_state_machine(lambda: &LambdaWatch, input: &Value, execution: &str) -> Va
 async fn state_machine_end_to_end() {
     let db = MariaDb::start();
     let logs = db.dir.clone();
-    let moto = Moto::start(&logs);
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_REGION", "us-east-1"),
-    ] {
-        std::env::set_var(k, v);
-    }
-    let sdk = binlog_cdc::aws::sdk_config().await;
-    let s3 = binlog_cdc::aws::s3_client(&sdk);
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create bucket");
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let admin = sm
-        .create_secret()
-        .name("db-admin")
-        .secret_string(
-            json!({"host": "127.0.0.1", "port": db.port, "username": "cdc", "password": "cdc"})
-                .to_string(),
-        )
-        .send()
-        .await
-        .expect("admin secret");
+    let aws = LocalAws::start(&logs, BUCKET).await;
+    let (s3, sm, sfn) = (aws.s3.clone(), aws.secrets.clone(), aws.sfn.clone());
+    let admin_arn = aws.db_secret("db-admin", db.port, "cdc", "cdc").await;
     let repl_password = "R3pl-pa55 'w/' \\ spaces!";
+    // The port as a string here: the RDS format allows both.
     let repl = sm
         .create_secret()
         .name("db-replication")
@@ -65,43 +42,23 @@ async fn state_machine_end_to_end() {
         .send()
         .await
         .expect("replication secret");
-
-    // The state machine as Step Functions knows it (moto), for ListExecutions:
-    // executions run locally do not show there, one started in moto stays RUNNING.
-    let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let definition =
-        std::fs::read_to_string(workspace_root().join("statemachine/binlog-pipeline.asl.json"))
-            .unwrap();
-    let machine = sfn
-        .create_state_machine()
-        .name("binlog-cdc")
-        .definition(definition)
-        .role_arn("arn:aws:iam::123456789012:role/binlog-cdc")
-        .send()
-        .await
-        .expect("create state machine in moto");
     assert_eq!(
-        machine.state_machine_arn(),
+        aws.machine_arn,
         "arn:aws:states:us-east-1:123456789012:stateMachine:binlog-cdc"
     );
 
-    let lambda = LambdaWatch::start(
-        &[
-            ("BUCKET", BUCKET.to_string()),
-            ("PREFIX", "cdc".to_string()),
-            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("ADMIN_SECRET_ARN", admin.arn().unwrap().to_string()),
-            ("DB_SECRET_ARN", repl.arn().unwrap().to_string()),
-            ("CHUNK_BYTES", "16384".into()),
-            ("PARSE_MAX_CONCURRENCY", "3".into()),
-            ("VIEW", "both".into()),
-            ("RUST_LOG", "info".into()),
-        ],
-        &logs,
-    );
+    let mut env = aws.lambda_env(&aws.moto.endpoint);
+    env.extend([
+        ("BUCKET", BUCKET.to_string()),
+        ("PREFIX", "cdc".to_string()),
+        ("ADMIN_SECRET_ARN", admin_arn),
+        ("DB_SECRET_ARN", repl.arn().unwrap().to_string()),
+        ("CHUNK_BYTES", "16384".into()),
+        ("PARSE_MAX_CONCURRENCY", "3".into()),
+        ("VIEW", "both".into()),
+        ("RUST_LOG", "info".into()),
+    ]);
+    let lambda = LambdaWatch::start(&env, &logs);
 
     // init-db, as CloudFormation would call it.
     let cfn = ResponseUrl::start();
@@ -226,7 +183,7 @@ async fn state_machine_end_to_end() {
     // Another execution already running: this one ends as skipped, nothing moves.
     let other = sfn
         .start_execution()
-        .state_machine_arn(machine.state_machine_arn())
+        .state_machine_arn(&aws.machine_arn)
         .name("long-running")
         .send()
         .await

@@ -30,13 +30,54 @@ use crate::position::BinlogPosition;
 /// `LOG_EVENT_ARTIFICIAL_F`: the server made this event up for the stream.
 const ARTIFICIAL: u16 = 0x20;
 
-/// Opens a plain (non-replication) connection.
+/// Opens a connection (every connection of the pipeline, the replication
+/// stream's included, starts here).
+///
+/// Besides mysql_async's URL parameters, the URL may carry `ssl_ca=PATH`: a
+/// CA certificate (PEM) to verify the server against, which mysql_async only
+/// takes through its `SslOpts` (`DB_CA_FILE` adds it; see
+/// `config::with_tls`).
 pub async fn connect(url: &str) -> Result<Conn> {
-    let opts = Opts::from_url(url).map_err(|e| Error::Config(format!("bad database URL: {e}")))?;
+    let (url, ca) = split_ssl_ca(url);
+    let opts = Opts::from_url(&url).map_err(|e| Error::Config(format!("bad database URL: {e}")))?;
     let host = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+    let opts = match (ca, opts.ssl_opts().cloned()) {
+        (Some(ca), Some(ssl)) => mysql_async::OptsBuilder::from_opts(opts)
+            .ssl_opts(ssl.with_root_certs(vec![std::path::PathBuf::from(ca).into()]))
+            .into(),
+        (Some(_), None) => {
+            return Err(Error::Config(
+                "ssl_ca is set but TLS is not (require_ssl=true, or DB_TLS=verify)".into(),
+            ))
+        }
+        (None, _) => opts,
+    };
     Conn::new(opts)
         .await
         .map_err(|e| Error::mysql(format!("connecting to {host}"), e))
+}
+
+/// The URL without its `ssl_ca` parameter, and that parameter's value.
+fn split_ssl_ca(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut ca = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("ssl_ca=") {
+            Some(v) => {
+                ca = Some(v.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if rest.is_empty() {
+        (base.to_string(), ca)
+    } else {
+        (format!("{base}?{}", rest.join("&")), ca)
+    }
 }
 
 /// Whether the server is MariaDB.
