@@ -376,6 +376,28 @@ pub mod pipeline {
     use binlog_cdc::Result;
     use serde_json::Value;
 
+    /// An independent reading of `[from, to)` on the server (`binlog-cdc
+    /// parse`'s decoder, both images), by `schema.table`: what committed
+    /// outputs are checked against.
+    pub async fn independent(
+        url: &str,
+        from: &binlog_cdc::BinlogPosition,
+        to: &binlog_cdc::BinlogPosition,
+    ) -> std::collections::BTreeMap<String, Vec<Value>> {
+        let (all, _) = super::collect::from_server(
+            url,
+            from,
+            Some(to.clone()),
+            binlog_cdc::reader::DecodeOptions {
+                view: binlog_cdc::event::View::Both,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("independent parse");
+        by_table(all)
+    }
+
     /// One run; returns the plan and the commit (None when nothing to do).
     pub async fn run(deps: &Deps, input: RunInput) -> Result<(RunPlan, Option<CommitOutput>)> {
         let plan = list_binlogs::handle(

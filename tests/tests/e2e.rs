@@ -14,10 +14,9 @@ use std::sync::Arc;
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::reader::DecodeOptions;
 use binlog_cdc::store::s3::S3Store;
 use binlog_cdc_tests::aws_local::{self, LambdaWatch, LocalAws, ResponseUrl};
-use binlog_cdc_tests::{collect, pipeline, MariaDb};
+use binlog_cdc_tests::{pipeline, MariaDb};
 use serde_json::{json, Value};
 
 const BUCKET: &str = "binlog-cdc-e2e";
@@ -133,18 +132,7 @@ async fn state_machine_end_to_end() {
     for (t, evs) in pipeline::committed_events(&deps, &meta2).await {
         committed.entry(t).or_default().extend(evs);
     }
-    let (all, _) = collect::from_server(
-        &db.url(),
-        &first,
-        Some(meta2.position.position.clone()),
-        DecodeOptions {
-            view: View::Both,
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("independent parse");
-    let independent = pipeline::by_table(all);
+    let independent = pipeline::independent(&db.url(), &first, &meta2.position.position).await;
     pipeline::assert_same_events(&committed, &independent);
     assert_eq!(independent["martzcodes.notes"].len(), 500 + 20000 + 100);
     // The all-tables object of run 2 agrees with its per-table objects.

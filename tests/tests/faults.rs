@@ -25,10 +25,9 @@ use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::Meta;
 use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::reader::DecodeOptions;
 use binlog_cdc::store::s3::S3Store;
 use binlog_cdc_tests::aws_local::{run_state_machine, LambdaWatch, LocalAws, S3FaultProxy};
-use binlog_cdc_tests::{collect, free_port, pipeline, workspace_root, MariaDb};
+use binlog_cdc_tests::{free_port, pipeline, workspace_root, MariaDb};
 use serde_json::{json, Value};
 
 const BUCKET: &str = "binlog-cdc-faults";
@@ -574,18 +573,7 @@ async fn every_fault_survived_exactly_once() {
             committed.entry(t).or_default().extend(evs);
         }
     }
-    let (all, _) = collect::from_server(
-        &st.db.url(),
-        &first,
-        Some(last.position.position.clone()),
-        DecodeOptions {
-            view: View::Both,
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("independent parse");
-    let independent = pipeline::by_table(all);
+    let independent = pipeline::independent(&st.db.url(), &first, &last.position.position).await;
     let (lost, doubled) = lost_and_doubled(&committed, &independent);
     let total: usize = independent.values().map(|v| v.len()).sum();
     println!(
