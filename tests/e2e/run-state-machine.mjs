@@ -85,6 +85,7 @@ const recorded = { plan: executionInput.plan, chunks: new Map(), fanOut: executi
 const topLevel = { ListBinlogs: 'ListBinlogs', ParseChunk: 'ParseChunks', FanOutByTable: 'FanOutByTable', CommitCheckpoint: 'CommitCheckpoint' };
 let lastFailure = null;
 const injected = [];
+const taskErrors = []; // every failed task call, injected or not: {state, error}
 const counts = {};
 
 // Kills every process running BINARIES/BINARY (by /proc/PID/exe, so that
@@ -149,6 +150,7 @@ const invoke = (state, binary) => async (input) => {
     return out;
   } catch (e) {
     lastFailure = topLevel[state];
+    taskErrors.push({ state, error: e.name });
     throw e;
   }
 };
@@ -182,13 +184,13 @@ const execution = machine.run(executionInput, {
 });
 try {
   const output = await execution.result;
-  console.log(JSON.stringify({ status: 'SUCCEEDED', output, injected }));
+  console.log(JSON.stringify({ status: 'SUCCEEDED', output, injected, taskErrors }));
 } catch (e) {
   // The Fail state's ErrorPath/CausePath arrive as the cause's name and message.
   const inner = e.cause instanceof Error ? e.cause : e;
   const failedState = lastFailure ?? 'ListBinlogs';
   console.log(JSON.stringify({
-    status: 'FAILED', error: inner.name, cause: inner.message, injected,
+    status: 'FAILED', error: inner.name, cause: inner.message, injected, taskErrors,
     failedState, redriveInput: stateInput(failedState),
   }));
 }

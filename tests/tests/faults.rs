@@ -443,8 +443,9 @@ async fn every_fault_survived_exactly_once() {
         "B committed; A failed with ConcurrentRun, committed nothing".into(),
     );
 
-    // The database crashes during a run, with a rotation and a 100,000-row
-    // transaction just before: the retries outlive the restart.
+    // The database crashes during a run that reads a 100,000-row
+    // transaction; after the restart, while the run retries, a rotation and
+    // another 100,000-row transaction (read by the next run).
     st.writes();
     st.db.sql(
         "FLUSH BINARY LOGS;
@@ -459,14 +460,24 @@ async fn every_fault_survived_exactly_once() {
         let rt = tokio::runtime::Handle::current();
         tokio::task::block_in_place(|| rt.block_on(st.wait_for_staging(&before)));
         st.db.crash_and_restart();
+        st.db.sql(
+            "FLUSH BINARY LOGS;
+             START TRANSACTION;
+             INSERT INTO faults.items (id, round, note) SELECT 2000000 + seq, 0, 'during' FROM faults.seq_1_to_100000;
+             COMMIT;",
+        );
         run.join().expect("db-crash run")
     });
     st.record().await;
     assert_eq!(r["status"], "SUCCEEDED", "{r}");
+    let failed_calls = r["taskErrors"]
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["state"] == "ParseChunk").count())
+        .unwrap_or(0);
     st.row(
-        "database killed (SIGKILL) and restarted mid-run, after a rotation and a 100,000-row transaction",
+        "database killed (SIGKILL) and restarted mid-run (reading a 100,000-row transaction); a rotation and another 100,000-row transaction while the run retries",
         "ParseChunks",
-        "killed while chunks were being read; retried after the restart; committed".into(),
+        format!("{failed_calls} ParseChunk calls failed and were retried after the restart; committed; the next run read the rest"),
     );
 
     // The S3 API failing every 3rd request (503, 500, or the connection
@@ -560,6 +571,41 @@ async fn every_fault_survived_exactly_once() {
         "database unreachable (nothing listening)",
         "ListBinlogs",
         "Transient, retried 3 times, failed at the step, nothing committed; redriven: committed"
+            .into(),
+    );
+
+    // A secret that does not exist: the functions answer with ConfigError
+    // (definite), nothing is committed; with the right one again, a rerun
+    // commits.
+    st.writes();
+    let saved = st.lambda_env.clone();
+    for (k, v) in st.lambda_env.iter_mut() {
+        if *k == "DB_SECRET_ARN" {
+            *v = "arn:aws:secretsmanager:us-east-1:123456789012:secret:binlog-cdc-missing-AbCdEf"
+                .into();
+        }
+    }
+    st.restart_lambda();
+    let r = st.exec("missing-secret", &json!({}), &json!({}));
+    st.record().await;
+    assert_eq!(r["status"], "FAILED", "{r}");
+    assert_eq!(r["error"], "ConfigError", "{r}");
+    assert!(
+        r["cause"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("binlog-cdc-missing"),
+        "{r}"
+    );
+    st.lambda_env = saved;
+    st.restart_lambda();
+    let again = st.exec("missing-secret-fixed", &json!({}), &json!({}));
+    st.record().await;
+    assert_eq!(again["status"], "SUCCEEDED", "{again}");
+    st.row(
+        "the database secret does not exist",
+        "ListBinlogs (at its cold start)",
+        "ConfigError naming the secret (definite), nothing committed; fixed: a rerun committed"
             .into(),
     );
 
