@@ -580,7 +580,7 @@ async fn every_fault_survived_exactly_once() {
     st.writes();
     let saved = st.lambda_env.clone();
     for (k, v) in st.lambda_env.iter_mut() {
-        if *k == "DB_SECRET_ARN" {
+        if *k == "DB_SECRET_ARN" || *k == "ADMIN_SECRET_ARN" {
             *v = "arn:aws:secretsmanager:us-east-1:123456789012:secret:binlog-cdc-missing-AbCdEf"
                 .into();
         }
@@ -597,6 +597,25 @@ async fn every_fault_survived_exactly_once() {
             .contains("binlog-cdc-missing"),
         "{r}"
     );
+    // init-db cannot start either, and still answers CloudFormation.
+    let cfn = binlog_cdc_tests::aws_local::ResponseUrl::start();
+    let (status, _) = st.lambda.as_ref().expect("lambda").invoke(
+        "init-db",
+        &json!({
+            "RequestType": "Create", "ServiceToken": "x", "ResponseURL": cfn.url,
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1", "RequestId": "r2",
+            "ResourceType": "Custom::InitDb", "LogicalResourceId": "InitDb",
+            "ResourceProperties": {"ServiceToken": "x"}
+        }),
+    );
+    assert_eq!(status, 200);
+    let answer = cfn.bodies.lock().expect("lock")[0].clone();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("[ConfigError]") && reason.contains("binlog-cdc-missing"),
+        "{reason}"
+    );
     st.lambda_env = saved;
     st.restart_lambda();
     let again = st.exec("missing-secret-fixed", &json!({}), &json!({}));
@@ -604,8 +623,8 @@ async fn every_fault_survived_exactly_once() {
     assert_eq!(again["status"], "SUCCEEDED", "{again}");
     st.row(
         "the database secret does not exist",
-        "ListBinlogs (at its cold start)",
-        "ConfigError naming the secret (definite), nothing committed; fixed: a rerun committed"
+        "ListBinlogs and init-db (at their cold start)",
+        "ConfigError naming the secret (definite), nothing committed; init-db answered CloudFormation FAILED, naming it; fixed: a rerun committed"
             .into(),
     );
 
