@@ -11,7 +11,7 @@
 //! task); then retried by the definition's Retry, redriven from the failed
 //! state, or rerun as a new execution, as Step Functions would. Also: two
 //! executions at once, the database crashing during a run (with a rotation
-//! and a 100,000-row transaction), the S3 API failing requests, a rotated and
+//! and 100,000- and 120,000-row transactions), the S3 API failing requests, a rotated and
 //! a wrong database password, an unreachable database, purged binlogs. The
 //! functions log at debug level, and no log line may hold a password.
 //!
@@ -445,7 +445,7 @@ async fn every_fault_survived_exactly_once() {
 
     // The database crashes during a run that reads a 100,000-row
     // transaction; after the restart, while the run retries, a rotation and
-    // another 100,000-row transaction (read by the next run).
+    // a 120,000-row transaction (read by the next run).
     st.writes();
     st.db.sql(
         "FLUSH BINARY LOGS;
@@ -463,7 +463,7 @@ async fn every_fault_survived_exactly_once() {
         st.db.sql(
             "FLUSH BINARY LOGS;
              START TRANSACTION;
-             INSERT INTO faults.items (id, round, note) SELECT 2000000 + seq, 0, 'during' FROM faults.seq_1_to_100000;
+             INSERT INTO faults.items (id, round, note) SELECT 2000000 + seq, 0, 'during' FROM faults.seq_1_to_120000;
              COMMIT;",
         );
         run.join().expect("db-crash run")
@@ -475,7 +475,7 @@ async fn every_fault_survived_exactly_once() {
         .map(|a| a.iter().filter(|e| e["state"] == "ParseChunk").count())
         .unwrap_or(0);
     st.row(
-        "database killed (SIGKILL) and restarted mid-run (reading a 100,000-row transaction); a rotation and another 100,000-row transaction while the run retries",
+        "database killed (SIGKILL) and restarted mid-run (reading a 100,000-row transaction); a rotation and a 120,000-row transaction while the run retries",
         "ParseChunks",
         format!("{failed_calls} ParseChunk calls failed and were retried after the restart; committed; the next run read the rest"),
     );

@@ -1,3 +1,7 @@
+// The lazily built Deps nests the AWS SDK futures deeper than the default
+// query depth allows (rustc suggests this limit).
+#![recursion_limit = "256"]
+
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
