@@ -105,6 +105,9 @@ pub struct TablePart {
     pub table: String,
     pub count: u64,
     pub parts: u32,
+    /// The size of its parts together, checked when they are joined.
+    #[serde(default)]
+    pub bytes: u64,
     pub last_timestamp: u32,
 }
 

@@ -50,6 +50,23 @@ impl Emitter {
         }
     }
 
+    /// Appends the staged object at `key` from byte `skip` on; returns its
+    /// size. Uncompressed, the store copies it (kernel-side for a local
+    /// directory); gzip reads it through this process.
+    async fn append(&mut self, deps: &Deps, key: &str, skip: u64) -> Result<u64> {
+        if self.gz.is_none() {
+            return self.out.append_object(key, skip).await;
+        }
+        let obj = deps
+            .store
+            .get(key)
+            .await?
+            .ok_or_else(|| binlog_cdc::store::missing(key))?;
+        let data = obj.body.get(skip as usize..).unwrap_or_default();
+        self.write(data).await?;
+        Ok(data.len() as u64)
+    }
+
     async fn finish(mut self) -> Result<()> {
         if let Some(gz) = self.gz.take() {
             let rest = gz.finish().map_err(|e| Error::io("gzip", e))?;
@@ -72,11 +89,6 @@ fn part_keys(input: &FanOutInput, deps: &Deps, table: &str) -> Vec<String> {
         .collect()
 }
 
-/// The number of events in a staged part (one per line).
-fn lines(body: &[u8]) -> u64 {
-    body.iter().filter(|&&b| b == b'\n').count() as u64
-}
-
 fn json_map<V: serde::Serialize>(m: &BTreeMap<String, V>) -> Result<String> {
     serde_json::to_string(m).map_err(|e| Error::Config(e.to_string()))
 }
@@ -92,6 +104,7 @@ pub async fn handle(input: FanOutInput, deps: &Deps) -> Result<FanOutOutput> {
                 ..Default::default()
             });
             e.count += t.count;
+            e.bytes += t.bytes;
             e.last_timestamp = e.last_timestamp.max(t.last_timestamp);
         }
     }
@@ -137,31 +150,20 @@ pub async fn handle(input: FanOutInput, deps: &Deps) -> Result<FanOutOutput> {
             )
             .await?;
         }
+        // In `json` format every staged line starts with a comma: the
+        // table's first event goes without it.
+        let mut skip = u64::from(json);
         let mut n = 0u64;
         for part in part_keys(&input, deps, name) {
-            let obj = deps.store.get(&part).await?.ok_or_else(|| Error::Storage {
-                context: part.clone(),
-                msg: "a staged part is missing (staging was cleaned up, or a chunk did not finish)"
-                    .into(),
-                retryable: false,
-            })?;
-            // In `json` format every staged line starts with a comma: the
-            // table's first event goes without it.
-            let data = match obj.body.first() {
-                Some(b',') if json && n == 0 => &obj.body[1..],
-                _ => &obj.body[..],
-            };
-            n += lines(data);
-            em.write(data).await?;
-            all.write(data).await?;
+            n += em.append(deps, &part, skip).await?;
+            all.append(deps, &part, skip).await?;
+            skip = 0;
         }
-        if n != t.count {
+        let want = t.bytes.saturating_sub(u64::from(json));
+        if n != want {
             return Err(Error::Storage {
                 context: key,
-                msg: format!(
-                    "staged parts hold {n} events, the chunks reported {}",
-                    t.count
-                ),
+                msg: format!("the staged parts hold {n} bytes, the chunks reported {want}"),
                 retryable: false,
             });
         }

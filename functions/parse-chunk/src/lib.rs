@@ -9,7 +9,8 @@
 //!
 //! Memory is bounded: a table's buffer becomes a part when it passes
 //! `PART_BYTES`, and when all buffers together pass `MAX_BUFFER_BYTES` the
-//! largest is flushed. The flush decisions depend only on the events, so
+//! largest is flushed. A part is written while the next events are decoded,
+//! one part at a time. The flush decisions depend only on the events, so
 //! running a chunk twice writes the same objects.
 
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ struct TableBuffer {
 struct Staging {
     tables: BTreeMap<String, TableBuffer>,
     buffered: usize,
+    /// The part being written while decoding goes on (at most one).
+    in_flight: Option<tokio::task::JoinHandle<Result<()>>>,
     /// Lines start with a comma (the `json` output format).
     leading_comma: bool,
 }
@@ -83,10 +86,28 @@ impl Staging {
         let body = std::mem::take(&mut t.buf);
         self.buffered -= body.len();
         t.part.parts += 1;
-        deps.store
-            .put(&key, body, binlog_cdc::store::PutCondition::None)
-            .await?;
+        t.part.bytes += body.len() as u64;
+        // Written in the background while the next events are decoded; the
+        // write before it must have landed first (one part in flight).
+        self.settle().await?;
+        let store = deps.store.clone();
+        self.in_flight = Some(tokio::spawn(async move {
+            store
+                .put(&key, body, binlog_cdc::store::PutCondition::None)
+                .await
+                .map(|_| ())
+        }));
         Ok(())
+    }
+
+    /// Waits for the part in flight, if any.
+    async fn settle(&mut self) -> Result<()> {
+        match self.in_flight.take() {
+            Some(h) => h.await.map_err(|e| {
+                binlog_cdc::Error::io("staging a part", std::io::Error::other(e.to_string()))
+            })?,
+            None => Ok(()),
+        }
     }
 
     /// Flushes tables past the part size, then the largest while over the cap.
@@ -141,6 +162,7 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkSummary> {
     for t in &tables {
         staging.flush(t, &chunk, deps).await?;
     }
+    staging.settle().await?;
     let summary = ChunkSummary {
         index: chunk.index,
         tables: staging

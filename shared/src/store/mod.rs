@@ -56,5 +56,21 @@ pub trait ObjectStore: Send + Sync {
 #[async_trait]
 pub trait ObjectWriter: Send {
     async fn write(&mut self, data: &[u8]) -> Result<()>;
+
+    /// Appends the object at `key` (in the same store), from byte `skip` on,
+    /// and returns how many bytes that is. The store may copy it without
+    /// passing it through this process (the local directory copies it
+    /// kernel-side); a missing object is a definite [`crate::Error::Storage`].
+    async fn append_object(&mut self, key: &str, skip: u64) -> Result<u64>;
+
     async fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// The error for a staged object that is not there.
+pub fn missing(key: &str) -> crate::Error {
+    crate::Error::Storage {
+        context: key.to_string(),
+        msg: "a staged part is missing (staging was cleaned up, or a chunk did not finish)".into(),
+        retryable: false,
+    }
 }

@@ -266,6 +266,19 @@ impl ObjectWriter for S3Writer {
         Ok(())
     }
 
+    /// Reads the object and writes it: staged parts are smaller than S3's
+    /// 5 MiB minimum for a server-side part copy (UploadPartCopy).
+    async fn append_object(&mut self, key: &str, skip: u64) -> Result<u64> {
+        let obj = self
+            .store
+            .get(key)
+            .await?
+            .ok_or_else(|| super::missing(key))?;
+        let body = obj.body.get(skip as usize..).unwrap_or_default();
+        self.write(body).await?;
+        Ok(body.len() as u64)
+    }
+
     async fn finish(mut self: Box<Self>) -> Result<()> {
         if self.upload_id.is_none() {
             let body = std::mem::take(&mut self.buf);
