@@ -14,8 +14,8 @@
 //! | `OUTPUT_FORMAT` | `json` | `json`, `jsonl` or `jsonl.gz` |
 //! | `VIEW` | `keys` | `keys`, `new`, `old` or `both` |
 //! | `INCLUDE`, `EXCLUDE` | (none) | comma-separated `schema.table` patterns |
-//! | `MAX_BUFFER_BYTES` | 8388608 | parse-chunk: cap on buffered output before parts are flushed |
-//! | `PART_BYTES` | 4194304 | parse-chunk: a table's buffer is flushed as a part past this |
+//! | `MAX_BUFFER_BYTES` | 12582912 | parse-chunk: cap on buffered output before parts are flushed |
+//! | `PART_BYTES` | 6291456 | parse-chunk: a table's buffer is flushed as a part past this (6 MiB: S3 copies a part of 5 MiB or more itself when fan-out joins them) |
 //! | `PARSE_MAX_CONCURRENCY` | 4 | chunks parsed at once (the Map state's concurrency) |
 
 use serde::{Deserialize, Serialize};
@@ -99,8 +99,8 @@ impl Default for PipelineConfig {
             view: View::Keys,
             include: Vec::new(),
             exclude: Vec::new(),
-            max_buffer_bytes: 8 << 20,
-            part_bytes: 4 << 20,
+            max_buffer_bytes: 12 << 20,
+            part_bytes: 6 << 20,
             max_concurrency: 4,
         }
     }

@@ -105,9 +105,9 @@ pub struct TablePart {
     pub table: String,
     pub count: u64,
     pub parts: u32,
-    /// The size of its parts together, checked when they are joined.
+    /// The size of each part in bytes, checked when they are joined.
     #[serde(default)]
-    pub bytes: u64,
+    pub sizes: Vec<u64>,
     pub last_timestamp: u32,
 }
 
@@ -249,6 +249,7 @@ mod tests {
                     table: "t".into(),
                     count: 3,
                     parts: 1,
+                    sizes: vec![312],
                     last_timestamp: 9,
                 },
             )]
@@ -257,6 +258,7 @@ mod tests {
             last_timestamp: Some(9),
         };
         assert_eq!(round_trip(&summary)["tables"]["s.t"]["lastTimestamp"], 9);
+        assert_eq!(round_trip(&summary)["tables"]["s.t"]["sizes"][0], 312);
         let fan = FanOutOutput {
             outputs: vec!["k".into()],
             counts: [("s.t".to_string(), 3)].into(),

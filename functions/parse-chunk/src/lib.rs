@@ -86,7 +86,7 @@ impl Staging {
         let body = std::mem::take(&mut t.buf);
         self.buffered -= body.len();
         t.part.parts += 1;
-        t.part.bytes += body.len() as u64;
+        t.part.sizes.push(body.len() as u64);
         // Written in the background while the next events are decoded; the
         // write before it must have landed first (one part in flight).
         self.settle().await?;

@@ -14,7 +14,7 @@ use std::io::{Seek, Write};
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
-use super::{Object, ObjectStore, ObjectWriter, PutCondition};
+use super::{Object, ObjectStore, ObjectWriter, PutCondition, Source};
 use crate::error::{Error, Result};
 
 #[derive(Clone)]
@@ -295,16 +295,18 @@ impl ObjectWriter for LocalWriter {
         Ok(())
     }
 
-    async fn append_object(&mut self, key: &str, skip: u64) -> Result<u64> {
-        let path = checked_path(&self.root, key)?;
-        let size = match tokio::fs::metadata(&path).await {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(super::missing(key)),
+    async fn append_object(&mut self, src: &mut Source, skip: u64) -> Result<()> {
+        let path = checked_path(&self.root, &src.key)?;
+        // The copy checks the size it finds; a missing file is named here.
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => src.check_size(m.len())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(super::missing(&src.key))
+            }
             Err(e) => return Err(Error::io(path.display().to_string(), e)),
-        };
-        let len = size.saturating_sub(skip);
-        self.start(Some(CopySource { path, skip, len })).await?;
-        Ok(len)
+        }
+        let len = src.size.saturating_sub(skip);
+        self.start(Some(CopySource { path, skip, len })).await
     }
 
     async fn finish(mut self: Box<Self>) -> Result<()> {
@@ -372,13 +374,24 @@ mod tests {
         s.put("p/1", big.clone(), PutCondition::None).await.unwrap();
         let mut w = s.writer("out").await.unwrap();
         w.write(b"[").await.unwrap();
-        assert_eq!(w.append_object("p/0", 1).await.unwrap(), 8);
+        let mut small = Source::new("p/0", 9);
+        w.append_object(&mut small, 1).await.unwrap();
         w.write(b"|").await.unwrap();
-        assert_eq!(w.append_object("p/1", 0).await.unwrap(), big.len() as u64);
-        assert_eq!(w.append_object("p/0", 0).await.unwrap(), 9);
+        w.append_object(&mut Source::new("p/1", big.len() as u64), 0)
+            .await
+            .unwrap();
+        w.append_object(&mut small, 0).await.unwrap();
         w.write(b"]").await.unwrap();
-        let missing = w.append_object("p/2", 0).await.unwrap_err();
+        let missing = w
+            .append_object(&mut Source::new("p/2", 1), 0)
+            .await
+            .unwrap_err();
         assert!(missing.to_string().contains("p/2"), "{missing}");
+        let wrong = w
+            .append_object(&mut Source::new("p/0", 10), 0)
+            .await
+            .unwrap_err();
+        assert!(wrong.to_string().contains("9 bytes"), "{wrong}");
         w.finish().await.unwrap();
         let mut want = b"[{\"a\":1}\n|".to_vec();
         want.extend_from_slice(&big);

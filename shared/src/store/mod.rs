@@ -57,13 +57,60 @@ pub trait ObjectStore: Send + Sync {
 pub trait ObjectWriter: Send {
     async fn write(&mut self, data: &[u8]) -> Result<()>;
 
-    /// Appends the object at `key` (in the same store), from byte `skip` on,
-    /// and returns how many bytes that is. The store may copy it without
-    /// passing it through this process (the local directory copies it
-    /// kernel-side); a missing object is a definite [`crate::Error::Storage`].
-    async fn append_object(&mut self, key: &str, skip: u64) -> Result<u64>;
+    /// Appends the stored object `src` (in the same store), from byte `skip`
+    /// on. The store may copy it without passing it through this process (a
+    /// local directory copies it kernel-side, S3 copies large ones itself); a
+    /// missing object, or one of another size than `src` says, is a definite
+    /// [`crate::Error::Storage`].
+    async fn append_object(&mut self, src: &mut Source, skip: u64) -> Result<()>;
 
     async fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// An object of known size to append to one or more writers; its body is
+/// read at most once, by the first writer that needs it.
+pub struct Source {
+    pub key: String,
+    pub size: u64,
+    body: Option<Vec<u8>>,
+}
+
+impl Source {
+    pub fn new(key: impl Into<String>, size: u64) -> Self {
+        Self {
+            key: key.into(),
+            size,
+            body: None,
+        }
+    }
+
+    /// The whole body, read from `store` the first time.
+    pub async fn body(&mut self, store: &dyn ObjectStore) -> Result<&[u8]> {
+        if self.body.is_none() {
+            let obj = store
+                .get(&self.key)
+                .await?
+                .ok_or_else(|| missing(&self.key))?;
+            self.check_size(obj.body.len() as u64)?;
+            self.body = Some(obj.body);
+        }
+        Ok(self.body.as_deref().unwrap_or_default())
+    }
+
+    /// A definite error unless `found` is the expected size.
+    pub fn check_size(&self, found: u64) -> Result<()> {
+        if found == self.size {
+            return Ok(());
+        }
+        Err(crate::Error::Storage {
+            context: self.key.clone(),
+            msg: format!(
+                "a staged part holds {found} bytes, its chunk wrote {}",
+                self.size
+            ),
+            retryable: false,
+        })
+    }
 }
 
 /// The error for a staged object that is not there.

@@ -4,6 +4,9 @@
 //! a 409 from a racing conditional write) is a failed precondition. Large
 //! objects go up as a multipart upload in `PART_SIZE` pieces, so memory stays
 //! bounded whatever the object's size; an object under one piece is a plain put.
+//! An appended object of at least `MIN_PART` bytes is copied by S3 itself
+//! (UploadPartCopy): fan-out joins large staged parts without moving them
+//! through the Lambda.
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -11,16 +14,29 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 
-use super::{Object, ObjectStore, ObjectWriter, PutCondition};
+use super::{Object, ObjectStore, ObjectWriter, PutCondition, Source};
 use crate::error::{Error, Result};
 
 /// Multipart piece size (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
 
+/// S3's smallest multipart piece, but for the last.
+pub const MIN_PART: usize = 5 << 20;
+
+/// What `x-amz-copy-source` may hold unescaped.
+const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 #[derive(Clone)]
 pub struct S3Store {
     client: Client,
     bucket: String,
+    /// Bytes S3 copied itself into multipart uploads (UploadPartCopy).
+    copied: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl S3Store {
@@ -28,7 +44,66 @@ impl S3Store {
         Self {
             client,
             bucket: bucket.into(),
+            copied: Default::default(),
         }
+    }
+
+    /// How many bytes S3 has copied itself (server-side part copies) for
+    /// writers of this store so far.
+    pub fn bytes_copied(&self) -> u64 {
+        self.copied.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The size of the object at `key`, or `None` if there is none.
+    async fn size(&self, key: &str) -> Result<Option<u64>> {
+        let res = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match res {
+            Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(sdk_error(format!("HEAD s3://{}/{key}", self.bucket), e)),
+        }
+    }
+
+    /// Bytes `[from, to)` of the object at `key`.
+    async fn get_range(&self, key: &str, from: u64, to: u64) -> Result<Vec<u8>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let ctx = || format!("GET s3://{}/{key} bytes {from}-{}", self.bucket, to - 1);
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={from}-{}", to - 1))
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx(), e))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::Storage {
+                context: ctx(),
+                msg: e.to_string(),
+                retryable: true,
+            })?
+            .into_bytes()
+            .to_vec();
+        if body.len() as u64 != to - from {
+            return Err(Error::Storage {
+                context: ctx(),
+                msg: format!("{} bytes came back", body.len()),
+                retryable: true,
+            });
+        }
+        Ok(body)
     }
 }
 
@@ -205,10 +280,12 @@ impl S3Writer {
         format!("upload s3://{}/{}", self.store.bucket, self.key)
     }
 
-    async fn flush_part(&mut self) -> Result<()> {
-        let client = &self.store.client;
+    /// Starts the multipart upload, once.
+    async fn ensure_upload(&mut self) -> Result<()> {
         if self.upload_id.is_none() {
-            let out = client
+            let out = self
+                .store
+                .client
                 .create_multipart_upload()
                 .bucket(&self.store.bucket)
                 .key(&self.key)
@@ -217,6 +294,12 @@ impl S3Writer {
                 .map_err(|e| sdk_error(self.ctx(), e))?;
             self.upload_id = out.upload_id().map(str::to_string);
         }
+        Ok(())
+    }
+
+    async fn flush_part(&mut self) -> Result<()> {
+        self.ensure_upload().await?;
+        let client = &self.store.client;
         let number = self.parts.len() as i32 + 1;
         let body = std::mem::replace(&mut self.buf, Vec::with_capacity(PART_SIZE));
         let out = client
@@ -232,6 +315,77 @@ impl S3Writer {
         self.parts.push(
             CompletedPart::builder()
                 .set_e_tag(out.e_tag().map(str::to_string))
+                .part_number(number)
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Appends bytes `skip..` of `src`. Every multipart piece but the last
+    /// must be at least `MIN_PART`, so a copy by S3 needs the buffer before it
+    /// to be a valid piece: a short buffer is topped up with the object's
+    /// first bytes. An object too small for that is read (once for all
+    /// writers) and buffered like any other data.
+    async fn append(&mut self, src: &mut Source, skip: u64) -> Result<()> {
+        let len = src.size.saturating_sub(skip);
+        let top_up = match self.buf.len() as u64 {
+            0 => 0,
+            b => (MIN_PART as u64).saturating_sub(b),
+        };
+        if len < top_up + MIN_PART as u64 {
+            let body = src.body(&self.store).await?;
+            return self
+                .write(body.get(skip as usize..).unwrap_or_default())
+                .await;
+        }
+        let from = skip + top_up;
+        let head = self.store.get_range(&src.key, skip, from).await?;
+        self.buf.extend_from_slice(&head);
+        if !self.buf.is_empty() {
+            self.flush_part().await?;
+        }
+        // S3 refuses a range past the object's end; one that is shorter than
+        // the object would go unnoticed, so the size is checked first.
+        match self.store.size(&src.key).await? {
+            Some(found) => src.check_size(found)?,
+            None => return Err(super::missing(&src.key)),
+        }
+        self.copy_part(&src.key, from, src.size).await
+    }
+
+    /// Bytes `[from, to)` of the object at `key` become the next piece,
+    /// copied by S3.
+    async fn copy_part(&mut self, key: &str, from: u64, to: u64) -> Result<()> {
+        self.ensure_upload().await?;
+        let number = self.parts.len() as i32 + 1;
+        let source = format!(
+            "{}/{}",
+            self.store.bucket,
+            percent_encoding::utf8_percent_encode(key, COPY_SOURCE)
+        );
+        let out = self
+            .store
+            .client
+            .upload_part_copy()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .set_upload_id(self.upload_id.clone())
+            .part_number(number)
+            .copy_source(source)
+            .copy_source_range(format!("bytes={from}-{}", to - 1))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("{} (copying {key})", self.ctx()), e))?;
+        self.store
+            .copied
+            .fetch_add(to - from, std::sync::atomic::Ordering::Relaxed);
+        self.parts.push(
+            CompletedPart::builder()
+                .set_e_tag(
+                    out.copy_part_result()
+                        .and_then(|r| r.e_tag())
+                        .map(str::to_string),
+                )
                 .part_number(number)
                 .build(),
         );
@@ -266,17 +420,12 @@ impl ObjectWriter for S3Writer {
         Ok(())
     }
 
-    /// Reads the object and writes it: staged parts are smaller than S3's
-    /// 5 MiB minimum for a server-side part copy (UploadPartCopy).
-    async fn append_object(&mut self, key: &str, skip: u64) -> Result<u64> {
-        let obj = self
-            .store
-            .get(key)
-            .await?
-            .ok_or_else(|| super::missing(key))?;
-        let body = obj.body.get(skip as usize..).unwrap_or_default();
-        self.write(body).await?;
-        Ok(body.len() as u64)
+    async fn append_object(&mut self, src: &mut Source, skip: u64) -> Result<()> {
+        let result = self.append(src, skip).await;
+        if result.is_err() {
+            self.abort().await;
+        }
+        result
     }
 
     async fn finish(mut self: Box<Self>) -> Result<()> {
