@@ -1,6 +1,8 @@
 """Runs each reader several times over the same binlog and prints medians.
 
-usage: run.py PORT RUNS_RUST RUNS_PYTHON [--skip-python]
+usage: run.py PORT RUNS_RUST RUNS_PYTHON [OTHER_BINARY]
+OTHER_BINARY (say, a build of an earlier commit) runs the pipeline too, in the
+same invocation, for a side-by-side comparison.
 Measures wall time, CPU time and peak RSS of each run (os.wait4), and takes
 rows from each tool's own count.
 """
@@ -12,6 +14,7 @@ import sys
 import time
 
 port, runs_rust, runs_py = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+other = sys.argv[4] if len(sys.argv) > 4 else None
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = os.path.join(root, "target", "release", "binlog-cdc")
 url = f"mysql://cdc:cdc@127.0.0.1:{port}?prefer_socket=false"
@@ -54,17 +57,26 @@ rows.append(measure("binlog-cdc parse --view keys", [binary, "parse", "--url", u
 import json
 import tempfile
 work = tempfile.mkdtemp(prefix="binlog-cdc-bench-run.")
-def run_cmd(i):
-    return [binary, "run", "--url", url, "--out", os.path.join(work, str(i)), "--view", "both",
+def run_cmd(i, exe=binary):
+    # Earlier runs' outputs are removed first: left, their gigabytes are
+    # written back to disk during the next runs and slow them unevenly.
+    out = os.path.join(work, str(i))
+    subprocess.run(["sh", "-c", f"rm -rf {work}/*"])
+    return [exe, "run", "--url", url, "--out", out, "--view", "both",
             "--chunk-bytes", str(8 << 20), "--concurrency", "2"]
-steps = []
-def run_rows(out, err):
-    report = json.loads(out)
-    run_rows.chunks = report["chunks"]
-    steps.append(report["stepSeconds"])
-    return sum(report["counts"].values())
+def run_rows_into(steps):
+    def rows_of(out, err):
+        report = json.loads(out)
+        run_rows.chunks = report["chunks"]
+        steps.append(report["stepSeconds"])
+        return sum(report["counts"].values())
+    return rows_of
+steps, other_steps = [], []
+run_rows = run_rows_into(steps)
 rows.append(measure("binlog-cdc run --view both (local dir)", run_cmd, runs_rust, run_rows, subprocess.PIPE))
 rows[-1]["name"] += f", {run_rows.chunks} chunks"
+if other:
+    rows.append(measure(f"{other} run --view both (local dir)", lambda i: run_cmd(i, other), runs_rust, run_rows_into(other_steps), subprocess.PIPE))
 subprocess.run(["rm", "-rf", work])
 
 if runs_py > 0:
@@ -77,8 +89,9 @@ print("|---|---|---|---|---|---|---|")
 for r in rows:
     print(f"| {r['name']} | {r['rows']:,} | {r['runs']} | {r['rows_s']:,.0f} | {r['wall']:.3f} | {r['cpu']:.3f} | {r['rss']:.1f} |")
 
-if steps:
-    print()
-    print("binlog-cdc run, median seconds per step: " + ", ".join(
-        f"{k} {statistics.median(s[k] for s in steps):.3f}"
-        for k in ("listBinlogs", "parseChunks", "fanOutByTable", "commitCheckpoint")))
+for name, st in (("binlog-cdc run", steps), (other, other_steps)):
+    if st:
+        print()
+        print(f"{name}, median seconds per step: " + ", ".join(
+            f"{k} {statistics.median(s[k] for s in st):.3f}"
+            for k in ("listBinlogs", "parseChunks", "fanOutByTable", "commitCheckpoint")))

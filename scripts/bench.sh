@@ -5,7 +5,8 @@
 # in one process (`binlog-cdc run`, 8 MiB chunks, two at a time, outputs to a
 # local directory) and by python-mysql-replication, in the same run. Prints a
 # markdown table of medians.
-#   scripts/bench.sh [ROWS] [RUST_RUNS] [PYTHON_RUNS]
+#   [OTHER_BINARY=path] scripts/bench.sh [ROWS] [RUST_RUNS] [PYTHON_RUNS]
+# OTHER_BINARY: another build (an earlier commit) whose pipeline runs too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-1000000}; RUST_RUNS=${2:-5}; PY_RUNS=${3:-3}
@@ -37,4 +38,4 @@ for ((start = 1; start <= changes; start += batch)); do
   sql "DELETE FROM bench.orders WHERE id BETWEEN $((start + inserts / 2)) AND $((end + inserts / 2))"
 done
 sql "SHOW BINARY LOGS" >&2
-python3 bench/run.py "$port" "$RUST_RUNS" "$PY_RUNS"
+python3 bench/run.py "$port" "$RUST_RUNS" "$PY_RUNS" ${OTHER_BINARY:+"$OTHER_BINARY"}
