@@ -34,9 +34,11 @@ enum Command {
     ///
     /// Read local files with --file, or a live server with --url and --from.
     Parse(ParseArgs),
-    /// Run the pipeline once, in this process: plan from the checkpoint,
-    /// parse the chunks (concurrently), write per-table and all-tables
-    /// objects, and commit meta.json; the same handlers the Lambdas run.
+    /// Run the pipeline in this process until caught up: plan from the
+    /// checkpoint within the run budget, parse the chunks (concurrently),
+    /// write per-table and all-tables objects, commit meta.json, and go
+    /// round again while a run stopped at its budget; the same handlers the
+    /// Lambdas run.
     Run(RunArgs),
 }
 
@@ -79,6 +81,14 @@ struct RunArgs {
     /// Files larger than this are split at transaction boundaries.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     chunk_bytes: u64,
+
+    /// A run plans at most this much binlog; the rest is the next run's.
+    #[arg(long, value_name = "BYTES", default_value_t = 2 << 30)]
+    max_run_bytes: u64,
+
+    /// A run plans at most this many chunks (at most 256).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_run_chunks: u32,
 
     /// Replication server ids: this one to plan, the next ones for chunks.
     #[arg(long, value_name = "N", default_value_t = 4_170_100_000)]
@@ -301,10 +311,9 @@ fn summary(stats: &Stats, bytes: u64, secs: f64) {
 
 async fn run(args: RunArgs) -> Result<()> {
     use binlog_cdc::config::{PipelineConfig, StartAt};
-    use binlog_cdc::contracts::{CommitInput, FanOutInput, ListBinlogsInput, RunInput, RunStatus};
+    use binlog_cdc::contracts::RunInput;
     use binlog_cdc::pipeline::Deps;
     use binlog_cdc::store::{local::LocalStore, s3::S3Store, ObjectStore};
-    use futures_util::stream::{self, StreamExt, TryStreamExt};
     use std::sync::Arc;
 
     let (store, prefix): (Arc<dyn ObjectStore>, String) = match args.out.strip_prefix("s3://") {
@@ -321,6 +330,8 @@ async fn run(args: RunArgs) -> Result<()> {
     let config = PipelineConfig {
         prefix: binlog_cdc::config::normalize_prefix(&prefix),
         chunk_bytes: args.chunk_bytes,
+        max_run_bytes: args.max_run_bytes,
+        max_run_chunks: args.max_run_chunks,
         server_id_base: args.server_id_base,
         start_at: match args.start_at.as_str() {
             "oldest" => StartAt::Oldest,
@@ -339,63 +350,34 @@ async fn run(args: RunArgs) -> Result<()> {
         ..Default::default()
     };
     config.validate()?;
-    let deps = Arc::new(Deps::new(store, config, args.url));
+    let deps = Deps::new(store, config, args.url);
     let started = Instant::now();
-
-    let input = ListBinlogsInput {
-        input: RunInput {
-            from: args.from,
-            to: args.to,
-            commit: args.no_commit.then_some(false),
-        },
-        ..Default::default()
+    let input = RunInput {
+        from: args.from,
+        to: args.to,
+        commit: args.no_commit.then_some(false),
     };
-    let plan = list_binlogs::handle(input, &deps).await?;
-    let planned = started.elapsed();
-    if plan.status != RunStatus::Run {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&plan).unwrap_or_default()
-        );
-        return Ok(());
-    }
-    // Chunks interleave on one task (measured: a task per chunk did not
-    // shorten a run on 2 cores, and raised peak memory past 64 MiB).
-    let deps_ref = deps.as_ref();
-    let mut chunks: Vec<_> = stream::iter(plan.chunks.clone())
-        .map(|c| async move { parse_chunk::handle(c, deps_ref).await })
-        .buffer_unordered(plan.max_concurrency.max(1) as usize)
-        .try_collect()
-        .await?;
-    chunks.sort_by_key(|c: &binlog_cdc::contracts::ChunkSummary| c.index);
-    let parsed = started.elapsed();
-    let fan_out = fan_out_by_table::handle(
-        FanOutInput {
-            plan: plan.clone(),
-            chunks,
-        },
-        &deps,
-    )
-    .await?;
-    let fanned_out = started.elapsed();
-    let committed = commit_checkpoint::handle(
-        CommitInput {
-            plan: plan.clone(),
-            fan_out: fan_out.clone(),
-        },
-        &deps,
-    )
-    .await?;
+    let iterations = pipeline_driver::run_until_caught_up(&deps, input).await?;
+    let runs: Vec<serde_json::Value> = iterations
+        .iter()
+        .map(|it| {
+            let p = &it.plan;
+            serde_json::json!({
+                "status": p.status, "runId": p.run_id, "from": p.from, "to": p.to,
+                "chunks": p.chunks.len(), "reason": p.reason,
+                "committed": it.commit.as_ref().map(|c| c.committed),
+                "progress": it.commit.as_ref().map(|c| c.progress),
+                "stepSeconds": {
+                    "listBinlogs": it.steps.list_binlogs.as_secs_f64(),
+                    "parseChunks": it.steps.parse_chunks.as_secs_f64(),
+                    "fanOut": it.steps.fan_out.as_secs_f64(),
+                    "commitCheckpoint": it.steps.commit_checkpoint.as_secs_f64(),
+                },
+            })
+        })
+        .collect();
     let report = serde_json::json!({
-        "runId": plan.run_id, "from": plan.from, "to": plan.to, "chunks": plan.chunks.len(),
-        "committed": committed.committed, "counts": fan_out.counts, "outputs": fan_out.outputs,
-        "store": deps.store.describe(), "seconds": started.elapsed().as_secs_f64(),
-        "stepSeconds": {
-            "listBinlogs": planned.as_secs_f64(),
-            "parseChunks": (parsed - planned).as_secs_f64(),
-            "fanOutByTable": (fanned_out - parsed).as_secs_f64(),
-            "commitCheckpoint": (started.elapsed() - fanned_out).as_secs_f64(),
-        },
+        "runs": runs, "store": deps.store.describe(), "seconds": started.elapsed().as_secs_f64(),
     });
     println!(
         "{}",

@@ -16,7 +16,11 @@
 //! | `INCLUDE`, `EXCLUDE` | (none) | comma-separated `schema.table` patterns |
 //! | `MAX_BUFFER_BYTES` | 12582912 | parse-chunk: cap on buffered output before parts are flushed |
 //! | `PART_BYTES` | 6291456 | parse-chunk: a table's buffer is flushed as a part past this (6 MiB: S3 copies a part of 5 MiB or more itself when fan-out joins them) |
-//! | `PARSE_MAX_CONCURRENCY` | 4 | chunks parsed at once (the Map state's concurrency) |
+//! | `PARSE_MAX_CONCURRENCY` | 4 | chunks parsed (and fan-out shards joined) at once (the Map states' concurrency) |
+//! | `MAX_RUN_BYTES` | 2147483648 | a run plans at most this much binlog from its start; the rest is the next iteration's |
+//! | `MAX_RUN_CHUNKS` | 64 | a run plans at most this many chunks (at most 256, so that the plan stays under 64 KiB) |
+//! | `FANOUT_SHARD_BYTES` | 1073741824 | fan-out: one call joins tables of at most this many staged bytes (a larger table is a shard alone) |
+//! | `FANOUT_SHARD_TABLES` | 1000 | fan-out: one call joins at most this many tables |
 
 use serde::{Deserialize, Serialize};
 
@@ -86,7 +90,16 @@ pub struct PipelineConfig {
     pub max_buffer_bytes: usize,
     pub part_bytes: usize,
     pub max_concurrency: u32,
+    pub max_run_bytes: u64,
+    pub max_run_chunks: u32,
+    pub shard_bytes: u64,
+    pub shard_tables: u32,
 }
+
+/// The most chunks a run may plan: 256 chunks of ~150 bytes keep the plan,
+/// which travels in the execution's state, under 64 KiB (a quarter of Step
+/// Functions' 256 KiB payload limit).
+pub const MAX_RUN_CHUNKS_LIMIT: u32 = 256;
 
 impl Default for PipelineConfig {
     fn default() -> Self {
@@ -102,6 +115,10 @@ impl Default for PipelineConfig {
             max_buffer_bytes: 12 << 20,
             part_bytes: 6 << 20,
             max_concurrency: 4,
+            max_run_bytes: 2 << 30,
+            max_run_chunks: 64,
+            shard_bytes: 1 << 30,
+            shard_tables: 1000,
         }
     }
 }
@@ -158,6 +175,10 @@ impl PipelineConfig {
             max_buffer_bytes: parse_env("MAX_BUFFER_BYTES", d.max_buffer_bytes)?,
             part_bytes: parse_env("PART_BYTES", d.part_bytes)?,
             max_concurrency: parse_env("PARSE_MAX_CONCURRENCY", d.max_concurrency)?,
+            max_run_bytes: parse_env("MAX_RUN_BYTES", d.max_run_bytes)?,
+            max_run_chunks: parse_env("MAX_RUN_CHUNKS", d.max_run_chunks)?,
+            shard_bytes: parse_env("FANOUT_SHARD_BYTES", d.shard_bytes)?,
+            shard_tables: parse_env("FANOUT_SHARD_TABLES", d.shard_tables)?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -175,6 +196,16 @@ impl PipelineConfig {
         if self.max_concurrency == 0 {
             return Err(Error::Config(
                 "PARSE_MAX_CONCURRENCY must be at least 1".into(),
+            ));
+        }
+        if self.max_run_chunks == 0 || self.max_run_chunks > MAX_RUN_CHUNKS_LIMIT {
+            return Err(Error::Config(format!(
+                "MAX_RUN_CHUNKS must be between 1 and {MAX_RUN_CHUNKS_LIMIT} (the plan travels in the execution's state)"
+            )));
+        }
+        if self.max_run_bytes == 0 || self.shard_bytes == 0 || self.shard_tables == 0 {
+            return Err(Error::Config(
+                "MAX_RUN_BYTES, FANOUT_SHARD_BYTES and FANOUT_SHARD_TABLES must be above 0".into(),
             ));
         }
         crate::filter::TableFilter::new(self.include.clone(), self.exclude.clone())

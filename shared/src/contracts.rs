@@ -1,14 +1,22 @@
 //! Every state's input and output, in one place (camelCase JSON), so the
-//! state machine definition and the Rust types cannot drift. A test
+//! state machine definition and the Rust types cannot drift; and the
+//! summaries the steps leave in the run's staging for each other. A test
 //! round-trips each through JSON.
 //!
 //! ```text
-//! execution input ─▶ ListBinlogs ─▶ RunPlan
-//!   status "run": ParseChunks (Map over plan.chunks: Chunk ─▶ ChunkSummary)
-//!                 ─▶ FanOutByTable (FanOutInput ─▶ FanOutOutput)
-//!                 ─▶ CommitCheckpoint (CommitInput ─▶ CommitOutput)
+//! execution input ─▶ Start {input, loop} ─▶ ListBinlogs (ListBinlogsInput ─▶ RunPlan)
+//!   status "run": ParseChunks (Map: Chunk ─▶ ChunkAck; ChunkSummary stored)
+//!                 ─▶ PlanFanOut (FanOutRequest::Plan ─▶ FanOutPlanned; FanOutPlan, ShardPlan stored)
+//!                 ─▶ FanOutShards (Map: FanOutRequest::Shard ─▶ ShardAck; ShardDone stored)
+//!                 ─▶ JoinAllTables (FanOutRequest::Join ─▶ JoinOutput)
+//!                 ─▶ CommitCheckpoint (CommitInput ─▶ CommitOutput, with the next LoopState)
+//!                 ─▶ MoreToDo: loop.again ─▶ ListBinlogs, else succeed
 //!   status "nothing" or "skipped": succeed
 //! ```
+//!
+//! What travels in the state is O(1) per chunk and per shard, and nothing per
+//! table: the plan holds at most `MAX_RUN_CHUNKS` (≤ 256) chunks, each fan-out
+//! shard is an index; per-table data lives in the store.
 
 use std::collections::BTreeMap;
 
@@ -31,13 +39,53 @@ pub struct RunInput {
     pub commit: Option<bool>,
 }
 
-/// ListBinlogs' input: the execution input plus the execution's identity
-/// (from the context object), used to detect concurrent executions.
+/// An execution's loop over budgeted runs: which iteration this is, the
+/// history events spent so far (an upper bound, see
+/// [`iteration_history_events`]), and whether to go round again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoopState {
+    #[serde(default)]
+    pub iteration: u32,
+    #[serde(default)]
+    pub history_events: u32,
+    /// Where a replay's next iteration starts (a committed run starts at
+    /// the checkpoint instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_from: Option<BinlogPosition>,
+    /// Go round again: the last run stopped at its budget, and the
+    /// execution's history has room for another.
+    #[serde(default)]
+    pub again: bool,
+}
+
+/// The history events a Standard execution may spend on its iterations
+/// before it ends and leaves the rest to the next execution (the quota is
+/// 25,000; the rest is room for retries).
+pub const HISTORY_EVENT_BUDGET: u32 = 20_000;
+
+/// The most fan-out shards a run plans (each Map iteration costs history).
+pub const MAX_FANOUT_SHARDS: u32 = 64;
+
+/// History events one iteration of the definition costs without retries, as
+/// a Standard workflow counts them: a Task state 5 (entered, scheduled,
+/// started, succeeded, exited), a Pass or Choice state 2, a Map state 4 plus
+/// 7 per item (iteration started and succeeded around its Task's 5). One
+/// iteration: ListBinlogs, AnythingToDo, ParseChunks, PlanFanOut,
+/// FanOutShards, JoinAllTables, CommitCheckpoint, MoreToDo, NextIteration.
+pub fn iteration_history_events(chunks: u32, shards: u32) -> u32 {
+    5 + 2 + (4 + 7 * chunks) + 5 + (4 + 7 * shards) + 5 + 5 + 2 + 2
+}
+
+/// ListBinlogs' input: the execution input, the loop, and the execution's
+/// identity (from the context object), used to detect concurrent executions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBinlogsInput {
     #[serde(default)]
     pub input: RunInput,
+    #[serde(default, rename = "loop")]
+    pub loop_state: LoopState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,8 +103,8 @@ pub enum RunStatus {
     Skipped,
 }
 
-/// One piece of the range for one ParseChunk: a range of one binlog file
-/// starting at a transaction boundary.
+/// One piece of the range for one ParseChunk: a range of the binlog starting
+/// at a transaction boundary (it may cross files).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Chunk {
@@ -74,8 +122,15 @@ pub struct Chunk {
 pub struct RunPlan {
     pub status: RunStatus,
     pub run_id: String,
-    pub from: BinlogPosition,
-    pub to: BinlogPosition,
+    /// Skipped: both are the checkpoint (or absent before the first run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<BinlogPosition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<BinlogPosition>,
+    /// The run's budget ended it before the server's position (or the
+    /// replay's end): more is waiting.
+    #[serde(default)]
+    pub more: bool,
     /// Whether CommitCheckpoint moves the checkpoint (false for replays).
     pub commit: bool,
     /// The ETag of the `meta.json` this plan started from (`None`: first run).
@@ -85,8 +140,8 @@ pub struct RunPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_gtid: Option<String>,
     pub chunks: Vec<Chunk>,
-    /// How many chunks the state machine parses at once (the Map's
-    /// `MaxConcurrencyPath`), from the `PARSE_MAX_CONCURRENCY` setting.
+    /// How many chunks (and fan-out shards) the state machine runs at once
+    /// (the Maps' `MaxConcurrencyPath`), from `PARSE_MAX_CONCURRENCY`.
     pub max_concurrency: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -95,6 +150,19 @@ pub struct RunPlan {
     /// earlier, acknowledged-but-lost commit from another run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
+}
+
+impl RunPlan {
+    /// The planned range, for a plan with status `run`.
+    pub fn range(&self) -> crate::Result<(&BinlogPosition, &BinlogPosition)> {
+        match (&self.from, &self.to) {
+            (Some(f), Some(t)) => Ok((f, t)),
+            _ => Err(crate::Error::Config(format!(
+                "run {}: the plan has no range (status {:?})",
+                self.run_id, self.status
+            ))),
+        }
+    }
 }
 
 /// What one chunk staged for one table.
@@ -111,7 +179,8 @@ pub struct TablePart {
     pub last_timestamp: u32,
 }
 
-/// ParseChunk's output: small, whatever the chunk's size.
+/// What a chunk staged, per table: stored by ParseChunk at
+/// `staging/{runId}/chunks/{index}.json`, read by PlanFanOut.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChunkSummary {
@@ -123,25 +192,120 @@ pub struct ChunkSummary {
     pub last_timestamp: Option<u32>,
 }
 
-/// FanOutByTable's input.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FanOutInput {
-    pub plan: RunPlan,
-    pub chunks: Vec<ChunkSummary>,
-}
-
-/// FanOutByTable's output.
+/// ParseChunk's output: a few numbers, whatever the chunk holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FanOutOutput {
-    /// Every key written, per-table objects then the all-tables object.
-    pub outputs: Vec<String>,
-    pub counts: BTreeMap<String, u64>,
-    pub last_timestamps: BTreeMap<String, u32>,
-    /// The last row event's timestamp in the run.
+pub struct ChunkAck {
+    pub index: u32,
+    pub events: u64,
+    pub bytes_read: u64,
+}
+
+/// FanOutByTable's three steps (one function; `step` says which).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "lowercase")]
+pub enum FanOutRequest {
+    /// Read the chunk summaries, group the tables into shards by bytes.
+    Plan { plan: RunPlan },
+    /// Join one shard's tables into their objects and its slice of the
+    /// all-tables object.
+    Shard { shard: ShardTask },
+    /// Join the shards' slices into the all-tables object.
+    Join {
+        #[serde(rename = "runId")]
+        run_id: String,
+    },
+}
+
+/// One fan-out shard to join (an item of the FanOutShards Map).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardTask {
+    pub run_id: String,
+    pub shard: u32,
+}
+
+/// PlanFanOut's output: the shards (at most [`MAX_FANOUT_SHARDS`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanOutPlanned {
+    pub shards: Vec<ShardTask>,
+    pub tables: u32,
+    pub events: u64,
+}
+
+/// A shard's output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardAck {
+    pub shard: u32,
+    pub tables: u32,
+    pub events: u64,
+}
+
+/// JoinAllTables' output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinOutput {
+    /// The all-tables object (none when the run has no row events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub slices: u32,
+}
+
+/// A table's totals in a run, and the shard that joins it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableTotals {
+    /// `schema.table`.
+    pub name: String,
+    pub schema: String,
+    pub table: String,
+    pub count: u64,
+    pub last_timestamp: u32,
+    /// Staged bytes.
+    pub bytes: u64,
+    pub shard: u32,
+}
+
+/// The run's fan-out, stored by PlanFanOut at `staging/{runId}/fanout.json`:
+/// every table's totals (in name order) and the shard count. Read by the
+/// shards, the join and the commit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanOutPlan {
+    pub run_id: String,
+    /// The last row event's timestamp in the run (`None`: no row events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<u32>,
+    pub tables: Vec<TableTotals>,
+    pub shards: u32,
+}
+
+/// One table's staged parts in one chunk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StagedParts {
+    pub chunk: u32,
+    pub sizes: Vec<u64>,
+}
+
+/// A shard's tables with their parts, in binlog order: stored by PlanFanOut
+/// at `staging/{runId}/shards/{shard}.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardPlan {
+    pub shard: u32,
+    pub tables: Vec<(TableTotals, Vec<StagedParts>)>,
+}
+
+/// What a shard wrote: stored at `staging/{runId}/shards/{shard}.done.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardDone {
+    pub shard: u32,
+    /// The size of its slice of the all-tables object.
+    pub slice_bytes: u64,
 }
 
 /// CommitCheckpoint's input.
@@ -149,7 +313,19 @@ pub struct FanOutOutput {
 #[serde(rename_all = "camelCase")]
 pub struct CommitInput {
     pub plan: RunPlan,
-    pub fan_out: FanOutOutput,
+    #[serde(default, rename = "loop")]
+    pub loop_state: LoopState,
+}
+
+/// Where an execution stands after a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Progress {
+    /// The run reached the server's position (or the replay's end).
+    CaughtUp,
+    /// The run stopped at its budget: more is waiting for the next
+    /// iteration, or the next execution.
+    Behind,
 }
 
 /// CommitCheckpoint's output.
@@ -161,6 +337,10 @@ pub struct CommitOutput {
     pub position: BinlogPosition,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta_etag: Option<String>,
+    pub progress: Progress,
+    /// The loop's next state (`again`: go round).
+    #[serde(rename = "loop")]
+    pub loop_state: LoopState,
 }
 
 /// The checkpoint position inside `meta.json`.
@@ -221,8 +401,9 @@ mod tests {
         let plan = RunPlan {
             status: RunStatus::Run,
             run_id: "r".into(),
-            from: p("binlog.000001:4"),
-            to: p("binlog.000002:10"),
+            from: Some(p("binlog.000001:4")),
+            to: Some(p("binlog.000002:10")),
+            more: true,
             commit: true,
             meta_etag: Some("\"e\"".into()),
             to_gtid: Some("0-1-5".into()),
@@ -259,28 +440,81 @@ mod tests {
         };
         assert_eq!(round_trip(&summary)["tables"]["s.t"]["lastTimestamp"], 9);
         assert_eq!(round_trip(&summary)["tables"]["s.t"]["sizes"][0], 312);
-        let fan = FanOutOutput {
-            outputs: vec!["k".into()],
-            counts: [("s.t".to_string(), 3)].into(),
-            last_timestamps: [("s.t".to_string(), 9)].into(),
-            timestamp: Some(9),
-        };
-        round_trip(&FanOutInput {
-            plan: plan.clone(),
-            chunks: vec![summary],
+        round_trip(&ChunkAck {
+            index: 3,
+            events: 10,
+            bytes_read: 99,
         });
+        let shard = FanOutRequest::Shard {
+            shard: ShardTask {
+                run_id: "r".into(),
+                shard: 2,
+            },
+        };
+        let json = round_trip(&shard);
+        assert_eq!(json["step"], "shard");
+        assert_eq!(json["shard"]["runId"], "r");
+        assert_eq!(
+            round_trip(&FanOutRequest::Join { run_id: "r".into() })["runId"],
+            "r"
+        );
+        assert_eq!(
+            round_trip(&FanOutRequest::Plan { plan: plan.clone() })["plan"]["more"],
+            true
+        );
+        let totals = TableTotals {
+            name: "s.t".into(),
+            schema: "s".into(),
+            table: "t".into(),
+            count: 3,
+            last_timestamp: 9,
+            bytes: 312,
+            shard: 0,
+        };
+        round_trip(&FanOutPlan {
+            run_id: "r".into(),
+            timestamp: Some(9),
+            tables: vec![totals.clone()],
+            shards: 1,
+        });
+        let parts = StagedParts {
+            chunk: 0,
+            sizes: vec![312],
+        };
+        round_trip(&ShardPlan {
+            shard: 0,
+            tables: vec![(totals, vec![parts])],
+        });
+        round_trip(&ShardDone {
+            shard: 0,
+            slice_bytes: 312,
+        });
+        round_trip(&FanOutPlanned::default());
+        round_trip(&ShardAck::default());
+        round_trip(&JoinOutput::default());
+        let loop_state = LoopState {
+            iteration: 1,
+            history_events: 100,
+            resume_from: Some(p("binlog.000002:10")),
+            again: true,
+        };
         assert!(round_trip(&CommitInput {
             plan: plan.clone(),
-            fan_out: fan
+            loop_state: loop_state.clone(),
         })
-        .get("fanOut")
+        .get("loop")
         .is_some());
-        round_trip(&CommitOutput {
+        let out = CommitOutput {
             committed: true,
             run_id: "r".into(),
             position: p("binlog.000002:10"),
             meta_etag: None,
-        });
+            progress: Progress::Behind,
+            loop_state,
+        };
+        let json = round_trip(&out);
+        assert_eq!(json["progress"], "behind");
+        assert_eq!(json["loop"]["again"], true);
         let input: ListBinlogsInput = serde_json::from_str(r#"{"input":{"from":"binlog.000010:4","to":"binlog.000012:999","commit":false},"executionArn":"arn:x"}"#).unwrap();
         assert_eq!(input.input.commit, Some(false));
         round_trip(&input);

@@ -8,6 +8,11 @@
 //! {prefix}{schema}/{table}/table-binlog-{timestamp}-{runId}.json|jsonl|jsonl.gz
 //! {prefix}all/all-binlog-{timestamp}-{runId}.json|jsonl|jsonl.gz
 //! {prefix}staging/{runId}/{chunk:05}/{schema}.{table}/part-{n:05}.jsonl
+//! {prefix}staging/{runId}/chunks/{chunk:05}.json        what a chunk staged (ChunkSummary)
+//! {prefix}staging/{runId}/fanout.json                   every table's totals and shard (FanOutPlan)
+//! {prefix}staging/{runId}/shards/{shard:05}.json        a shard's tables and parts (ShardPlan)
+//! {prefix}staging/{runId}/shards/{shard:05}.done.json   what it wrote (ShardDone)
+//! {prefix}staging/{runId}/all/{shard:05}.part           its slice of the all-tables object
 //! ```
 //!
 //! `{timestamp}` is the last row event's header timestamp in the run (a fact
@@ -54,6 +59,29 @@ impl Layout {
             self.prefix,
             safe(table)
         )
+    }
+
+    pub fn chunk_summary(&self, run_id: &str, chunk: u32) -> String {
+        format!("{}staging/{run_id}/chunks/{chunk:05}.json", self.prefix)
+    }
+
+    pub fn fan_out_plan(&self, run_id: &str) -> String {
+        format!("{}staging/{run_id}/fanout.json", self.prefix)
+    }
+
+    pub fn shard_plan(&self, run_id: &str, shard: u32) -> String {
+        format!("{}staging/{run_id}/shards/{shard:05}.json", self.prefix)
+    }
+
+    pub fn shard_done(&self, run_id: &str, shard: u32) -> String {
+        format!(
+            "{}staging/{run_id}/shards/{shard:05}.done.json",
+            self.prefix
+        )
+    }
+
+    pub fn all_slice(&self, run_id: &str, shard: u32) -> String {
+        format!("{}staging/{run_id}/all/{shard:05}.part", self.prefix)
     }
 
     /// `table` is `schema.table`.

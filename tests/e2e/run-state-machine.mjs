@@ -1,9 +1,44 @@
-// Runs statemachine/binlog-pipeline.asl.json with aws-local-stepfunctions,
-// each Task invoking the real function binary through `cargo lambda watch`
-// (the real lambda_runtime). Prints one JSON line:
-//   {"status": "SUCCEEDED", "output": ...} or {"status": "FAILED", "error": ..., "cause": ...}
+// Runs a state machine definition (statemachine/binlog-pipeline.asl.json, or
+// a test's own) with aws-local-stepfunctions, each Task invoking the real
+// function binary through `cargo lambda watch` (the real lambda_runtime),
+// and enforces the AWS quotas aws-local-stepfunctions does not. Prints one
+// JSON line:
+//   {"status": "SUCCEEDED", "output": ..., "quotas": {...}} or
+//   {"status": "FAILED", "error": ..., "cause": ..., "quotas": {...}}
 //
-// usage: node run-state-machine.mjs DEFINITION LAMBDA_URL INPUT_JSON [EXECUTION_ARN] [OPTIONS_JSON]
+// usage: node run-state-machine.mjs DEFINITION LAMBDA_URL INPUT_JSON|@FILE [EXECUTION_ARN] [OPTIONS_JSON]
+//
+// A Task's function is the last segment of its Resource ARN (after
+// substitution): list-binlogs, parse-chunk, fan-out-by-table,
+// commit-checkpoint, or `runner-test`, a function built into this runner for
+// the quota tests (input {"echo": V, "padBytes": N, "sleepMs": M}: answers
+// {"echo": V, "pad": "x" * N} after M ms).
+//
+// Quotas, as a Standard workflow enforces them:
+//   - 262,144 bytes (UTF-8 JSON) for every state's input (as it enters, and a
+//     Task's effective input after Parameters), every state's output (after
+//     ResultSelector/ResultPath/OutputPath), each Map item (after
+//     ItemSelector), a Map's whole result array, and each task result.
+//     Beyond it the execution fails with States.DataLimitExceeded, which no
+//     Retry or Catch handles: the runner aborts the execution, no further
+//     function is called, and the outcome is that failure whatever the
+//     definition would have done next.
+//   - 6,291,456 bytes for a Lambda response: the task fails with
+//     Lambda.ServiceException (cause Function.ResponseSizeTooLarge), which a
+//     Retry or Catch may handle.
+//   - 25,000 history events: counted as Step Functions counts them (state
+//     entered and exited; a Lambda task's scheduled, started and its
+//     outcome on every attempt; a Map's started and its outcome; each
+//     iteration's started and its outcome; the execution's started and its
+//     outcome). Reaching the quota fails the execution (States.Runtime,
+//     uncatchable, like the data limit).
+//   - each Task's TimeoutSeconds (States.Timeout, by aws-local-stepfunctions)
+//     and each function's own timeout (Sandbox.Timedout, a Lambda failure:
+//     the function is not stopped here, as a timed-out Lambda's work may
+//     have had effects). Function timeouts default to infra/template.yaml's;
+//     "functionTimeoutsMs" overrides them.
+// The line's "quotas": {"largestPayload": {"bytes", "state", "what"},
+// "historyEvents", "violation"}.
 //
 // OPTIONS_JSON (for the fault tests, all optional):
 //   "faults": [{"state": "ParseChunk", "item": 1, "nth": 1, "times": 1, "kind": K, "error": NAME, "delayMs": MS}]
@@ -25,7 +60,8 @@
 //   "startAt": a top-level state to start from, with INPUT_JSON as that
 //     state's input: a redrive (Step Functions redrives the failed state with
 //     its original input; a Map's redrive reruns all its iterations here,
-//     which ParseChunk's idempotence makes equivalent).
+//     which the steps' idempotence makes equivalent).
+//   "functionTimeoutsMs": {"parse-chunk": 900000, ...}.
 // A failed execution's line also carries "failedState" (the top-level state
 // that failed) and "redriveInput" (that state's input), for a redrive.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
@@ -40,28 +76,123 @@ if (!Promise.withResolvers) {
 }
 const { StateMachine } = await import('aws-local-stepfunctions');
 
-const [definitionPath, lambdaUrl, inputJson, executionArn, optionsJson] = process.argv.slice(2);
+const PAYLOAD_LIMIT = 262144;
+const LAMBDA_RESPONSE_LIMIT = 6291456;
+const HISTORY_LIMIT = 25000;
+// infra/template.yaml's Timeout of each function, in ms.
+const FUNCTION_TIMEOUTS_MS = {
+  'list-binlogs': 300000, 'parse-chunk': 900000, 'fan-out-by-table': 900000, 'commit-checkpoint': 120000,
+  'runner-test': 900000,
+};
+
+const [definitionPath, lambdaUrl, inputArg, executionArn, optionsJson] = process.argv.slice(2);
+// "@PATH": the input is in a file (one argument may not pass 128 KiB).
+const inputJson = inputArg.startsWith('@') ? readFileSync(inputArg.slice(1), 'utf8') : inputArg;
 const options = optionsJson ? JSON.parse(optionsJson) : {};
+const functionTimeoutsMs = { ...FUNCTION_TIMEOUTS_MS, ...(options.functionTimeoutsMs ?? {}) };
+const account = 'arn:aws:lambda:us-east-1:123456789012:function:';
 const substitutions = {
-  ListBinlogsFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:list-binlogs',
-  ParseChunkFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:parse-chunk',
-  FanOutByTableFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fan-out-by-table',
-  CommitCheckpointFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:commit-checkpoint',
+  ListBinlogsFunctionArn: `${account}list-binlogs`,
+  ParseChunkFunctionArn: `${account}parse-chunk`,
+  FanOutByTableFunctionArn: `${account}fan-out-by-table`,
+  CommitCheckpointFunctionArn: `${account}commit-checkpoint`,
 };
 let text = readFileSync(definitionPath, 'utf8');
 for (const [k, v] of Object.entries(substitutions)) text = text.replaceAll('${' + k + '}', v);
 const definition = JSON.parse(text);
 if (options.startAt) definition.StartAt = options.startAt;
 
-// Each Task state -> the binary that serves it.
-const binaries = {
-  ListBinlogs: 'list-binlogs',
-  ParseChunk: 'parse-chunk',
-  FanOutByTable: 'fan-out-by-table',
-  CommitCheckpoint: 'commit-checkpoint',
+// Every Task state, at any depth -> its function (the Resource's last segment).
+const taskFunctions = {};
+const findTasks = (states) => {
+  for (const [name, s] of Object.entries(states ?? {})) {
+    if (s.Type === 'Task') taskFunctions[name] = s.Resource.split(':').pop();
+    const inner = s.ItemProcessor ?? s.Iterator;
+    if (inner) findTasks(inner.States);
+    for (const b of s.Branches ?? []) findTasks(b.States);
+  }
 };
-const call = async (binary, input) => {
-  const res = await fetch(`${lambdaUrl}/2015-03-31/functions/${binary}/invocations`, {
+findTasks(definition.States);
+
+const named = (name, message) => Object.assign(new Error(message), { name });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const bytesOf = (v) => (v === undefined ? 0 : Buffer.byteLength(JSON.stringify(v), 'utf8'));
+
+// ---------------------------------------------------------------- quotas
+const quotas = { largestPayload: { bytes: 0, state: null, what: null }, historyEvents: 0, violation: null };
+let execution = null;
+const violate = (error, cause, state) => {
+  if (quotas.violation) return;
+  quotas.violation = { error, cause, state };
+  execution?.abort();
+};
+const measure = (state, what, value) => {
+  const bytes = bytesOf(value);
+  if (bytes > quotas.largestPayload.bytes) quotas.largestPayload = { bytes, state, what };
+  if (bytes > PAYLOAD_LIMIT) {
+    violate('States.DataLimitExceeded', `the ${what} of state ${state} is ${bytes} bytes, over the quota of ${PAYLOAD_LIMIT}`, state);
+  }
+};
+const history = (n, state) => {
+  quotas.historyEvents += n;
+  if (quotas.historyEvents > HISTORY_LIMIT) {
+    violate('States.Runtime', `the execution history reached ${HISTORY_LIMIT} events (the quota for a Standard workflow)`, state);
+  }
+};
+// Called before every function call: events dispatched so far (delivered on
+// microtasks) have been checked once a macrotask turn has passed.
+const gate = async () => {
+  await new Promise((r) => setImmediate(r));
+  if (quotas.violation) throw named(quotas.violation.error, quotas.violation.cause);
+};
+
+// What the execution has done, for a redrive: each top-level state's input
+// as it entered, and the top-level state that failed last.
+const entered = {};
+let lastFailure = null;
+const mapResults = {}; // Map state -> {bytes, items}: its result array's size
+const onEvent = (e) => {
+  const top = e.index === undefined && !e.parentState;
+  switch (e.type) {
+    case 'ExecutionStarted': history(1); break;
+    case 'ExecutionSucceeded': case 'ExecutionFailed': history(1); break;
+    case 'StateEntered':
+      history(1 + (e.state.type === 'Map' ? 1 : 0), e.state.name);
+      measure(e.state.name, 'input', e.state.input);
+      if (top) entered[e.state.name] = e.state.input;
+      if (e.state.type === 'Map') mapResults[e.state.name] = { bytes: 2, items: 0 };
+      break;
+    case 'StateExited':
+      history(1 + (e.state.type === 'Map' ? 1 : 0));
+      measure(e.state.name, 'output', e.state.output);
+      break;
+    case 'StateFailed':
+      if (e.state.type === 'Map') history(1);
+      if (top && e.state.type !== 'Fail') lastFailure = e.state.name;
+      break;
+    case 'MapIterationStarted':
+      history(1);
+      measure(e.parentState.name, `item ${e.index}`, e.input);
+      break;
+    case 'MapIterationSucceeded': {
+      history(1);
+      const r = mapResults[e.parentState.name];
+      if (r) {
+        r.bytes += bytesOf(e.output) + (r.items > 0 ? 1 : 0);
+        r.items += 1;
+        if (r.bytes > quotas.largestPayload.bytes) quotas.largestPayload = { bytes: r.bytes, state: e.parentState.name, what: 'result' };
+        if (r.bytes > PAYLOAD_LIMIT) violate('States.DataLimitExceeded', `the result of Map state ${e.parentState.name} passed ${PAYLOAD_LIMIT} bytes`, e.parentState.name);
+      }
+      break;
+    }
+    case 'MapIterationFailed': history(1); break;
+    default: break;
+  }
+};
+
+// ---------------------------------------------------------------- functions
+const callLambda = async (fn, input) => {
+  const res = await fetch(`${lambdaUrl}/2015-03-31/functions/${fn}/invocations`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(input),
@@ -70,28 +201,37 @@ const call = async (binary, input) => {
   let parsed;
   try { parsed = JSON.parse(body); } catch { parsed = null; }
   if (res.status !== 200 || (parsed && parsed.errorType && parsed.errorMessage !== undefined)) {
-    const err = new Error(parsed?.errorMessage ?? body);
-    err.name = parsed?.errorType ?? `Lambda.${res.status}`;
-    throw err;
+    throw named(parsed?.errorType ?? `Lambda.${res.status}`, parsed?.errorMessage ?? body);
+  }
+  if (Buffer.byteLength(body, 'utf8') > LAMBDA_RESPONSE_LIMIT) {
+    throw named('Lambda.ServiceException', `Function.ResponseSizeTooLarge: ${fn} answered ${Buffer.byteLength(body, 'utf8')} bytes, over Lambda's ${LAMBDA_RESPONSE_LIMIT}`);
   }
   return parsed;
 };
-const named = (name, message) => Object.assign(new Error(message), { name });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const runnerTest = async (input) => {
+  await sleep(input?.sleepMs ?? 0);
+  const out = { echo: input?.echo ?? null, pad: 'x'.repeat(input?.padBytes ?? 0) };
+  if (bytesOf(out) > LAMBDA_RESPONSE_LIMIT) {
+    throw named('Lambda.ServiceException', `Function.ResponseSizeTooLarge: runner-test answered ${bytesOf(out)} bytes`);
+  }
+  return out;
+};
+// A call, failing with Sandbox.Timedout when it outlives its function's timeout.
+const call = (fn, input) => {
+  const running = fn === 'runner-test' ? runnerTest(input) : callLambda(fn, input);
+  running.catch(() => {});
+  const limit = functionTimeoutsMs[fn] ?? 900000;
+  let timer;
+  const timedOut = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(named('Sandbox.Timedout', `${fn} timed out after ${limit} ms (the function's own timeout)`)), limit);
+  });
+  return Promise.race([running, timedOut]).finally(() => clearTimeout(timer));
+};
 
-// What the execution has produced so far, to rebuild a failed state's input.
-const executionInput = JSON.parse(inputJson);
-const recorded = { plan: executionInput.plan, chunks: new Map(), fanOut: executionInput.fanOut };
-const topLevel = { ListBinlogs: 'ListBinlogs', ParseChunk: 'ParseChunks', FanOutByTable: 'FanOutByTable', CommitCheckpoint: 'CommitCheckpoint' };
-let lastFailure = null;
-const injected = [];
-const taskErrors = []; // every failed task call, injected or not: {state, error}
-const counts = {};
-
-// Kills every process running BINARIES/BINARY (by /proc/PID/exe, so that
+// Kills every process running BINARIES/FN (by /proc/PID/exe, so that
 // another checkout's functions are left alone).
-const killFunction = (binary) => {
-  const exe = `${options.binaries}/${binary}`;
+const killFunction = (fn) => {
+  const exe = `${options.binaries}/${fn}`;
   let killed = 0;
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     let target;
@@ -101,99 +241,105 @@ const killFunction = (binary) => {
   return killed;
 };
 
-const invoke = (state, binary) => async (input) => {
+const injected = [];
+const taskErrors = []; // every failed task call, injected or not: {state, error}
+const calls = []; // the Task state of every function call, in order
+const counts = {};
+
+// A call broken as `fault` says.
+const faulty = async (state, fn, input, fault, n) => {
+  injected.push({ state, invocation: n, kind: fault.kind });
+  if (fault.kind === 'error') {
+    await call(fn, input).catch(() => {});
+    throw named(fault.error ?? 'Lambda.ServiceException', `injected: the answer of ${state} #${n} was lost`);
+  }
+  if (fault.kind === 'kill') {
+    // Lambda answers a call whose runtime died with Runtime.ExitError;
+    // the local emulator never answers it, so the answer is made here.
+    let settled = false;
+    const running = call(fn, input).finally(() => { settled = true; });
+    running.catch(() => {});
+    await sleep(fault.delayMs ?? 0);
+    const late = settled;
+    injected[injected.length - 1].killed = killFunction(fn);
+    injected[injected.length - 1].late = late;
+    if (late) return running;
+    const died = sleep(3000).then(() => {
+      throw named('Runtime.ExitError', `injected: ${state} #${n}'s process was killed (SIGKILL)`);
+    });
+    return Promise.race([running, died]);
+  }
+  if (fault.kind === 'timeout') {
+    call(fn, input).catch(() => {});
+    await sleep(fault.delayMs ?? 0);
+    throw named('States.Timeout', `injected: ${state} #${n} timed out`);
+  }
+  if (fault.kind === 'delay') {
+    await sleep(fault.delayMs ?? 0);
+    return call(fn, input);
+  }
+  throw new Error(`unknown fault kind ${fault.kind}`);
+};
+
+const invoke = (state, fn) => async (input) => {
+  await gate();
+  measure(state, 'effective input', input);
+  history(3, state); // scheduled, started, and its outcome
+  calls.push(state);
   const matching = (f) => f.state === state && (f.item === undefined || f.item === input?.index);
   const key = `${state}#${(options.faults ?? []).some((f) => matching(f) && f.item !== undefined) ? input.index : ''}`;
   const n = (counts[key] = (counts[key] ?? 0) + 1);
   const fault = (options.faults ?? []).find((f) => matching(f) && n >= f.nth && n < f.nth + (f.times ?? 1));
   try {
-    let out;
-    if (!fault) {
-      out = await call(binary, input);
-    } else {
-      injected.push({ state, invocation: n, kind: fault.kind });
-      if (fault.kind === 'error') {
-        await call(binary, input).catch(() => {});
-        throw named(fault.error ?? 'Lambda.ServiceException', `injected: the answer of ${state} #${n} was lost`);
-      } else if (fault.kind === 'kill') {
-        // Lambda answers a call whose runtime died with Runtime.ExitError;
-        // the local emulator never answers it, so the answer is made here.
-        let settled = false;
-        const running = call(binary, input).finally(() => { settled = true; });
-        running.catch(() => {});
-        await sleep(fault.delayMs ?? 0);
-        const lateKill = settled;
-        injected[injected.length - 1].killed = killFunction(binary);
-        injected[injected.length - 1].late = lateKill;
-        if (!lateKill) {
-          const died = sleep(3000).then(() => {
-            throw named('Runtime.ExitError', `injected: ${state} #${n}'s process was killed (SIGKILL)`);
-          });
-          out = await Promise.race([running, died]);
-        } else {
-          out = await running;
-        }
-      } else if (fault.kind === 'timeout') {
-        call(binary, input).catch(() => {});
-        await sleep(fault.delayMs ?? 0);
-        throw named('States.Timeout', `injected: ${state} #${n} timed out`);
-      } else if (fault.kind === 'delay') {
-        await sleep(fault.delayMs ?? 0);
-        out = await call(binary, input);
-      } else {
-        throw new Error(`unknown fault kind ${fault.kind}`);
-      }
-    }
-    if (state === 'ListBinlogs') recorded.plan = out;
-    if (state === 'ParseChunk') recorded.chunks.set(input.index, out);
-    if (state === 'FanOutByTable') recorded.fanOut = out;
+    const out = fault ? await faulty(state, fn, input, fault, n) : await call(fn, input);
+    measure(state, 'task result', out);
+    if (quotas.violation) throw named(quotas.violation.error, quotas.violation.cause);
     return out;
   } catch (e) {
-    lastFailure = topLevel[state];
     taskErrors.push({ state, error: e.name });
     throw e;
   }
 };
-const handlers = Object.fromEntries(Object.entries(binaries).map(([s, b]) => [s, invoke(s, b)]));
+const handlers = Object.fromEntries(Object.entries(taskFunctions).map(([s, fn]) => [s, invoke(s, fn)]));
 
-// The input a top-level state had (ResultPaths add to the execution input).
-const { plan: _p, chunks: _c, fanOut: _f, ...base } = executionInput;
-const stateInput = (state) => {
-  const chunks = [...recorded.chunks.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
-  switch (state) {
-    case 'ListBinlogs': return base;
-    case 'ParseChunks': return { ...base, plan: recorded.plan };
-    case 'FanOutByTable': return { ...base, plan: recorded.plan, chunks };
-    default: return { ...base, plan: recorded.plan, chunks, fanOut: recorded.fanOut };
-  }
-};
-
+// ---------------------------------------------------------------- run
 const machineArn = 'arn:aws:states:us-east-1:123456789012:stateMachine:binlog-cdc';
 const execArn = executionArn ?? `arn:aws:states:us-east-1:123456789012:execution:binlog-cdc:${Date.now()}`;
 // A redrive's StartAt leaves earlier states unreachable, which the validator refuses.
 const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true, noValidate: Boolean(options.startAt) } });
-const execution = machine.run(executionInput, {
+execution = machine.run(JSON.parse(inputJson), {
   overrides: {
     taskResourceLocalHandlers: handlers,
-    retryIntervalOverrides: Object.fromEntries(Object.keys(binaries).map((s) => [s, options.retryIntervalMs ?? 10])),
+    retryIntervalOverrides: Object.fromEntries(Object.keys(taskFunctions).map((s) => [s, options.retryIntervalMs ?? 10])),
   },
   context: {
-    Execution: { Id: execArn, Name: execArn.split(':').pop(), Input: JSON.parse(inputJson), StartTime: new Date().toISOString() },
+    Execution: { Id: execArn, Name: execArn.split(':').pop(), StartTime: new Date().toISOString() },
     StateMachine: { Id: machineArn, Name: 'binlog-cdc' },
   },
 });
+const events = (async () => { for await (const e of execution.eventLogs) onEvent(e); })();
+let line;
 try {
   const output = await execution.result;
-  console.log(JSON.stringify({ status: 'SUCCEEDED', output, injected, taskErrors }));
+  await events;
+  line = { status: 'SUCCEEDED', output };
 } catch (e) {
+  await Promise.race([events, sleep(100)]);
   // The Fail state's ErrorPath/CausePath arrive as the cause's name and message.
   const inner = e.cause instanceof Error ? e.cause : e;
-  const failedState = lastFailure ?? 'ListBinlogs';
-  console.log(JSON.stringify({
-    status: 'FAILED', error: inner.name, cause: inner.message, injected, taskErrors,
-    failedState, redriveInput: stateInput(failedState),
-  }));
+  const failedState = lastFailure ?? definition.StartAt;
+  line = {
+    status: 'FAILED', error: inner.name, cause: inner.message,
+    failedState, redriveInput: entered[failedState] ?? JSON.parse(inputJson),
+  };
+}
+measure('(execution)', 'output', line.output);
+if (quotas.violation) {
+  // Terminal, whatever the definition did after it.
+  const failedState = quotas.violation.state ?? lastFailure ?? definition.StartAt;
+  line = { status: 'FAILED', error: quotas.violation.error, cause: quotas.violation.cause, failedState, redriveInput: entered[failedState] };
 }
 // Calls left behind (a killed function's, a timed-out one's) must not keep
-// this process alive.
-process.exit(0);
+// this process alive: exit once the line is written (a pipe takes a large
+// line asynchronously).
+process.stdout.write(`${JSON.stringify({ ...line, injected, taskErrors, calls, quotas })}\n`, () => process.exit(0));

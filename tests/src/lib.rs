@@ -368,10 +368,7 @@ pub mod collect {
 /// Runs the pipeline's handlers in order, in-process (what `binlog-cdc run`
 /// does), and reads back what a run committed.
 pub mod pipeline {
-    use binlog_cdc::contracts::{
-        CommitInput, CommitOutput, FanOutInput, ListBinlogsInput, Meta, RunInput, RunPlan,
-        RunStatus,
-    };
+    use binlog_cdc::contracts::{CommitOutput, Meta, RunInput, RunPlan};
     use binlog_cdc::pipeline::Deps;
     use binlog_cdc::Result;
     use serde_json::Value;
@@ -398,40 +395,11 @@ pub mod pipeline {
         by_table(all)
     }
 
-    /// One run; returns the plan and the commit (None when nothing to do).
+    /// One iteration (one budgeted run); returns the plan and the commit
+    /// (None when nothing to do).
     pub async fn run(deps: &Deps, input: RunInput) -> Result<(RunPlan, Option<CommitOutput>)> {
-        let plan = list_binlogs::handle(
-            ListBinlogsInput {
-                input,
-                ..Default::default()
-            },
-            deps,
-        )
-        .await?;
-        if plan.status != RunStatus::Run {
-            return Ok((plan, None));
-        }
-        let mut chunks = Vec::new();
-        for c in plan.chunks.clone() {
-            chunks.push(parse_chunk::handle(c, deps).await?);
-        }
-        let fan_out = fan_out_by_table::handle(
-            FanOutInput {
-                plan: plan.clone(),
-                chunks,
-            },
-            deps,
-        )
-        .await?;
-        let commit = commit_checkpoint::handle(
-            CommitInput {
-                plan: plan.clone(),
-                fan_out,
-            },
-            deps,
-        )
-        .await?;
-        Ok((plan, Some(commit)))
+        let it = pipeline_driver::run_iteration(deps, input, Default::default()).await?;
+        Ok((it.plan, it.commit))
     }
 
     /// The committed checkpoint.
@@ -735,12 +703,32 @@ pub mod aws_local {
         execution: &str,
         options: &serde_json::Value,
     ) -> serde_json::Value {
+        let definition = workspace_root().join("statemachine/binlog-pipeline.asl.json");
+        run_definition(&definition, &lambda.url, input, execution, options)
+    }
+
+    /// Runs any definition through run-state-machine.mjs (see
+    /// [`run_state_machine`]); `lambda_url` serves its functions.
+    pub fn run_definition(
+        definition: &std::path::Path,
+        lambda_url: &str,
+        input: &serde_json::Value,
+        execution: &str,
+        options: &serde_json::Value,
+    ) -> serde_json::Value {
         let root = workspace_root();
+        // One argument may not pass 128 KiB: a large input goes in a file.
+        let mut input = input.to_string();
+        if input.len() > 64 << 10 {
+            let path = std::env::temp_dir().join(format!("binlog-cdc-input-{execution}.json"));
+            std::fs::write(&path, &input).expect("input file");
+            input = format!("@{}", path.display());
+        }
         let mut child = Command::new("node")
             .arg(root.join("tests/e2e/run-state-machine.mjs"))
-            .arg(root.join("statemachine/binlog-pipeline.asl.json"))
-            .arg(&lambda.url)
-            .arg(input.to_string())
+            .arg(definition)
+            .arg(lambda_url)
+            .arg(input)
             .arg(format!(
                 "arn:aws:states:us-east-1:123456789012:execution:binlog-cdc:{execution}"
             ))
@@ -749,22 +737,43 @@ pub mod aws_local {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run node");
+        // Read while it runs: a line larger than the pipe would block it.
+        let read = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_string(&mut text);
+                }
+                text
+            })
+        };
+        let stdout = read(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let stderr = read(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
         // An execution that never ends is a failure to report, not a hang.
         let started = Instant::now();
-        while child.try_wait().ok().flatten().is_none() {
-            if started.elapsed() > Duration::from_secs(300) {
+        let status = loop {
+            if let Some(status) = child.try_wait().ok().flatten() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(900) {
                 let _ = child.kill();
-                panic!("execution {execution} did not end within 300 s");
+                panic!("execution {execution} did not end within 900 s");
             }
             std::thread::sleep(Duration::from_millis(20));
-        }
-        let out = child.wait_with_output().expect("runner output");
-        assert!(
-            out.status.success(),
-            "runner failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = String::from_utf8_lossy(&out.stdout);
+        };
+        let line = stdout.join().unwrap_or_default();
+        let err = stderr.join().unwrap_or_default();
+        assert!(status.success(), "runner failed: {err}");
         serde_json::from_str(line.lines().last().unwrap_or_default())
             .unwrap_or_else(|e| panic!("runner output {line:?}: {e}"))
     }

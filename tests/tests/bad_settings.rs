@@ -128,7 +128,9 @@ async fn settings_that_lose_rows_are_refused_by_name() {
     assert_eq!(e.name(), names::DECODE, "{e}");
     let msg = e.to_string();
     assert!(
-        msg.contains("INSERT") && msg.contains("binlog_format") && msg.contains(plan.to.file()),
+        msg.contains("INSERT")
+            && msg.contains("binlog_format")
+            && msg.contains(plan.to.as_ref().unwrap().file()),
         "{msg}"
     );
     assert_eq!(

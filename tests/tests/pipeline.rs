@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use binlog_cdc::config::PipelineConfig;
-use binlog_cdc::contracts::{CommitInput, FanOutOutput, RunInput, RunStatus};
+use binlog_cdc::contracts::{CommitInput, FanOutPlan, Progress, RunInput, RunStatus};
 use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::reader::DecodeOptions;
@@ -40,7 +40,7 @@ async fn two_runs_commit_every_event_exactly_once() {
     );
     assert!(commit1.unwrap().committed);
     let (meta1, etag1) = pipeline::meta(&deps).await.unwrap();
-    assert_eq!(meta1.position.position, plan1.to);
+    assert_eq!(Some(meta1.position.position.clone()), plan1.to);
 
     // More writes, a rotation, a large transaction.
     db.sql(
@@ -64,7 +64,7 @@ async fn two_runs_commit_every_event_exactly_once() {
     let (all, _) = collect::from_server(
         &db.url(),
         &first_file,
-        Some(plan2.to.clone()),
+        plan2.to.clone(),
         DecodeOptions {
             view: View::Both,
             ..Default::default()
@@ -84,8 +84,8 @@ async fn two_runs_commit_every_event_exactly_once() {
 
     // A replay with commit: false writes outputs and moves nothing.
     let replay = RunInput {
-        from: Some(plan1.from.clone()),
-        to: Some(plan1.to.clone()),
+        from: plan1.from.clone(),
+        to: plan1.to.clone(),
         commit: Some(false),
     };
     let (rplan, rcommit) = pipeline::run(&deps, replay).await.unwrap();
@@ -105,10 +105,18 @@ async fn two_runs_commit_every_event_exactly_once() {
     // A commit on a stale ETag is refused, and nothing changes.
     let mut stale = plan2.clone();
     stale.meta_etag = Some(etag1);
+    let fan = FanOutPlan {
+        run_id: stale.run_id.clone(),
+        ..Default::default()
+    };
+    let fan_key = deps.layout.fan_out_plan(&stale.run_id);
+    binlog_cdc::store::put_json(deps.store.as_ref(), &fan_key, &fan)
+        .await
+        .unwrap();
     let err = commit_checkpoint::handle(
         CommitInput {
             plan: stale,
-            fan_out: FanOutOutput::default(),
+            loop_state: Default::default(),
         },
         &deps,
     )
@@ -120,7 +128,7 @@ async fn two_runs_commit_every_event_exactly_once() {
 
     // A committed replay that does not start at the checkpoint is refused.
     let bad = RunInput {
-        from: Some(plan1.from.clone()),
+        from: plan1.from.clone(),
         to: None,
         commit: Some(true),
     };
@@ -140,4 +148,84 @@ async fn two_runs_commit_every_event_exactly_once() {
         "{err}"
     );
     assert_eq!(pipeline::meta(&deps).await.unwrap().1, etag2);
+}
+
+/// A backlog larger than the run budget drains over several iterations,
+/// each a committed run that starts where the one before ended; every event
+/// is committed once; the plans stay within the budget.
+#[tokio::test]
+async fn a_budget_splits_the_backlog_into_runs() {
+    let db = MariaDb::start();
+    let config = PipelineConfig {
+        chunk_bytes: 4096,
+        max_run_chunks: 2,
+        max_run_bytes: 1 << 20,
+        shard_tables: 2,
+        view: View::Both,
+        ..Default::default()
+    };
+    let store = Arc::new(LocalStore::new(db.dir.join("out")));
+    let deps = Deps::new(store, config, db.url());
+    let first_file = db.position();
+    let mut sql = String::from("CREATE DATABASE b;");
+    for t in 0..5 {
+        sql += &format!(
+            "CREATE TABLE b.t{t} (id INT PRIMARY KEY, v VARCHAR(50));
+             INSERT INTO b.t{t} SELECT seq, CONCAT('v', seq) FROM b.seq_1_to_200; FLUSH BINARY LOGS;"
+        );
+    }
+    db.sql(&sql);
+    let end = db.position();
+    let runs = pipeline_driver::run_until_caught_up(&deps, RunInput::default())
+        .await
+        .unwrap();
+    assert!(runs.len() >= 3, "{} runs", runs.len());
+    for w in runs.windows(2) {
+        assert_eq!(
+            w[1].plan.from, w[0].plan.to,
+            "each run starts where the last ended"
+        );
+    }
+    for r in &runs {
+        assert!(r.plan.chunks.len() <= 2);
+    }
+    let last = runs.last().unwrap().commit.as_ref().unwrap();
+    assert_eq!(last.progress, Progress::CaughtUp);
+    assert_eq!(last.position, end);
+    assert!(runs[0].commit.as_ref().unwrap().loop_state.again);
+
+    // Every run's table objects, against one independent parse; each run's
+    // all-tables object (joined from several shards) holds the same events.
+    let mut committed = std::collections::BTreeMap::<String, Vec<serde_json::Value>>::new();
+    let keys = deps.store.list("").await.unwrap();
+    for r in &runs {
+        let suffix = format!("-{}.json", r.plan.run_id);
+        let mut mine = std::collections::BTreeMap::<String, Vec<serde_json::Value>>::new();
+        let mut all = None;
+        for key in keys.iter().filter(|k| k.ends_with(&suffix)) {
+            let doc: serde_json::Value =
+                serde_json::from_slice(&deps.store.get(key).await.unwrap().unwrap().body).unwrap();
+            if key.starts_with("all/") {
+                all = Some(doc);
+                continue;
+            }
+            let evs = doc["events"].as_array().unwrap();
+            let t = format!("b.{}", evs[0]["table"].as_str().unwrap());
+            mine.entry(t).or_default().extend(evs.iter().cloned());
+        }
+        let all = all.expect("an all-tables object per run");
+        for (t, evs) in &mine {
+            assert_eq!(
+                all["tables"][t].as_array().unwrap(),
+                evs,
+                "{t} in all-tables"
+            );
+            assert_eq!(all["counts"][t].as_u64(), Some(evs.len() as u64));
+        }
+        for (t, evs) in mine {
+            committed.entry(t).or_default().extend(evs);
+        }
+    }
+    let independent = pipeline::independent(&db.url(), &first_file, &end).await;
+    pipeline::assert_same_events(&committed, &independent);
 }

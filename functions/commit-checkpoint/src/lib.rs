@@ -8,61 +8,51 @@
 //! `meta.json` already naming this run and this execution, and succeeds
 //! without writing again: exactly once, and the execution does not fail.
 //! Any other change to `meta.json` is `ConcurrentRun`.
+//!
+//! What it commits (counts, last timestamps, the keys written) comes from
+//! the run's fan-out plan in staging, not from the state. It also says
+//! whether the execution goes round again ([`LoopState::again`]): the run
+//! stopped at its budget, and the execution's history has room.
 
 use binlog_cdc::checkpoint;
-use binlog_cdc::contracts::{Checkpoint, CommitInput, CommitOutput, Meta};
+use binlog_cdc::contracts::{
+    iteration_history_events, Checkpoint, CommitInput, CommitOutput, FanOutPlan, LoopState, Meta,
+    Progress, RunPlan, HISTORY_EVENT_BUDGET, MAX_FANOUT_SHARDS,
+};
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::pipeline::Deps;
+use binlog_cdc::store::find_json;
 
 pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
     let plan = &input.plan;
+    let (_, to) = plan.range()?;
+    let key = deps.layout.fan_out_plan(&plan.run_id);
+    let fan: Option<FanOutPlan> = find_json(deps.store.as_ref(), &key).await?;
     let mut out = CommitOutput {
         committed: false,
         run_id: plan.run_id.clone(),
-        position: plan.to.clone(),
+        position: to.clone(),
         meta_etag: None,
+        progress: if plan.more {
+            Progress::Behind
+        } else {
+            Progress::CaughtUp
+        },
+        loop_state: next_loop(
+            &input.loop_state,
+            plan,
+            fan.as_ref().map_or(MAX_FANOUT_SHARDS, |f| f.shards),
+            deps,
+        ),
     };
     if plan.commit {
-        let previous = checkpoint::read(deps.store.as_ref(), &deps.layout).await?;
-        let meta = Meta {
-            timestamp: input
-                .fan_out
-                .timestamp
-                .or(previous.as_ref().and_then(|(m, _)| m.timestamp)),
-            last_timestamps: input.fan_out.last_timestamps.clone(),
-            counts: input.fan_out.counts.clone(),
-            position: Checkpoint {
-                file: plan.to.file().to_string(),
-                pos: plan.to.pos(),
-                position: plan.to.clone(),
-                gtid: plan.to_gtid.clone(),
-            },
-            run_id: plan.run_id.clone(),
-            outputs: input.fan_out.outputs.clone(),
-            committed_at: checkpoint::now_rfc3339(),
-            execution: plan.execution.clone(),
-        };
-        let etag = match checkpoint::commit(
-            deps.store.as_ref(),
-            &deps.layout,
-            &meta,
-            plan.meta_etag.as_deref(),
-        )
-        .await
-        {
-            Ok(etag) => {
-                tracing::info!(run_id = %plan.run_id, position = %plan.to, "checkpoint committed");
-                etag
-            }
-            Err(Error::ConcurrentRun(msg)) => {
-                let Some(etag) = own_earlier_commit(input.plan.clone(), deps).await? else {
-                    return Err(Error::ConcurrentRun(msg));
-                };
-                tracing::info!(run_id = %plan.run_id, position = %plan.to,
-                    "checkpoint already committed by this execution (a retry)");
-                etag
-            }
-            Err(e) => return Err(e),
+        let etag = match &fan {
+            Some(fan) => commit(plan, fan, deps).await?,
+            // Staging is gone: this execution committed already and the
+            // answer was lost (a retry or a redrive), or the run is broken.
+            None => own_earlier_commit(plan.clone(), deps)
+                .await?
+                .ok_or_else(|| missing_plan(&key))?,
         };
         out.committed = true;
         out.meta_etag = Some(etag);
@@ -80,6 +70,91 @@ pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
     Ok(out)
 }
 
+fn missing_plan(key: &str) -> Error {
+    Error::Storage {
+        context: key.to_string(),
+        msg: "the run's fan-out plan is missing (fan-out did not finish, or staging was removed)"
+            .into(),
+        retryable: false,
+    }
+}
+
+/// Writes `meta.json` for the run (or finds this execution's own earlier
+/// commit of it); returns its ETag.
+async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<String> {
+    let (_, to) = plan.range()?;
+    let previous = checkpoint::read(deps.store.as_ref(), &deps.layout).await?;
+    let mut outputs: Vec<String> = Vec::with_capacity(fan.tables.len() + 1);
+    if let Some(ts) = fan.timestamp {
+        outputs.extend(fan.tables.iter().map(|t| {
+            deps.layout
+                .table_output(&t.schema, &t.table, ts, &plan.run_id)
+        }));
+        outputs.push(deps.layout.all_output(ts, &plan.run_id));
+    }
+    let meta = Meta {
+        timestamp: fan
+            .timestamp
+            .or(previous.as_ref().and_then(|(m, _)| m.timestamp)),
+        last_timestamps: fan
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), t.last_timestamp))
+            .collect(),
+        counts: fan
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), t.count))
+            .collect(),
+        position: Checkpoint {
+            file: to.file().to_string(),
+            pos: to.pos(),
+            position: to.clone(),
+            gtid: plan.to_gtid.clone(),
+        },
+        run_id: plan.run_id.clone(),
+        outputs,
+        committed_at: checkpoint::now_rfc3339(),
+        execution: plan.execution.clone(),
+    };
+    match checkpoint::commit(
+        deps.store.as_ref(),
+        &deps.layout,
+        &meta,
+        plan.meta_etag.as_deref(),
+    )
+    .await
+    {
+        Ok(etag) => {
+            tracing::info!(run_id = %plan.run_id, position = %to, "checkpoint committed");
+            Ok(etag)
+        }
+        Err(Error::ConcurrentRun(msg)) => {
+            let Some(etag) = own_earlier_commit(plan.clone(), deps).await? else {
+                return Err(Error::ConcurrentRun(msg));
+            };
+            tracing::info!(run_id = %plan.run_id, position = %to,
+                "checkpoint already committed by this execution (a retry)");
+            Ok(etag)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The loop after this run: go round again when the run stopped at its
+/// budget and the execution's history has room for a whole further
+/// iteration at the largest size the settings allow.
+fn next_loop(current: &LoopState, plan: &RunPlan, shards: u32, deps: &Deps) -> LoopState {
+    let spent = current.history_events + iteration_history_events(plan.chunks.len() as u32, shards);
+    let worst_next = iteration_history_events(deps.config.max_run_chunks, MAX_FANOUT_SHARDS);
+    LoopState {
+        iteration: current.iteration + 1,
+        history_events: spent,
+        resume_from: plan.to.clone(),
+        again: plan.more && spent + worst_next <= HISTORY_EVENT_BUDGET,
+    }
+}
+
 /// The ETag of `meta.json` when it is this plan's own commit: the same run
 /// (range and configuration) committed by the same execution.
 async fn own_earlier_commit(
@@ -93,7 +168,7 @@ async fn own_earlier_commit(
         match checkpoint::read(deps.store.as_ref(), &deps.layout).await? {
             Some((m, etag))
                 if m.run_id == plan.run_id
-                    && m.position.position == plan.to
+                    && Some(&m.position.position) == plan.to.as_ref()
                     && m.execution.as_deref() == Some(execution.as_str()) =>
             {
                 Some(etag)

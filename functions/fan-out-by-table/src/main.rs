@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // name (ConfigError, or Transient to retry) instead of ending the process.
     let deps = tokio::sync::OnceCell::new();
     lambda_runtime::run(service_fn(
-        |ev: LambdaEvent<binlog_cdc::contracts::FanOutInput>| async {
+        |ev: LambdaEvent<binlog_cdc::contracts::FanOutRequest>| async {
             let deps = deps
                 .get_or_try_init(binlog_cdc::pipeline::Deps::from_env_storage_only)
                 .await

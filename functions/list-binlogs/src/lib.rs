@@ -1,8 +1,11 @@
-//! ListBinlogs: plans a run. Reads the checkpoint (`meta.json` and its ETag),
-//! decides the range `[from, to)` (`to` is the server's position now), checks
-//! the start is still on the server, skips when another execution of the
-//! state machine is running, and cuts the range into chunks at transaction
-//! boundaries, each with its own replication server id.
+//! ListBinlogs: plans one run of an execution's loop. Skips when another
+//! execution of the state machine is running (checked first, before any
+//! database work); reads the checkpoint (`meta.json` and its ETag); decides
+//! the range `[from, to)` (`to` is the server's position now, or a replay's
+//! end); checks the start is still on the server; and plans chunks at
+//! transaction boundaries within the run's budget (`MAX_RUN_CHUNKS`,
+//! `MAX_RUN_BYTES`), each with its own replication server id. A plan cut by
+//! the budget ends early and says `more`: the execution loops back here.
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use binlog_cdc::config::StartAt;
@@ -10,7 +13,7 @@ use binlog_cdc::contracts::{Chunk, ListBinlogsInput, RunPlan, RunStatus};
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::layout::run_id;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::plan::plan_chunks;
+use binlog_cdc::plan::{plan_chunks, Budget};
 use binlog_cdc::source::server;
 use binlog_cdc::{checkpoint, BinlogPosition};
 use mysql_async::prelude::Queryable;
@@ -19,6 +22,27 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     let stored = checkpoint::read(deps.store.as_ref(), &deps.layout).await?;
     let meta_etag = stored.as_ref().map(|(_, e)| e.clone());
     let checkpoint = stored.as_ref().map(|(m, _)| m.position.position.clone());
+    let mut plan = RunPlan {
+        status: RunStatus::Skipped,
+        run_id: String::new(),
+        from: checkpoint.clone(),
+        to: checkpoint.clone(),
+        more: false,
+        commit: false,
+        meta_etag,
+        to_gtid: None,
+        chunks: Vec::new(),
+        max_concurrency: deps.config.max_concurrency,
+        reason: None,
+        execution: input.execution_arn.clone(),
+    };
+    // Only an execution's first iteration can overlap another execution.
+    if input.loop_state.iteration == 0 {
+        if let Some(reason) = other_execution_running(&input, deps).await? {
+            plan.reason = Some(reason);
+            return Ok(plan);
+        }
+    }
 
     let mut conn = deps.connect().await?;
     // Every run: a setting changed since init-db would otherwise lose rows.
@@ -28,8 +52,12 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
 
     let replay = input.input.from.is_some() || input.input.to.is_some();
     let commit = input.input.commit.unwrap_or(!replay);
-    let from = match (&input.input.from, &checkpoint) {
-        (Some(f), _) => f.clone(),
+    let requested_from = match (&input.loop_state.resume_from, &input.input.from) {
+        (Some(r), _) if !commit => Some(r.clone()),
+        (_, f) => f.clone(),
+    };
+    let from = match (requested_from, &checkpoint) {
+        (Some(f), _) => f,
         (None, Some(c)) => c.clone(),
         (None, None) => match deps.config.start_at {
             StartAt::Latest => current.clone(),
@@ -47,7 +75,55 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
             checkpoint.as_ref().map(|c| c.to_string()).unwrap_or_default()
         )));
     }
-    let to = input.input.to.clone().unwrap_or(current);
+    let end = input.input.to.clone().unwrap_or(current);
+    check_range(&files, &from, &end)?;
+    plan.commit = commit;
+    plan.from = Some(from.clone());
+    if from == end {
+        let _ = conn.disconnect().await;
+        plan.status = RunStatus::Nothing;
+        plan.to = Some(end);
+        plan.reason = Some(format!(
+            "the run would start at its end {from}: nothing to read"
+        ));
+        return Ok(plan);
+    }
+    let budget = Budget {
+        chunk_bytes: deps.config.chunk_bytes,
+        max_chunks: deps.config.max_run_chunks,
+        max_bytes: deps.config.max_run_bytes,
+    };
+    let base = deps.config.server_id_base;
+    let planned = plan_chunks(&deps.db_url(), &files, &from, &end, budget, base).await?;
+    let to = planned.end().cloned().unwrap_or(end);
+    plan.to_gtid = gtid_at(&mut conn, &to).await;
+    let _ = conn.disconnect().await;
+
+    let rid = run_id(&from, &to, &deps.config);
+    plan.status = RunStatus::Run;
+    plan.more = planned.more;
+    plan.chunks = planned
+        .chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Chunk {
+            run_id: rid.clone(),
+            index: i as u32,
+            from: r.from,
+            to: r.to,
+            server_id: base.wrapping_add(1 + i as u32),
+        })
+        .collect();
+    plan.run_id = rid;
+    plan.to = Some(to.clone());
+    tracing::info!(run_id = %plan.run_id, from = %from, to = %to, chunks = plan.chunks.len(),
+        more = plan.more, commit, iteration = input.loop_state.iteration, "planned");
+    Ok(plan)
+}
+
+/// The start must still be on the server (else the events between it and
+/// the oldest file are gone), and the end must not be before it.
+fn check_range(files: &[(String, u64)], from: &BinlogPosition, to: &BinlogPosition) -> Result<()> {
     if !files.iter().any(|(f, _)| f == from.file()) {
         return Err(Error::BinlogPurged {
             file: from.file().to_string(),
@@ -63,55 +139,7 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
             "the end {to} is before the start {from}"
         )));
     }
-    let rid = run_id(&from, &to, &deps.config);
-    let mut plan = RunPlan {
-        status: RunStatus::Run,
-        run_id: rid.clone(),
-        from: from.clone(),
-        to: to.clone(),
-        commit,
-        meta_etag,
-        to_gtid: gtid_at(&mut conn, &to).await,
-        chunks: Vec::new(),
-        max_concurrency: deps.config.max_concurrency,
-        reason: None,
-        execution: input.execution_arn.clone(),
-    };
-    let _ = conn.disconnect().await;
-
-    if let Some(reason) = other_execution_running(&input, deps).await? {
-        plan.status = RunStatus::Skipped;
-        plan.reason = Some(reason);
-        return Ok(plan);
-    }
-    if from == to {
-        plan.status = RunStatus::Nothing;
-        plan.reason = Some(format!("the checkpoint {from} is the server's position"));
-        return Ok(plan);
-    }
-    let base = deps.config.server_id_base;
-    let ranges = plan_chunks(
-        &deps.db_url(),
-        &files,
-        &from,
-        &to,
-        deps.config.chunk_bytes,
-        base,
-    )
-    .await?;
-    plan.chunks = ranges
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| Chunk {
-            run_id: rid.clone(),
-            index: i as u32,
-            from: r.from,
-            to: r.to,
-            server_id: base.wrapping_add(1 + i as u32),
-        })
-        .collect();
-    tracing::info!(run_id = %rid, from = %from, to = %to, chunks = plan.chunks.len(), commit, "planned");
-    Ok(plan)
+    Ok(())
 }
 
 /// MariaDB's GTID state at a position (`BINLOG_GTID_POS`); `None` elsewhere.

@@ -2,6 +2,10 @@
 //! stages its events in the object store, one JSON Lines part per table at a
 //! time, under the run's staging prefix.
 //!
+//! What it staged, per table (parts and their sizes), goes into the run's
+//! staging as the chunk's summary (`staging/{runId}/chunks/{index}.json`,
+//! read by fan-out); the state gets only a few numbers ([`ChunkAck`]).
+//!
 //! A part is one event per line. For the `json` output format every line
 //! starts with a comma (`,{...}`), so that fan-out-by-table can write parts
 //! straight into a JSON array without copying them (it skips the first comma
@@ -15,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use binlog_cdc::contracts::{Chunk, ChunkSummary, TablePart};
+use binlog_cdc::contracts::{Chunk, ChunkAck, ChunkSummary, TablePart};
 use binlog_cdc::error::Result;
 use binlog_cdc::event::RowKind;
 use binlog_cdc::filter::TableFilter;
@@ -136,7 +140,7 @@ impl Staging {
     }
 }
 
-pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkSummary> {
+pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
     let started = std::time::Instant::now();
     let opts = DecodeOptions {
         view: deps.config.view,
@@ -173,10 +177,21 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkSummary> {
         bytes_read: source.bytes_read(),
         last_timestamp: decoder.stats().last_timestamp,
     };
+    binlog_cdc::store::put_json(
+        deps.store.as_ref(),
+        &deps.layout.chunk_summary(&chunk.run_id, chunk.index),
+        &summary,
+    )
+    .await?;
+    let ack = ChunkAck {
+        index: chunk.index,
+        events: summary.tables.values().map(|t| t.count).sum(),
+        bytes_read: summary.bytes_read,
+    };
     tracing::info!(
         run_id = %chunk.run_id, chunk = chunk.index, binlog_file = chunk.from.file(), pos = chunk.from.pos(),
-        rows = decoder.stats().total_rows(), bytes = summary.bytes_read, secs = started.elapsed().as_secs_f64(),
+        rows = ack.events, bytes = ack.bytes_read, secs = started.elapsed().as_secs_f64(),
         "chunk staged"
     );
-    Ok(summary)
+    Ok(ack)
 }

@@ -121,3 +121,50 @@ pub fn missing(key: &str) -> crate::Error {
         retryable: false,
     }
 }
+
+/// Writes `value` as JSON at `key` (a run's summary in its staging).
+pub async fn put_json<T: serde::Serialize>(
+    store: &dyn ObjectStore,
+    key: &str,
+    value: &T,
+) -> Result<()> {
+    let body = serde_json::to_vec(value).map_err(|e| crate::Error::Storage {
+        context: key.to_string(),
+        msg: format!("cannot encode: {e}"),
+        retryable: false,
+    })?;
+    store.put(key, body, PutCondition::None).await.map(|_| ())
+}
+
+/// Reads the JSON summary at `key`; a missing or unreadable one is a definite
+/// error naming the key (a step before did not finish, or staging was removed).
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<T> {
+    find_json(store, key)
+        .await?
+        .ok_or_else(|| crate::Error::Storage {
+            context: key.to_string(),
+            msg: "a run summary is missing (a step before did not finish, or staging was removed)"
+                .into(),
+            retryable: false,
+        })
+}
+
+/// The JSON summary at `key`, or `None` when there is none.
+pub async fn find_json<T: serde::de::DeserializeOwned>(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<Option<T>> {
+    let Some(obj) = store.get(key).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&obj.body)
+        .map(Some)
+        .map_err(|e| crate::Error::Storage {
+            context: key.to_string(),
+            msg: format!("a run summary is not what this version writes: {e}"),
+            retryable: false,
+        })
+}

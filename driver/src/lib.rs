@@ -1,0 +1,117 @@
+//! The state machine's loop in one process (`binlog-cdc run`, and the
+//! tests): the same handlers in the same order as
+//! `statemachine/binlog-pipeline.asl.json`, with its Maps as bounded
+//! concurrency.
+//!
+//! ```text
+//! loop: ListBinlogs ─▶ ParseChunks ─▶ PlanFanOut ─▶ FanOutShards ─▶ JoinAllTables ─▶ CommitCheckpoint
+//!       while the commit says `again`
+//! ```
+
+use std::time::{Duration, Instant};
+
+use binlog_cdc::contracts::{
+    ChunkAck, CommitInput, CommitOutput, ListBinlogsInput, LoopState, RunInput, RunPlan, RunStatus,
+    ShardAck,
+};
+use binlog_cdc::error::Result;
+use binlog_cdc::pipeline::Deps;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
+/// One iteration: the plan, and the commit when there was a range to read.
+#[derive(Debug, Clone)]
+pub struct Iteration {
+    pub plan: RunPlan,
+    pub commit: Option<CommitOutput>,
+    /// How long each step took.
+    pub steps: StepTimes,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StepTimes {
+    pub list_binlogs: Duration,
+    pub parse_chunks: Duration,
+    pub fan_out: Duration,
+    pub commit_checkpoint: Duration,
+}
+
+/// Runs one iteration of the loop.
+pub async fn run_iteration(
+    deps: &Deps,
+    input: RunInput,
+    loop_state: LoopState,
+) -> Result<Iteration> {
+    let started = Instant::now();
+    let plan = list_binlogs::handle(
+        ListBinlogsInput {
+            input,
+            loop_state: loop_state.clone(),
+            ..Default::default()
+        },
+        deps,
+    )
+    .await?;
+    let mut steps = StepTimes {
+        list_binlogs: started.elapsed(),
+        ..Default::default()
+    };
+    if plan.status != RunStatus::Run {
+        return Ok(Iteration {
+            plan,
+            commit: None,
+            steps,
+        });
+    }
+    let concurrency = plan.max_concurrency.max(1) as usize;
+    let t = Instant::now();
+    let _: Vec<ChunkAck> = stream::iter(plan.chunks.clone())
+        .map(|c| parse_chunk::handle(c, deps))
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
+    steps.parse_chunks = t.elapsed();
+    let t = Instant::now();
+    let planned = fan_out_by_table::plan::handle(&plan, deps).await?;
+    let _: Vec<ShardAck> = stream::iter(planned.shards)
+        .map(|s| async move { fan_out_by_table::shard::handle(&s, deps).await })
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
+    fan_out_by_table::join::handle(&plan.run_id, deps).await?;
+    steps.fan_out = t.elapsed();
+    let t = Instant::now();
+    let commit = commit_checkpoint::handle(
+        CommitInput {
+            plan: plan.clone(),
+            loop_state,
+        },
+        deps,
+    )
+    .await?;
+    steps.commit_checkpoint = t.elapsed();
+    Ok(Iteration {
+        plan,
+        commit: Some(commit),
+        steps,
+    })
+}
+
+/// Runs iterations until one is caught up (or has nothing to do); returns
+/// them all. Unlike an execution, there is no history to bound it.
+pub async fn run_until_caught_up(deps: &Deps, input: RunInput) -> Result<Vec<Iteration>> {
+    let mut done = Vec::new();
+    let mut loop_state = LoopState::default();
+    loop {
+        let it = run_iteration(deps, input.clone(), loop_state.clone()).await?;
+        let next = it
+            .commit
+            .as_ref()
+            .filter(|c| c.progress == binlog_cdc::contracts::Progress::Behind)
+            .map(|c| c.loop_state.clone());
+        done.push(it);
+        match next {
+            Some(l) => loop_state = l,
+            None => return Ok(done),
+        }
+    }
+}

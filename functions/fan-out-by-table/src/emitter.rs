@@ -1,0 +1,85 @@
+//! Writes one output object in the configured format: plain, or gzip
+//! (compressed here, in pieces of 1 MiB), counting the bytes it stored.
+
+use std::io::Write;
+
+use binlog_cdc::config::OutputFormat;
+use binlog_cdc::contracts::TableTotals;
+use binlog_cdc::error::{Error, Result};
+use binlog_cdc::pipeline::Deps;
+use binlog_cdc::store::{ObjectWriter, Source};
+
+pub struct Emitter {
+    out: Box<dyn ObjectWriter>,
+    gz: Option<flate2::write::GzEncoder<Vec<u8>>>,
+    /// Bytes handed to the store so far (compressed, for gzip).
+    stored: u64,
+}
+
+impl Emitter {
+    pub async fn new(deps: &Deps, key: &str) -> Result<Self> {
+        let gz = (deps.config.format == OutputFormat::JsonlGz)
+            .then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+        Ok(Self {
+            out: deps.store.writer(key).await?,
+            gz,
+            stored: 0,
+        })
+    }
+
+    pub async fn write(&mut self, data: &[u8]) -> Result<()> {
+        let Some(gz) = &mut self.gz else {
+            self.stored += data.len() as u64;
+            return self.out.write(data).await;
+        };
+        gz.write_all(data).map_err(|e| Error::io("gzip", e))?;
+        if gz.get_ref().len() >= 1 << 20 {
+            let piece = std::mem::take(gz.get_mut());
+            self.stored += piece.len() as u64;
+            self.out.write(&piece).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends the staged part `src` from byte `skip` on. Uncompressed, the
+    /// store copies it (kernel-side for a local directory, by S3 itself for
+    /// large parts); gzip reads it through this process.
+    pub async fn append(&mut self, deps: &Deps, src: &mut Source, skip: u64) -> Result<()> {
+        if self.gz.is_none() {
+            self.stored += src.size.saturating_sub(skip);
+            return self.out.append_object(src, skip).await;
+        }
+        let body = src.body(deps.store.as_ref()).await?;
+        let data = body.get(skip as usize..).unwrap_or_default().to_vec();
+        self.write(&data).await
+    }
+
+    /// Completes the object; returns its size.
+    pub async fn finish(mut self) -> Result<u64> {
+        if let Some(gz) = self.gz.take() {
+            let rest = gz.finish().map_err(|e| Error::io("gzip", e))?;
+            self.stored += rest.len() as u64;
+            self.out.write(&rest).await?;
+        }
+        self.out.finish().await?;
+        Ok(self.stored)
+    }
+}
+
+/// The `json` all-tables object's head: `{"counts":{...},"lastTimestamps":{...},"tables":{`.
+pub fn all_tables_head(tables: &[TableTotals]) -> Result<String> {
+    let counts: serde_json::Map<String, serde_json::Value> = tables
+        .iter()
+        .map(|t| (t.name.clone(), t.count.into()))
+        .collect();
+    let last: serde_json::Map<String, serde_json::Value> = tables
+        .iter()
+        .map(|t| (t.name.clone(), t.last_timestamp.into()))
+        .collect();
+    let enc = |m| serde_json::to_string(&m).map_err(|e| Error::Config(e.to_string()));
+    Ok(format!(
+        "{{\"counts\":{},\"lastTimestamps\":{},\"tables\":{{",
+        enc(counts)?,
+        enc(last)?
+    ))
+}

@@ -1,0 +1,117 @@
+//! FanOutShard: joins one shard's tables. Each table's staged parts, in
+//! binlog order (chunk by chunk, part by part), go into the table's object
+//! and, in the same pass, into the shard's slice of the all-tables object.
+//! Streaming: one part in memory at a time, each read at most once
+//! (parse-chunk stages `json` events with a leading comma, ready to be array
+//! elements). A run with one shard writes the all-tables object itself;
+//! otherwise JoinAllTables joins the slices.
+//!
+//! Objects (`json` format, the original's shapes):
+//! - per table: `{"count": N, "events": [...], "lastTimestamp": T}`
+//! - all tables: `{"counts": {...}, "lastTimestamps": {...}, "tables": {"schema.table": [...]}}`;
+//!   a slice is its part of `tables`: `"s.a":[...],"s.b":[...]`
+//!
+//! In `jsonl` (and `jsonl.gz`) both hold one event per line; a `jsonl.gz`
+//! slice is a whole gzip member, and members join into one gzip stream.
+
+use binlog_cdc::config::OutputFormat;
+use binlog_cdc::contracts::{
+    FanOutPlan, ShardAck, ShardDone, ShardPlan, ShardTask, StagedParts, TableTotals,
+};
+use binlog_cdc::error::{Error, Result};
+use binlog_cdc::pipeline::Deps;
+use binlog_cdc::store::{get_json, put_json, Source};
+
+use crate::emitter::{all_tables_head, Emitter};
+
+pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
+    let run_id = &task.run_id;
+    let store = deps.store.as_ref();
+    let fan: FanOutPlan = get_json(store, &deps.layout.fan_out_plan(run_id)).await?;
+    let plan: ShardPlan = get_json(store, &deps.layout.shard_plan(run_id, task.shard)).await?;
+    let timestamp = fan.timestamp.ok_or_else(|| Error::Storage {
+        context: deps.layout.fan_out_plan(run_id),
+        msg: format!(
+            "shard {} has tables but the run has no row events",
+            task.shard
+        ),
+        retryable: false,
+    })?;
+    let json = deps.config.format == OutputFormat::Json;
+    let whole = fan.shards == 1;
+    let slice_key = if whole {
+        deps.layout.all_output(timestamp, run_id)
+    } else {
+        deps.layout.all_slice(run_id, task.shard)
+    };
+    let mut all = Emitter::new(deps, &slice_key).await?;
+    if json && whole {
+        all.write(all_tables_head(&fan.tables)?.as_bytes()).await?;
+    }
+    for (i, (t, parts)) in plan.tables.iter().enumerate() {
+        if json {
+            let sep = if i > 0 { "," } else { "" };
+            let name = serde_json::to_string(&t.name).unwrap_or_default();
+            all.write(format!("{sep}{name}:[").as_bytes()).await?;
+        }
+        write_table(deps, run_id, timestamp, t, parts, &mut all).await?;
+        if json {
+            all.write(b"]").await?;
+        }
+    }
+    if json && whole {
+        all.write(b"}}").await?;
+    }
+    let slice_bytes = all.finish().await?;
+    let done = ShardDone {
+        shard: task.shard,
+        slice_bytes,
+    };
+    put_json(store, &deps.layout.shard_done(run_id, task.shard), &done).await?;
+    Ok(ShardAck {
+        shard: task.shard,
+        tables: plan.tables.len() as u32,
+        events: plan.tables.iter().map(|(t, _)| t.count).sum(),
+    })
+}
+
+/// Writes one table's object from its parts, appending each part to `all` too.
+async fn write_table(
+    deps: &Deps,
+    run_id: &str,
+    timestamp: u32,
+    t: &TableTotals,
+    parts: &[StagedParts],
+    all: &mut Emitter,
+) -> Result<()> {
+    let json = deps.config.format == OutputFormat::Json;
+    let key = deps
+        .layout
+        .table_output(&t.schema, &t.table, timestamp, run_id);
+    let mut em = Emitter::new(deps, &key).await?;
+    if json {
+        em.write(format!("{{\"count\":{},\"events\":[", t.count).as_bytes())
+            .await?;
+    }
+    // In `json` format every staged line starts with a comma: the table's
+    // first event goes without it.
+    let mut skip = u64::from(json);
+    for staged in parts {
+        for (p, size) in staged.sizes.iter().enumerate() {
+            let part_key = deps
+                .layout
+                .staging_part(run_id, staged.chunk, &t.name, p as u32);
+            let mut part = Source::new(part_key, *size);
+            em.append(deps, &mut part, skip).await?;
+            all.append(deps, &mut part, skip).await?;
+            skip = 0;
+        }
+    }
+    if json {
+        em.write(format!("],\"lastTimestamp\":{}}}", t.last_timestamp).as_bytes())
+            .await?;
+    }
+    em.finish().await?;
+    tracing::info!(table = %t.name, key = %key, events = t.count, "table object written");
+    Ok(())
+}
