@@ -309,6 +309,58 @@ fn summary(stats: &Stats, bytes: u64, secs: f64) {
     }
 }
 
+/// What `binlog-cdc run` prints: the runs it made, and their totals (the
+/// range from the first run's start to the last run's end).
+fn run_report(
+    iterations: &[pipeline_driver::Iteration],
+    store: &str,
+    elapsed: std::time::Duration,
+) -> serde_json::Value {
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    let mut outputs = Vec::new();
+    let mut steps = [0f64; 4];
+    let runs: Vec<serde_json::Value> = iterations
+        .iter()
+        .map(|it| {
+            for (t, n) in &it.counts {
+                *counts.entry(t.clone()).or_default() += n;
+            }
+            outputs.extend(it.outputs.iter().cloned());
+            let s = &it.steps;
+            let secs = [
+                s.list_binlogs,
+                s.parse_chunks,
+                s.fan_out,
+                s.commit_checkpoint,
+            ];
+            for (total, d) in steps.iter_mut().zip(secs) {
+                *total += d.as_secs_f64();
+            }
+            let p = &it.plan;
+            serde_json::json!({
+                "status": p.status, "runId": p.run_id, "from": p.from, "to": p.to,
+                "chunks": p.chunks.len(), "reason": p.reason,
+                "committed": it.commit.as_ref().map(|c| c.committed),
+                "progress": it.commit.as_ref().map(|c| c.progress),
+                "counts": it.counts,
+            })
+        })
+        .collect();
+    let first = iterations.first().map(|it| &it.plan);
+    let last = iterations.last().map(|it| &it.plan);
+    serde_json::json!({
+        "status": last.map(|p| p.status), "from": first.and_then(|p| p.from.clone()),
+        "to": last.and_then(|p| p.to.clone()),
+        "chunks": iterations.iter().map(|it| it.plan.chunks.len()).sum::<usize>(),
+        "committed": iterations.iter().any(|it| it.commit.as_ref().is_some_and(|c| c.committed)),
+        "counts": counts, "outputs": outputs, "runs": runs, "store": store,
+        "seconds": elapsed.as_secs_f64(),
+        "stepSeconds": {
+            "listBinlogs": steps[0], "parseChunks": steps[1], "fanOut": steps[2], "commitCheckpoint": steps[3],
+        },
+    })
+}
+
 async fn run(args: RunArgs) -> Result<()> {
     use binlog_cdc::config::{PipelineConfig, StartAt};
     use binlog_cdc::contracts::RunInput;
@@ -358,27 +410,7 @@ async fn run(args: RunArgs) -> Result<()> {
         commit: args.no_commit.then_some(false),
     };
     let iterations = pipeline_driver::run_until_caught_up(&deps, input).await?;
-    let runs: Vec<serde_json::Value> = iterations
-        .iter()
-        .map(|it| {
-            let p = &it.plan;
-            serde_json::json!({
-                "status": p.status, "runId": p.run_id, "from": p.from, "to": p.to,
-                "chunks": p.chunks.len(), "reason": p.reason,
-                "committed": it.commit.as_ref().map(|c| c.committed),
-                "progress": it.commit.as_ref().map(|c| c.progress),
-                "stepSeconds": {
-                    "listBinlogs": it.steps.list_binlogs.as_secs_f64(),
-                    "parseChunks": it.steps.parse_chunks.as_secs_f64(),
-                    "fanOut": it.steps.fan_out.as_secs_f64(),
-                    "commitCheckpoint": it.steps.commit_checkpoint.as_secs_f64(),
-                },
-            })
-        })
-        .collect();
-    let report = serde_json::json!({
-        "runs": runs, "store": deps.store.describe(), "seconds": started.elapsed().as_secs_f64(),
-    });
+    let report = run_report(&iterations, &deps.store.describe(), started.elapsed());
     println!(
         "{}",
         serde_json::to_string_pretty(&report).unwrap_or_default()

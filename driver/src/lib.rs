@@ -8,11 +8,12 @@
 //!       while the commit says `again`
 //! ```
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use binlog_cdc::contracts::{
-    ChunkAck, CommitInput, CommitOutput, ListBinlogsInput, LoopState, RunInput, RunPlan, RunStatus,
-    ShardAck,
+    ChunkAck, CommitInput, CommitOutput, FanOutPlan, ListBinlogsInput, LoopState, RunInput,
+    RunPlan, RunStatus, ShardAck,
 };
 use binlog_cdc::error::Result;
 use binlog_cdc::pipeline::Deps;
@@ -25,6 +26,10 @@ pub struct Iteration {
     pub commit: Option<CommitOutput>,
     /// How long each step took.
     pub steps: StepTimes,
+    /// Row events by `schema.table`, and every key written (per-table
+    /// objects, then the all-tables object).
+    pub counts: BTreeMap<String, u64>,
+    pub outputs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -60,6 +65,8 @@ pub async fn run_iteration(
             plan,
             commit: None,
             steps,
+            counts: BTreeMap::new(),
+            outputs: Vec::new(),
         });
     }
     let concurrency = plan.max_concurrency.max(1) as usize;
@@ -77,8 +84,30 @@ pub async fn run_iteration(
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
-    fan_out_by_table::join::handle(&plan.run_id, deps).await?;
+    let all = fan_out_by_table::join::handle(&plan.run_id, deps).await?;
     steps.fan_out = t.elapsed();
+    // Read before the commit removes the run's staging.
+    let fan: FanOutPlan =
+        binlog_cdc::store::get_json(deps.store.as_ref(), &deps.layout.fan_out_plan(&plan.run_id))
+            .await?;
+    let mut outputs: Vec<String> = fan
+        .timestamp
+        .map(|ts| {
+            fan.tables
+                .iter()
+                .map(|t| {
+                    deps.layout
+                        .table_output(&t.schema, &t.table, ts, &plan.run_id)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    outputs.extend(all.key);
+    let counts = fan
+        .tables
+        .iter()
+        .map(|t| (t.name.clone(), t.count))
+        .collect();
     let t = Instant::now();
     let commit = commit_checkpoint::handle(
         CommitInput {
@@ -93,6 +122,8 @@ pub async fn run_iteration(
         plan,
         commit: Some(commit),
         steps,
+        counts,
+        outputs,
     })
 }
 

@@ -21,6 +21,7 @@
 //! | `MAX_RUN_CHUNKS` | 64 | a run plans at most this many chunks (at most 256, so that the plan stays under 64 KiB) |
 //! | `FANOUT_SHARD_BYTES` | 1073741824 | fan-out: one call joins tables of at most this many staged bytes (a larger table is a shard alone) |
 //! | `FANOUT_SHARD_TABLES` | 1000 | fan-out: one call joins at most this many tables |
+//! | `EXECUTION_HISTORY_BUDGET` | 20000 | an execution goes round again only while its history events (an upper bound) stay under this; the quota is 25,000 |
 
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +95,7 @@ pub struct PipelineConfig {
     pub max_run_chunks: u32,
     pub shard_bytes: u64,
     pub shard_tables: u32,
+    pub history_budget: u32,
 }
 
 /// The most chunks a run may plan: 256 chunks of ~150 bytes keep the plan,
@@ -119,6 +121,7 @@ impl Default for PipelineConfig {
             max_run_chunks: 64,
             shard_bytes: 1 << 30,
             shard_tables: 1000,
+            history_budget: crate::contracts::HISTORY_EVENT_BUDGET,
         }
     }
 }
@@ -179,6 +182,7 @@ impl PipelineConfig {
             max_run_chunks: parse_env("MAX_RUN_CHUNKS", d.max_run_chunks)?,
             shard_bytes: parse_env("FANOUT_SHARD_BYTES", d.shard_bytes)?,
             shard_tables: parse_env("FANOUT_SHARD_TABLES", d.shard_tables)?,
+            history_budget: parse_env("EXECUTION_HISTORY_BUDGET", d.history_budget)?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -201,6 +205,12 @@ impl PipelineConfig {
         if self.max_run_chunks == 0 || self.max_run_chunks > MAX_RUN_CHUNKS_LIMIT {
             return Err(Error::Config(format!(
                 "MAX_RUN_CHUNKS must be between 1 and {MAX_RUN_CHUNKS_LIMIT} (the plan travels in the execution's state)"
+            )));
+        }
+        if self.history_budget > crate::contracts::HISTORY_EVENT_BUDGET {
+            return Err(Error::Config(format!(
+                "EXECUTION_HISTORY_BUDGET must be at most {} (Step Functions' quota is 25,000 events; the rest is room for retries)",
+                crate::contracts::HISTORY_EVENT_BUDGET
             )));
         }
         if self.max_run_bytes == 0 || self.shard_bytes == 0 || self.shard_tables == 0 {

@@ -538,4 +538,56 @@ mod tests {
             execution: None,
         });
     }
+
+    /// The largest state the definition can hold (at CommitCheckpoint: the
+    /// input, the loop, the plan at MAX_RUN_CHUNKS_LIMIT chunks with long
+    /// names, and MAX_FANOUT_SHARDS shards) stays under 64 KiB.
+    #[test]
+    fn the_largest_state_stays_under_64_kib() {
+        let p = |s: &str| s.parse::<BinlogPosition>().unwrap();
+        let chunks: Vec<Chunk> = (0..crate::config::MAX_RUN_CHUNKS_LIMIT)
+            .map(|i| Chunk {
+                run_id: "0123456789abcdef".into(),
+                index: i,
+                from: p("mysql-bin-changelog.123456:4294967295"),
+                to: p("mysql-bin-changelog.123457:4294967295"),
+                server_id: 4_294_967_295,
+            })
+            .collect();
+        let plan = RunPlan {
+            status: RunStatus::Run,
+            run_id: "0123456789abcdef".into(),
+            from: Some(p("mysql-bin-changelog.123456:4294967295")),
+            to: Some(p("mysql-bin-changelog.123457:4294967295")),
+            more: true,
+            commit: true,
+            meta_etag: Some("\"0123456789abcdef0123456789abcdef-1234\"".into()),
+            to_gtid: Some("0-4294967295-18446744073709551615".repeat(4)),
+            chunks,
+            max_concurrency: 40,
+            reason: None,
+            execution: Some(format!("arn:aws:states:us-east-1:123456789012:execution:{}:{}", "m".repeat(80), "e".repeat(80))),
+        };
+        let shards: Vec<ShardTask> = (0..MAX_FANOUT_SHARDS)
+            .map(|shard| ShardTask {
+                run_id: "0123456789abcdef".into(),
+                shard,
+            })
+            .collect();
+        let state = serde_json::json!({
+            "input": {"from": "mysql-bin-changelog.123456:4", "to": "mysql-bin-changelog.123457:4", "commit": false},
+            "loop": LoopState { iteration: 99, history_events: 19_999, resume_from: plan.to.clone(), again: true },
+            "plan": plan,
+            "fanOut": FanOutPlanned { shards, tables: u32::MAX, events: u64::MAX },
+        });
+        let bytes = serde_json::to_vec(&state).unwrap().len();
+        assert!(bytes <= 64 << 10, "{bytes} bytes");
+    }
+
+    #[test]
+    fn an_iteration_costs_what_the_definition_spends() {
+        // 4 Tasks (20), 2 Choices and a Pass (6), 2 Maps (8); 7 per item.
+        assert_eq!(iteration_history_events(0, 0), 34);
+        assert_eq!(iteration_history_events(8, 64), 34 + 7 * 72);
+    }
 }

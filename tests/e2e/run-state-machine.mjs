@@ -243,7 +243,7 @@ const killFunction = (fn) => {
 
 const injected = [];
 const taskErrors = []; // every failed task call, injected or not: {state, error}
-const calls = []; // the Task state of every function call, in order
+const calls = []; // every function call, in order: {state, ms} (ms: how long it took, when it answered)
 const counts = {};
 
 // A call broken as `fault` says.
@@ -285,13 +285,16 @@ const invoke = (state, fn) => async (input) => {
   await gate();
   measure(state, 'effective input', input);
   history(3, state); // scheduled, started, and its outcome
-  calls.push(state);
+  const record = { state, ms: 0 };
+  calls.push(record);
+  const started = Date.now();
   const matching = (f) => f.state === state && (f.item === undefined || f.item === input?.index);
   const key = `${state}#${(options.faults ?? []).some((f) => matching(f) && f.item !== undefined) ? input.index : ''}`;
   const n = (counts[key] = (counts[key] ?? 0) + 1);
   const fault = (options.faults ?? []).find((f) => matching(f) && n >= f.nth && n < f.nth + (f.times ?? 1));
   try {
     const out = fault ? await faulty(state, fn, input, fault, n) : await call(fn, input);
+    record.ms = Date.now() - started;
     measure(state, 'task result', out);
     if (quotas.violation) throw named(quotas.violation.error, quotas.violation.cause);
     return out;

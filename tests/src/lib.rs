@@ -210,9 +210,11 @@ impl MariaDb {
         self.dir.join("data")
     }
 
-    /// Runs SQL as root over the socket with the `mariadb` client; panics on error.
+    /// Runs SQL as root over the socket with the `mariadb` client (on its
+    /// standard input: one argument may not pass 128 KiB); panics on error.
     pub fn sql_socket(&self, sql: &str) -> String {
-        let out = Command::new(which("mariadb").expect("mariadb client"))
+        use std::io::Write;
+        let mut child = Command::new(which("mariadb").expect("mariadb client"))
             .arg("--no-defaults")
             .arg(format!("--socket={}", self.dir.join("sock").display()))
             .args([
@@ -220,14 +222,21 @@ impl MariaDb {
                 "--default-character-set=utf8mb4",
                 "--batch",
                 "--skip-column-names",
-                "-e",
-                sql,
             ])
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("run mariadb client");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let text = sql.to_string();
+        let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+        let out = child.wait_with_output().expect("mariadb client output");
+        let _ = writer.join();
+        let shown: String = sql.chars().take(2000).collect();
         assert!(
             out.status.success(),
-            "SQL failed: {sql}\n{}",
+            "SQL failed: {shown}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()

@@ -199,12 +199,15 @@ fn cases() -> Vec<Case> {
         c("ParseChunk", "ParseChunks", "error", 1, 1, "Transient", 0, Retried),
         c("ParseChunk", "ParseChunks", "kill", 1, 1, "", 60, Redrive),
         c("ParseChunk", "ParseChunks", "timeout", 1, 5, "", 20, Rerun),
-        c("FanOutByTable", "FanOutByTable", "error", 1, 4, "Lambda.ServiceException", 0, Redrive),
-        c("FanOutByTable", "FanOutByTable", "kill", 1, 1, "", 60, Redrive),
-        c("FanOutByTable", "FanOutByTable", "timeout", 1, 1, "", 0, Retried),
+        c("PlanFanOut", "PlanFanOut", "timeout", 1, 1, "", 0, Retried),
+        c("FanOutShard", "FanOutShards", "error", 1, 4, "Lambda.ServiceException", 0, Redrive),
+        c("FanOutShard", "FanOutShards", "kill", 1, 1, "", 60, Redrive),
+        c("FanOutShard", "FanOutShards", "timeout", 1, 1, "", 0, Retried),
+        c("JoinAllTables", "JoinAllTables", "error", 1, 4, "Lambda.ServiceException", 0, Redrive),
         c("CommitCheckpoint", "CommitCheckpoint", "error", 1, 1, "Lambda.ServiceException", 0, Retried),
         c("CommitCheckpoint", "CommitCheckpoint", "kill", 1, 1, "", 5, Redrive),
-        c("CommitCheckpoint", "CommitCheckpoint", "timeout", 1, 1, "", 0, Redrive),
+        c("CommitCheckpoint", "CommitCheckpoint", "timeout", 1, 1, "", 0, Retried),
+        c("CommitCheckpoint", "CommitCheckpoint", "error", 1, 4, "Sandbox.Timedout", 0, Redrive),
     ]
 }
 

@@ -17,7 +17,7 @@
 use binlog_cdc::checkpoint;
 use binlog_cdc::contracts::{
     iteration_history_events, Checkpoint, CommitInput, CommitOutput, FanOutPlan, LoopState, Meta,
-    Progress, RunPlan, HISTORY_EVENT_BUDGET, MAX_FANOUT_SHARDS,
+    Progress, RunPlan, MAX_FANOUT_SHARDS,
 };
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::pipeline::Deps;
@@ -49,10 +49,12 @@ pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
         let etag = match &fan {
             Some(fan) => commit(plan, fan, deps).await?,
             // Staging is gone: this execution committed already and the
-            // answer was lost (a retry or a redrive), or the run is broken.
-            None => own_earlier_commit(plan.clone(), deps)
-                .await?
-                .ok_or_else(|| missing_plan(&key))?,
+            // answer was lost (a retry or a redrive), another execution of
+            // the same range committed it, or the run is broken.
+            None => match own_earlier_commit(plan.clone(), deps).await? {
+                Some(etag) => etag,
+                None => return Err(without_plan(plan, &key, deps).await?),
+            },
         };
         out.committed = true;
         out.meta_etag = Some(etag);
@@ -70,13 +72,25 @@ pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
     Ok(out)
 }
 
-fn missing_plan(key: &str) -> Error {
-    Error::Storage {
+/// The error for a commit whose fan-out plan is gone and that is not this
+/// execution's own: `ConcurrentRun` when the checkpoint moved since planning
+/// (another execution committed, and removed the shared staging), else the
+/// missing plan.
+async fn without_plan(plan: &RunPlan, key: &str, deps: &Deps) -> Result<Error> {
+    let now = checkpoint::read(deps.store.as_ref(), &deps.layout).await?;
+    if now.map(|(_, etag)| etag) != plan.meta_etag {
+        return Ok(Error::ConcurrentRun(format!(
+            "{} changed since run {} read it: another run committed first; this run commits nothing",
+            deps.layout.meta(),
+            plan.run_id
+        )));
+    }
+    Ok(Error::Storage {
         context: key.to_string(),
         msg: "the run's fan-out plan is missing (fan-out did not finish, or staging was removed)"
             .into(),
         retryable: false,
-    }
+    })
 }
 
 /// Writes `meta.json` for the run (or finds this execution's own earlier
@@ -151,7 +165,7 @@ fn next_loop(current: &LoopState, plan: &RunPlan, shards: u32, deps: &Deps) -> L
         iteration: current.iteration + 1,
         history_events: spent,
         resume_from: plan.to.clone(),
-        again: plan.more && spent + worst_next <= HISTORY_EVENT_BUDGET,
+        again: plan.more && spent + worst_next <= deps.config.history_budget,
     }
 }
 
