@@ -566,7 +566,11 @@ mod tests {
             chunks,
             max_concurrency: 40,
             reason: None,
-            execution: Some(format!("arn:aws:states:us-east-1:123456789012:execution:{}:{}", "m".repeat(80), "e".repeat(80))),
+            execution: Some(format!(
+                "arn:aws:states:us-east-1:123456789012:execution:{}:{}",
+                "m".repeat(80),
+                "e".repeat(80)
+            )),
         };
         let shards: Vec<ShardTask> = (0..MAX_FANOUT_SHARDS)
             .map(|shard| ShardTask {

@@ -134,7 +134,12 @@ async fn a_large_backlog_drains_within_the_quotas() {
     let lambda = LambdaWatch::start(&env, &logs);
     // Each function built and started before the clock runs (an invalid
     // payload: refused at once, nothing done).
-    for f in ["list-binlogs", "parse-chunk", "fan-out-by-table", "commit-checkpoint"] {
+    for f in [
+        "list-binlogs",
+        "parse-chunk",
+        "fan-out-by-table",
+        "commit-checkpoint",
+    ] {
         let (status, _) = lambda.invoke(f, &json!({"input": 0, "plan": 0, "step": 0}));
         assert_ne!(status, 200, "{f} refuses an invalid payload");
     }
