@@ -228,4 +228,31 @@ async fn a_budget_splits_the_backlog_into_runs() {
     }
     let independent = pipeline::independent(&db.url(), &first_file, &end).await;
     pipeline::assert_same_events(&committed, &independent);
+
+    // A replay of the whole range obeys the same budget: several
+    // iterations, each resuming where the last ended, to the replay's end;
+    // the checkpoint does not move.
+    let (_, etag) = pipeline::meta(&deps).await.unwrap();
+    let replay = RunInput {
+        from: runs[0].plan.from.clone(),
+        to: Some(end.clone()),
+        commit: Some(false),
+    };
+    let replays = pipeline_driver::run_until_caught_up(&deps, replay)
+        .await
+        .unwrap();
+    assert_eq!(replays.len(), runs.len(), "the same budgeted runs");
+    for (r, c) in replays.iter().zip(&runs) {
+        assert_eq!(
+            r.plan.run_id, c.plan.run_id,
+            "the same ranges, the same keys"
+        );
+        assert!(!r.commit.as_ref().unwrap().committed);
+    }
+    assert_eq!(replays.last().unwrap().plan.to.as_ref(), Some(&end));
+    assert_eq!(
+        pipeline::meta(&deps).await.unwrap().1,
+        etag,
+        "meta.json untouched"
+    );
 }
