@@ -20,6 +20,21 @@ use crate::error::{Error, Result};
 /// Multipart piece size (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
 
+/// S3's largest piece of a multipart upload, and so of one UploadPartCopy.
+const MAX_COPY_PART: u64 = 5 << 30;
+
+/// `[from, to)` as pieces S3 may copy: one piece may not pass `max` (5 GiB),
+/// so a larger range is cut into equal pieces (each far above the 5 MiB
+/// minimum a piece before the last needs).
+fn copy_ranges(from: u64, to: u64, max: u64) -> Vec<(u64, u64)> {
+    let len = to.saturating_sub(from);
+    let step = len.div_ceil(len.div_ceil(max).max(1)).max(1);
+    (from..to)
+        .step_by(step as usize)
+        .map(|at| (at, (at + step).min(to)))
+        .collect()
+}
+
 /// S3's smallest multipart piece, but for the last.
 pub const MIN_PART: usize = 5 << 20;
 
@@ -350,7 +365,10 @@ impl S3Writer {
             Some(found) => src.check_size(found)?,
             None => return Err(super::missing(&src.key)),
         }
-        self.copy_part(&src.key, from, src.size).await
+        for (at, end) in copy_ranges(from, src.size, MAX_COPY_PART) {
+            self.copy_part(&src.key, at, end).await?;
+        }
+        Ok(())
     }
 
     /// Bytes `[from, to)` of the object at `key` become the next piece,
@@ -459,5 +477,24 @@ impl ObjectWriter for S3Writer {
             self.abort().await;
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod copy_tests {
+    use super::*;
+
+    #[test]
+    fn copies_are_cut_into_equal_pieces_of_at_most_5_gib() {
+        assert_eq!(copy_ranges(7, 100, MAX_COPY_PART), [(7, 100)]);
+        let big = 12 << 30;
+        let r = copy_ranges(3, big, MAX_COPY_PART);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].0, 3);
+        assert_eq!(r[2].1, big);
+        assert!(r.windows(2).all(|w| w[0].1 == w[1].0));
+        assert!(r
+            .iter()
+            .all(|(a, b)| b - a <= MAX_COPY_PART && b - a > 1 << 30));
     }
 }
