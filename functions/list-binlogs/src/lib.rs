@@ -50,31 +50,7 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     let files = server::list_binlogs(&mut conn).await?;
     let current = server::current_position(&mut conn).await?;
 
-    let replay = input.input.from.is_some() || input.input.to.is_some();
-    let commit = input.input.commit.unwrap_or(!replay);
-    let requested_from = match (&input.loop_state.resume_from, &input.input.from) {
-        (Some(r), _) if !commit => Some(r.clone()),
-        (_, f) => f.clone(),
-    };
-    let from = match (requested_from, &checkpoint) {
-        (Some(f), _) => f,
-        (None, Some(c)) => c.clone(),
-        (None, None) => match deps.config.start_at {
-            StartAt::Latest => current.clone(),
-            StartAt::Oldest => {
-                let (first, _) = files.first().ok_or_else(|| {
-                    Error::Config("the server lists no binary logs (is log_bin on?)".into())
-                })?;
-                BinlogPosition::start_of(first.clone())
-            }
-        },
-    };
-    if commit && checkpoint.as_ref().is_some_and(|c| *c != from) {
-        return Err(Error::Config(format!(
-            "a committed run must start at the checkpoint {}; to read {from} again use \"commit\": false",
-            checkpoint.as_ref().map(|c| c.to_string()).unwrap_or_default()
-        )));
-    }
+    let (from, commit) = start_of_run(&input, checkpoint.as_ref(), &files, &current, deps)?;
     let end = input.input.to.clone().unwrap_or(current);
     check_range(&files, &from, &end)?;
     plan.commit = commit;
@@ -119,6 +95,44 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     tracing::info!(run_id = %plan.run_id, from = %from, to = %to, chunks = plan.chunks.len(),
         more = plan.more, commit, iteration = input.loop_state.iteration, "planned");
     Ok(plan)
+}
+
+/// Where the run starts, and whether it commits: a replay (`from` or `to`
+/// given) commits only when asked; its later iterations resume where the
+/// last ended. A committed run starts at the checkpoint; the first at the
+/// oldest binlog (or the current position, `START_AT=latest`).
+fn start_of_run(
+    input: &ListBinlogsInput,
+    checkpoint: Option<&BinlogPosition>,
+    files: &[(String, u64)],
+    current: &BinlogPosition,
+    deps: &Deps,
+) -> Result<(BinlogPosition, bool)> {
+    let replay = input.input.from.is_some() || input.input.to.is_some();
+    let commit = input.input.commit.unwrap_or(!replay);
+    let requested = match (&input.loop_state.resume_from, &input.input.from) {
+        (Some(r), _) if !commit => Some(r.clone()),
+        (_, f) => f.clone(),
+    };
+    let from = match (requested, checkpoint) {
+        (Some(f), _) => f,
+        (None, Some(c)) => c.clone(),
+        (None, None) => match deps.config.start_at {
+            StartAt::Latest => current.clone(),
+            StartAt::Oldest => {
+                let (first, _) = files.first().ok_or_else(|| {
+                    Error::Config("the server lists no binary logs (is log_bin on?)".into())
+                })?;
+                BinlogPosition::start_of(first.clone())
+            }
+        },
+    };
+    if let Some(c) = checkpoint.filter(|c| commit && **c != from) {
+        return Err(Error::Config(format!(
+            "a committed run must start at the checkpoint {c}; to read {from} again use \"commit\": false"
+        )));
+    }
+    Ok((from, commit))
 }
 
 /// The start must still be on the server (else the events between it and
