@@ -84,25 +84,13 @@ pub async fn run_iteration(
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
-    let all = fan_out_by_table::join::handle(&plan.run_id, deps).await?;
+    fan_out_by_table::join::handle(&plan.run_id, deps).await?;
     steps.fan_out = t.elapsed();
     // Read before the commit removes the run's staging.
     let fan: FanOutPlan =
         binlog_cdc::store::get_json(deps.store.as_ref(), &deps.layout.fan_out_plan(&plan.run_id))
             .await?;
-    let mut outputs: Vec<String> = fan
-        .timestamp
-        .map(|ts| {
-            fan.tables
-                .iter()
-                .map(|t| {
-                    deps.layout
-                        .table_output(&t.schema, &t.table, ts, &plan.run_id)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    outputs.extend(all.key);
+    let outputs = deps.layout.run_outputs(&fan);
     let counts = fan
         .tables
         .iter()

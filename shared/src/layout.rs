@@ -21,6 +21,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::config::{OutputFormat, PipelineConfig};
+use crate::contracts::FanOutPlan;
 use crate::position::BinlogPosition;
 
 #[derive(Debug, Clone)]
@@ -93,6 +94,19 @@ impl Layout {
             safe(table),
             self.format.extension()
         )
+    }
+
+    /// Every key a run writes: each table's object, then the all-tables
+    /// object (none when the run has no row events).
+    pub fn run_outputs(&self, fan: &FanOutPlan) -> Vec<String> {
+        let Some(ts) = fan.timestamp else {
+            return Vec::new();
+        };
+        let tables = fan
+            .tables
+            .iter()
+            .map(|t| self.table_output(&t.schema, &t.table, ts, &fan.run_id));
+        tables.chain([self.all_output(ts, &fan.run_id)]).collect()
     }
 
     pub fn all_output(&self, timestamp: u32, run_id: &str) -> String {

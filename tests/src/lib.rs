@@ -411,6 +411,19 @@ pub mod pipeline {
         Ok((it.plan, it.commit))
     }
 
+    /// Stages an empty fan-out plan for `run_id`, so that CommitCheckpoint
+    /// can be called for a run whose staging is gone (to test its checks).
+    pub async fn stage_empty_fan_out(deps: &Deps, run_id: &str) {
+        let fan = binlog_cdc::contracts::FanOutPlan {
+            run_id: run_id.to_string(),
+            ..Default::default()
+        };
+        let key = deps.layout.fan_out_plan(run_id);
+        binlog_cdc::store::put_json(deps.store.as_ref(), &key, &fan)
+            .await
+            .expect("stage a fan-out plan");
+    }
+
     /// The committed checkpoint.
     pub async fn meta(deps: &Deps) -> Option<(Meta, String)> {
         binlog_cdc::checkpoint::read(deps.store.as_ref(), &deps.layout)

@@ -192,14 +192,7 @@ async fn state_machine_end_to_end() {
         "status": "run", "runId": meta2.run_id, "from": meta1.position.position, "to": meta2.position.position,
         "commit": true, "metaEtag": etag1, "chunks": [], "maxConcurrency": 1
     });
-    let fan = binlog_cdc::contracts::FanOutPlan {
-        run_id: meta2.run_id.clone(),
-        ..Default::default()
-    };
-    let fan_key = deps.layout.fan_out_plan(&meta2.run_id);
-    binlog_cdc::store::put_json(deps.store.as_ref(), &fan_key, &fan)
-        .await
-        .unwrap();
+    pipeline::stage_empty_fan_out(&deps, &meta2.run_id).await;
     let (status, body) = lambda.invoke("commit-checkpoint", &json!({"plan": plan, "loop": {}}));
     assert_ne!(status, 200, "{body}");
     assert_eq!(body["errorType"], "ConcurrentRun", "{body}");

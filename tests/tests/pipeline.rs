@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use binlog_cdc::config::PipelineConfig;
-use binlog_cdc::contracts::{CommitInput, FanOutPlan, Progress, RunInput, RunStatus};
+use binlog_cdc::contracts::{CommitInput, Progress, RunInput, RunStatus};
 use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::reader::DecodeOptions;
@@ -105,14 +105,7 @@ async fn two_runs_commit_every_event_exactly_once() {
     // A commit on a stale ETag is refused, and nothing changes.
     let mut stale = plan2.clone();
     stale.meta_etag = Some(etag1);
-    let fan = FanOutPlan {
-        run_id: stale.run_id.clone(),
-        ..Default::default()
-    };
-    let fan_key = deps.layout.fan_out_plan(&stale.run_id);
-    binlog_cdc::store::put_json(deps.store.as_ref(), &fan_key, &fan)
-        .await
-        .unwrap();
+    pipeline::stage_empty_fan_out(&deps, &stale.run_id).await;
     let err = commit_checkpoint::handle(
         CommitInput {
             plan: stale,

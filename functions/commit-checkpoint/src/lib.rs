@@ -98,14 +98,6 @@ async fn without_plan(plan: &RunPlan, key: &str, deps: &Deps) -> Result<Error> {
 async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<String> {
     let (_, to) = plan.range()?;
     let previous = checkpoint::read(deps.store.as_ref(), &deps.layout).await?;
-    let mut outputs: Vec<String> = Vec::with_capacity(fan.tables.len() + 1);
-    if let Some(ts) = fan.timestamp {
-        outputs.extend(fan.tables.iter().map(|t| {
-            deps.layout
-                .table_output(&t.schema, &t.table, ts, &plan.run_id)
-        }));
-        outputs.push(deps.layout.all_output(ts, &plan.run_id));
-    }
     let meta = Meta {
         timestamp: fan
             .timestamp
@@ -127,7 +119,7 @@ async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<String>
             gtid: plan.to_gtid.clone(),
         },
         run_id: plan.run_id.clone(),
-        outputs,
+        outputs: deps.layout.run_outputs(fan),
         committed_at: checkpoint::now_rfc3339(),
         execution: plan.execution.clone(),
     };
