@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The offline checks of the deployment (part of scripts/test.sh):
 # cfn-lint on every template, `sam validate --lint`, the IAM least-privilege
-# check, asl-validator on the state machine, and `sam build` for arm64
+# check, the deploy-trap check (infra/check_deploy.py), asl-validator on the state machine, and `sam build` for arm64
 # (cargo-lambda cross-compiles with zig; no Docker, no AWS account).
 #   SKIP_SAM_BUILD=1 scripts/check-infra.sh   # everything but the build
 set -euo pipefail
@@ -15,6 +15,7 @@ echo "cfn-lint: infra/*.yaml clean"
 (cd infra && sam validate --lint 2>&1 | grep -v -i telemetry | grep -v '^\s*$')
 python3_infra="$root/.venv/infra/bin/python"
 "$python3_infra" infra/check_policies.py --self-test
+"$python3_infra" infra/check_deploy.py --self-test
 (cd tests/e2e && npx --no-install asl-validator --json-path ../../statemachine/binlog-pipeline.asl.json)
 
 if [ -z "${SKIP_SAM_BUILD:-}" ]; then

@@ -74,6 +74,11 @@ struct RunArgs {
     #[arg(long)]
     no_commit: bool,
 
+    /// Restart the committed stream here instead of at the checkpoint
+    /// (after BinlogHistoryChanged): oldest, latest or FILE:POS.
+    #[arg(long, value_name = "oldest|latest|FILE:POS")]
+    restart_at: Option<binlog_cdc::contracts::RestartAt>,
+
     /// Chunks parsed at once (the state machine's Map MaxConcurrency).
     #[arg(long, value_name = "N", default_value_t = 2)]
     concurrency: usize,
@@ -408,6 +413,7 @@ async fn run(args: RunArgs) -> Result<()> {
         from: args.from,
         to: args.to,
         commit: args.no_commit.then_some(false),
+        restart_at: args.restart_at,
     };
     let iterations = pipeline_driver::run_until_caught_up(&deps, input).await?;
     let report = run_report(&iterations, &deps.store.describe(), started.elapsed());

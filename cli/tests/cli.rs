@@ -84,6 +84,32 @@ fn bad_input_is_one_clear_line_and_a_failure() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected FILE:POS"));
 }
 
+/// A panic inside mysql_common while decoding (here it `unwrap()`s an
+/// unknown compression type in a TRANSACTION_PAYLOAD event: byte 295 of the
+/// fixture, the payload's compression type field, set to 127) prints only
+/// the positioned error, no panic message or backtrace.
+#[test]
+fn a_panic_inside_a_dependency_prints_only_the_error() {
+    let mut bytes = std::fs::read(fixtures_dir().join("transaction_compression.000001")).unwrap();
+    bytes[295] = 0x7f;
+    let path = std::env::temp_dir().join(format!("binlog-cdc-payload-{}", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let out = bin()
+        .args(["parse", "--file"])
+        .arg(&path)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(":274: malformed transaction payload") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_server_range_with_filters() {
     let db = MariaDb::start();

@@ -38,7 +38,11 @@ pub async fn database_url(
 ) -> Result<String> {
     match source {
         crate::config::DbSource::Url(u) => Ok(crate::config::with_tls(u.clone(), tls)),
-        crate::config::DbSource::Secret { arn, credentials } => {
+        crate::config::DbSource::Secret {
+            arn,
+            credentials,
+            endpoint,
+        } => {
             let client = aws_sdk_secretsmanager::Client::new(conf);
             let connection = secret_string(&client, arn, "the database secret").await?;
             let creds = match credentials {
@@ -47,14 +51,14 @@ pub async fn database_url(
                 }
                 None => None,
             };
-            crate::config::url_from_secrets(&connection, creds.as_deref(), tls)
+            crate::config::url_from_secrets(&connection, creds.as_deref(), endpoint, tls)
         }
     }
 }
 
 /// A secret's `SecretString`. A missing secret or denied access is definite
 /// (a ConfigError); throttling and network trouble are retryable.
-async fn secret_string(
+pub async fn secret_string(
     client: &aws_sdk_secretsmanager::Client,
     arn: &str,
     what: &str,

@@ -6,8 +6,10 @@
 //! | `BUCKET` | (none) | the output bucket (Lambdas) |
 //! | `PREFIX` | `` | key prefix for every object, e.g. `cdc/` |
 //! | `DATABASE_URL` / `DB_SECRET_ARN` | (one required) | a `mysql://` URL, or a Secrets Manager secret in the RDS format |
+//! | `DB_HOST`, `DB_PORT` | (none), 3306 | the database endpoint when the secret has none (an RDS-managed master secret holds only `username` and `password`) |
 //! | `ADMIN_DATABASE_URL` / `ADMIN_SECRET_ARN` | the above | init-db only: an account that may change settings and create users |
-//! | `DB_TLS` | `off` | `off`, `require` (encrypt, do not verify) or `verify` (verify the server certificate) |
+//! | `DB_TLS` | `off` | `off`, `require` (encrypt, do not verify) or `verify` (verify the server certificate against the built-in web roots and Amazon RDS's root CAs, which the build ships) |
+//! | `DB_CA_FILE` | (none) | verify: a PEM file of further CAs to trust (a self-managed server's own CA) |
 //! | `CHUNK_BYTES` | 67108864 | files larger than this are split at transaction boundaries |
 //! | `SERVER_ID_BASE` | 4170100000 | replication server ids: base (planning), base+1+i (chunk i) |
 //! | `START_AT` | `oldest` | first run: `oldest` binlog, or `latest` (the current position) |
@@ -257,7 +259,33 @@ pub enum DbSource {
     Secret {
         arn: String,
         credentials: Option<String>,
+        endpoint: Endpoint,
     },
+}
+
+/// The database's host and port when the secret does not hold them: RDS's
+/// managed master secrets (`ManageMasterUserPassword`, `rds!cluster-…`) have
+/// only `username` and `password`. The secret's own `host` and `port` win.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+impl Endpoint {
+    /// `DB_HOST` and `DB_PORT`.
+    pub fn from_env() -> Result<Self> {
+        Ok(Self {
+            host: env("DB_HOST"),
+            port: env("DB_PORT")
+                .map(|p| {
+                    p.trim()
+                        .parse()
+                        .map_err(|_| Error::Config(format!("DB_PORT={p:?}: not a port number")))
+                })
+                .transpose()?,
+        })
+    }
 }
 
 /// TLS to the database.
@@ -267,8 +295,9 @@ pub enum DbTls {
     Off,
     /// Encrypt, without verifying the certificate.
     Require,
-    /// Encrypt and verify the certificate against the system roots (or
-    /// `DB_CA_FILE` when given).
+    /// Encrypt and verify the certificate (and the host name) against the
+    /// built-in web roots, Amazon RDS's root CAs (shipped with the build) and
+    /// `DB_CA_FILE` when given.
     Verify,
 }
 
@@ -281,6 +310,7 @@ impl DbSource {
             (None, Some(a)) => Ok(Self::Secret {
                 arn: a,
                 credentials: None,
+                endpoint: Endpoint::from_env()?,
             }),
             (None, None) => Self::from_env(),
         }
@@ -292,6 +322,7 @@ impl DbSource {
             (None, Some(a)) => Ok(Self::Secret {
                 arn: a,
                 credentials: env("DB_CREDENTIALS_SECRET_ARN"),
+                endpoint: Endpoint::from_env()?,
             }),
             (None, None) => Err(Error::Config("set DATABASE_URL or DB_SECRET_ARN".into())),
         }
@@ -311,10 +342,11 @@ impl DbTls {
     }
 }
 
-/// The RDS secret format.
+/// The RDS secret format (an RDS-managed secret has only username and password).
 #[derive(Deserialize)]
 struct RdsSecret {
-    host: String,
+    #[serde(default)]
+    host: Option<String>,
     #[serde(default)]
     port: Option<serde_json::Value>,
     username: String,
@@ -332,14 +364,16 @@ struct Credentials {
 /// Builds a `mysql://` URL from an RDS-format secret (host, port, username,
 /// password, dbname). The password never appears in an error.
 pub fn url_from_secret(secret_json: &str, tls: DbTls) -> Result<String> {
-    url_from_secrets(secret_json, None, tls)
+    url_from_secrets(secret_json, None, &Endpoint::default(), tls)
 }
 
 /// Like [`url_from_secret`], with `username` and `password` taken from a
-/// second secret when one is given (JSON with those two fields).
+/// second secret when one is given (JSON with those two fields), and the host
+/// and port from `endpoint` when the secret has none.
 pub fn url_from_secrets(
     secret_json: &str,
     credentials_json: Option<&str>,
+    endpoint: &Endpoint,
     tls: DbTls,
 ) -> Result<String> {
     let mut s: RdsSecret = serde_json::from_str(secret_json).map_err(|e| {
@@ -348,8 +382,13 @@ pub fn url_from_secrets(
             e.classify_name()
         ))
     })?;
+    let host = s.host.take().or_else(|| endpoint.host.clone()).ok_or_else(|| {
+        Error::Config(
+            "the database secret has no host (an RDS-managed master secret holds only username and password): set the stack's DatabaseHost parameter (DB_HOST) to the cluster (writer) endpoint".into(),
+        )
+    })?;
     let port = match s.port {
-        None => 3306,
+        None => endpoint.port.map_or(3306, u64::from),
         Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(3306),
         Some(serde_json::Value::String(p)) => p
             .parse()
@@ -375,7 +414,7 @@ pub fn url_from_secrets(
             "mysql://{}:{}@{}:{port}{db}",
             pct(&s.username),
             pct(&s.password),
-            s.host
+            host
         ),
         tls,
     ))
@@ -455,12 +494,38 @@ mod tests {
     fn a_credentials_secret_replaces_user_and_password_only() {
         let admin = r#"{"host":"db.example","port":3306,"username":"admin","password":"root-pw","dbname":"shop"}"#;
         let repl = r#"{"username":"binlog_cdc","password":"r&pw"}"#;
-        let u = url_from_secrets(admin, Some(repl), DbTls::Off).unwrap();
+        let u = url_from_secrets(admin, Some(repl), &Endpoint::default(), DbTls::Off).unwrap();
         assert_eq!(u, "mysql://binlog_cdc:r%26pw@db.example:3306/shop");
         assert!(!u.contains("root-pw"));
-        let e = url_from_secrets(admin, Some(r#"{"username":"x"}"#), DbTls::Off).unwrap_err();
+        let e = url_from_secrets(
+            admin,
+            Some(r#"{"username":"x"}"#),
+            &Endpoint::default(),
+            DbTls::Off,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("credentials secret"), "{e}");
         assert!(!e.to_string().contains("root-pw"));
+    }
+
+    #[test]
+    fn a_managed_secret_takes_host_and_port_from_the_endpoint() {
+        let managed = r#"{"username":"admin","password":"pw"}"#;
+        let e = url_from_secret(managed, DbTls::Off).unwrap_err();
+        assert!(e.to_string().contains("DatabaseHost"), "{e}");
+        let endpoint = Endpoint {
+            host: Some("shop.cluster-abc.eu-west-1.rds.amazonaws.com".into()),
+            port: Some(3307),
+        };
+        let u = url_from_secrets(managed, None, &endpoint, DbTls::Off).unwrap();
+        assert_eq!(
+            u,
+            "mysql://admin:pw@shop.cluster-abc.eu-west-1.rds.amazonaws.com:3307"
+        );
+        // The secret's own host and port win.
+        let full = r#"{"host":"db","port":3306,"username":"u","password":"p"}"#;
+        let u = url_from_secrets(full, None, &endpoint, DbTls::Off).unwrap();
+        assert_eq!(u, "mysql://u:p@db:3306");
     }
 
     #[test]

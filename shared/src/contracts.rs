@@ -37,6 +37,74 @@ pub struct RunInput {
     pub to: Option<BinlogPosition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<bool>,
+    /// Restarts the committed stream somewhere else than the checkpoint,
+    /// after `BinlogHistoryChanged`: `"oldest"`, `"latest"` or `"FILE:POS"`.
+    /// The execution's first run starts there and commits; the rest of it
+    /// goes on from the new checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_at: Option<RestartAt>,
+}
+
+/// Where [`RunInput::restart_at`] restarts the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestartAt {
+    Oldest,
+    Latest,
+    At(BinlogPosition),
+}
+
+impl std::str::FromStr for RestartAt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "oldest" => Ok(Self::Oldest),
+            "latest" => Ok(Self::Latest),
+            p => p
+                .parse()
+                .map(Self::At)
+                .map_err(|e| format!("restartAt {p:?}: expected oldest, latest or FILE:POS ({e})")),
+        }
+    }
+}
+
+impl std::fmt::Display for RestartAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Oldest => f.write_str("oldest"),
+            Self::Latest => f.write_str("latest"),
+            Self::At(p) => p.fmt(f),
+        }
+    }
+}
+
+impl Serialize for RestartAt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RestartAt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What identifies the binlog history a checkpoint is in, recorded with it
+/// and checked before a run reads on from it: after `RESET MASTER`, a restore,
+/// a failover to a new cluster or another server behind the same endpoint,
+/// the same file names can hold other events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BinlogHistory {
+    /// The server: MySQL's `server_uuid`, or MariaDB's `server_id` and GTID
+    /// domain.
+    pub server: String,
+    /// The checkpoint's file, and when the server created it (its format
+    /// description event's timestamp, Unix seconds).
+    pub file: String,
+    pub file_created: u32,
 }
 
 /// An execution's loop over budgeted runs: which iteration this is, the
@@ -139,6 +207,9 @@ pub struct RunPlan {
     /// The server's GTID state at `to`, where it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_gtid: Option<String>,
+    /// The history `to` is in, for the checkpoint (committed runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_history: Option<BinlogHistory>,
     pub chunks: Vec<Chunk>,
     /// How many chunks (and fan-out shards) the state machine runs at once
     /// (the Maps' `MaxConcurrencyPath`), from `PARSE_MAX_CONCURRENCY`.
@@ -206,7 +277,7 @@ pub struct ChunkAck {
 #[serde(tag = "step", rename_all = "lowercase")]
 pub enum FanOutRequest {
     /// Read the chunk summaries, group the tables into shards by bytes.
-    Plan { plan: RunPlan },
+    Plan { plan: Box<RunPlan> },
     /// Join one shard's tables into their objects and its slice of the
     /// all-tables object.
     Shard { shard: ShardTask },
@@ -372,6 +443,10 @@ pub struct Meta {
     /// The execution that committed it (see [`RunPlan::execution`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
+    /// The binlog history the position is in (absent in checkpoints of
+    /// earlier versions: then the next commit records it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<BinlogHistory>,
 }
 
 #[cfg(test)]
@@ -407,6 +482,11 @@ mod tests {
             commit: true,
             meta_etag: Some("\"e\"".into()),
             to_gtid: Some("0-1-5".into()),
+            to_history: Some(BinlogHistory {
+                server: "server_id:1,gtid_domain_id:0".into(),
+                file: "binlog.000002".into(),
+                file_created: 1_790_000_000,
+            }),
             chunks: vec![chunk.clone()],
             max_concurrency: 4,
             reason: None,
@@ -418,6 +498,7 @@ mod tests {
             "arn:aws:states:us-east-1:1:execution:m:e"
         );
         assert_eq!(json["metaEtag"], "\"e\"");
+        assert_eq!(json["toHistory"]["fileCreated"], 1_790_000_000);
         assert_eq!(json["chunks"][0]["serverId"], 7);
         assert_eq!(json["status"], "run");
         round_trip(&chunk);
@@ -459,7 +540,9 @@ mod tests {
             "r"
         );
         assert_eq!(
-            round_trip(&FanOutRequest::Plan { plan: plan.clone() })["plan"]["more"],
+            round_trip(&FanOutRequest::Plan {
+                plan: Box::new(plan.clone())
+            })["plan"]["more"],
             true
         );
         let totals = TableTotals {
@@ -536,7 +619,19 @@ mod tests {
             outputs: vec![],
             committed_at: "2026-01-01T00:00:00Z".into(),
             execution: None,
+            history: None,
         });
+        for (text, want) in [
+            ("oldest", RestartAt::Oldest),
+            ("latest", RestartAt::Latest),
+            ("binlog.000001:4", RestartAt::At(p("binlog.000001:4"))),
+        ] {
+            let input: RunInput =
+                serde_json::from_value(serde_json::json!({ "restartAt": text })).unwrap();
+            assert_eq!(input.restart_at.as_ref(), Some(&want));
+            assert_eq!(round_trip(&input)["restartAt"], text);
+        }
+        assert!(serde_json::from_str::<RunInput>(r#"{"restartAt":"newest"}"#).is_err());
     }
 
     /// The largest state the definition can hold (at CommitCheckpoint: the
@@ -563,6 +658,11 @@ mod tests {
             commit: true,
             meta_etag: Some("\"0123456789abcdef0123456789abcdef-1234\"".into()),
             to_gtid: Some("0-4294967295-18446744073709551615".repeat(4)),
+            to_history: Some(BinlogHistory {
+                server: format!("server_uuid:{}", "f".repeat(36)),
+                file: "mysql-bin-changelog.123457".into(),
+                file_created: u32::MAX,
+            }),
             chunks,
             max_concurrency: 40,
             reason: None,

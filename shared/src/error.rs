@@ -18,8 +18,15 @@ pub mod names {
     pub const DECODE: &str = "DecodeError";
     /// A setting, flag, input or server configuration that cannot work. Definite.
     pub const CONFIG: &str = "ConfigError";
-    /// Another run committed first. Definite.
+    /// Another run committed first. Definite; an expected outcome when
+    /// runs overlap (the state machine ends such an execution successfully).
     pub const CONCURRENT_RUN: &str = "ConcurrentRun";
+    /// The endpoint reaches a read-only instance or a proxy, which cannot
+    /// serve the binary log. Definite.
+    pub const NOT_THE_WRITER: &str = "NotTheWriter";
+    /// The checkpoint's file names another history now (RESET MASTER, a
+    /// restore, another server behind the endpoint). Definite.
+    pub const BINLOG_HISTORY_CHANGED: &str = "BinlogHistoryChanged";
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -84,6 +91,31 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
 
+    /// A server setting that would lose or mangle rows (init-db's and every
+    /// ListBinlogs' preflight), with what it is, what it must be and how to
+    /// change it.
+    #[error("PreflightFailed: {setting} is {actual}, needs {expected}: {fix}")]
+    InvalidSystemSetting {
+        setting: String,
+        expected: String,
+        actual: String,
+        fix: String,
+    },
+
+    /// The endpoint reaches an instance that cannot serve the binary log: a
+    /// reader (Aurora replica, read replica, `cluster-ro` endpoint) or RDS
+    /// Proxy.
+    #[error("{endpoint} cannot serve the binary log: {reason}. Only the writer (primary) instance streams it: use the cluster (writer) endpoint, not a reader endpoint, an Aurora replica or RDS Proxy")]
+    NotTheWriter { endpoint: String, reason: String },
+
+    /// The checkpoint's position no longer holds the history it was taken
+    /// in: reading on from it would skip or mis-decode events.
+    #[error("the binlog history changed under the checkpoint {checkpoint}: {what}. Nothing was read. To go on: replay what you need with {{\"from\": \"FILE:POS\", \"to\": \"FILE:POS\", \"commit\": false}}, then restart the stream with the execution input {{\"restartAt\": \"oldest\"}} (or \"latest\", or \"FILE:POS\"; binlog-cdc run --restart-at)")]
+    BinlogHistoryChanged {
+        checkpoint: BinlogPosition,
+        what: String,
+    },
+
     /// The object store failed (S3, Secrets Manager, a directory).
     #[error("{context}: {msg}")]
     Storage {
@@ -132,7 +164,11 @@ impl Error {
             | Error::Schema { .. }
             | Error::Unsupported { .. } => names::DECODE,
             Error::BinlogPurged { .. } => names::BINLOG_PURGED,
-            Error::BadPosition { .. } | Error::Config(_) => names::CONFIG,
+            Error::BadPosition { .. } | Error::Config(_) | Error::InvalidSystemSetting { .. } => {
+                names::CONFIG
+            }
+            Error::NotTheWriter { .. } => names::NOT_THE_WRITER,
+            Error::BinlogHistoryChanged { .. } => names::BINLOG_HISTORY_CHANGED,
             Error::Mysql { source, .. } => {
                 if mysql_is_transient(source) {
                     names::TRANSIENT

@@ -16,6 +16,8 @@ pub mod decode;
 pub mod error;
 pub mod event;
 pub mod filter;
+pub mod guard;
+pub mod history;
 pub mod json;
 pub mod layout;
 pub mod pipeline;

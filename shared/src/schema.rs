@@ -160,10 +160,9 @@ impl TableMeta {
         // mysql_common's optional-metadata iterators can panic on corrupt
         // lengths (capacity overflow in EnumStrValues; found by
         // tests/tests/fuzz_decoder.rs): a corrupt table map is an error.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Self::from_table_map_unguarded(tme, mariadb)
-        }))
-        .unwrap_or_else(|_| Err("the table map's metadata does not match its own lengths".into()))
+        crate::guard::catch(|| Self::from_table_map_unguarded(tme, mariadb)).unwrap_or_else(|_| {
+            Err("the table map's metadata does not match its own lengths".into())
+        })
     }
 
     fn from_table_map_unguarded(tme: &TableMapEvent<'_>, mariadb: bool) -> Result<Self, String> {

@@ -176,10 +176,45 @@ impl MariaDb {
     /// Kills the server (SIGKILL: a crash, not a shutdown) and starts it again
     /// on the same port and data; returns once it accepts connections.
     pub fn crash_and_restart(&self) {
+        self.restart_after_crash(|| {});
+    }
+
+    /// Copies the data directory aside while the server is idle (as a
+    /// storage snapshot would); returns the copy.
+    pub fn copy_data(&self, name: &str) -> PathBuf {
+        let copy = self.dir.join(name);
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(self.dir.join("data"))
+            .arg(&copy)
+            .output()
+            .expect("cp");
+        assert!(out.status.success(), "cp -a data: {out:?}");
+        copy
+    }
+
+    /// Crashes the server, puts `copy` (from [`Self::copy_data`]) back as its
+    /// data directory, and starts it again on the same port: a restore.
+    pub fn restore_data(&self, copy: &Path) {
+        let data = self.dir.join("data");
+        self.restart_after_crash(|| {
+            std::fs::remove_dir_all(&data).expect("remove data");
+            let out = Command::new("cp")
+                .arg("-a")
+                .arg(copy)
+                .arg(&data)
+                .output()
+                .expect("cp");
+            assert!(out.status.success(), "cp -a copy: {out:?}");
+        });
+    }
+
+    fn restart_after_crash(&self, while_down: impl FnOnce()) {
         let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
         let _ = child.kill();
         let _ = child.wait();
         let _ = std::fs::remove_file(self.dir.join("sock"));
+        while_down();
         let mut last_err = String::new();
         for _ in 0..20 {
             match spawn_mariadbd(&self.dir, self.port, &self.extra) {

@@ -2,14 +2,15 @@
 //! is read (init-db's and every ListBinlogs' preflight); a row change logged
 //! as a statement anyway (one session's `binlog_format`) stops the decoder at
 //! its position; bad credentials and an unreachable host give the right kind
-//! of error. Nothing is committed in any of these.
+//! of error; a read-only instance (a replica) is refused as not the writer.
+//! Nothing is committed in any of these.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::{ListBinlogsInput, RunInput};
-use binlog_cdc::error::names;
+use binlog_cdc::error::{names, Error};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::source::server;
 use binlog_cdc::store::local::LocalStore;
@@ -79,10 +80,23 @@ async fn settings_that_lose_rows_are_refused_by_name() {
         let e = server::preflight(&mut conn).await.expect_err(set);
         drop(conn);
         assert_eq!(e.name(), names::CONFIG, "{e}");
-        assert!(
-            e.to_string().contains("PreflightFailed") && e.to_string().contains(variable),
-            "{set}: {e}"
-        );
+        let (name, value) = variable.split_once(" is ").expect("setting is value");
+        match &e {
+            Error::InvalidSystemSetting {
+                setting,
+                expected,
+                actual,
+                fix,
+            } => {
+                assert_eq!((setting.as_str(), actual.as_str()), (name, value));
+                assert!(expected == "ROW" || expected == "FULL", "{e}");
+                assert!(
+                    fix.contains("parameter group") && fix.contains("reboot the writer"),
+                    "{e}"
+                );
+            }
+            other => panic!("{set}: not InvalidSystemSetting: {other}"),
+        }
 
         let answer = init_db_create(&deps).await;
         assert_eq!(answer["Status"], "FAILED", "{set}: {answer}");
@@ -103,6 +117,30 @@ async fn settings_that_lose_rows_are_refused_by_name() {
         );
         db.sql(&format!("SET GLOBAL {reset};"));
     }
+    // A read-only instance (an Aurora replica, an RDS read replica) is not
+    // the writer: refused by name, by init-db and by every run.
+    db.sql("SET GLOBAL read_only = 1;");
+    let mut conn = server::connect(&db.url()).await.expect("connect");
+    let e = server::preflight(&mut conn).await.expect_err("read-only");
+    drop(conn);
+    assert!(matches!(e, Error::NotTheWriter { .. }), "{e}");
+    assert_eq!(e.name(), names::NOT_THE_WRITER);
+    assert!(
+        e.to_string().contains("read_only=ON") && e.to_string().contains("writer"),
+        "{e}"
+    );
+    let reason = init_db_create(&deps).await["Reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reason.contains("[NotTheWriter]"), "{reason}");
+    let e = list_binlogs::handle(ListBinlogsInput::default(), &deps)
+        .await
+        .expect_err("read-only");
+    assert_eq!(e.name(), names::NOT_THE_WRITER, "{e}");
+    assert!(pipeline::meta(&deps).await.is_none(), "nothing committed");
+    db.sql("SET GLOBAL read_only = 0;");
+
     let mut conn = server::connect(&db.url()).await.expect("connect");
     assert!(server::preflight(&mut conn).await.is_ok(), "all put back");
     drop(conn);

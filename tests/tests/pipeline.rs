@@ -87,6 +87,7 @@ async fn two_runs_commit_every_event_exactly_once() {
         from: plan1.from.clone(),
         to: plan1.to.clone(),
         commit: Some(false),
+        ..Default::default()
     };
     let (rplan, rcommit) = pipeline::run(&deps, replay).await.unwrap();
     assert_eq!(
@@ -124,6 +125,7 @@ async fn two_runs_commit_every_event_exactly_once() {
         from: plan1.from.clone(),
         to: None,
         commit: Some(true),
+        ..Default::default()
     };
     assert!(matches!(
         pipeline::run(&deps, bad).await,
@@ -230,6 +232,7 @@ async fn a_budget_splits_the_backlog_into_runs() {
         from: runs[0].plan.from.clone(),
         to: Some(end.clone()),
         commit: Some(false),
+        ..Default::default()
     };
     let replays = pipeline_driver::run_until_caught_up(&deps, replay)
         .await

@@ -3,9 +3,10 @@
 //! itself (UploadPartCopy) with the pieces before them topped up to S3's
 //! 5 MiB minimum (moto refuses a smaller piece but the last, like S3), small
 //! ones read once; a part of the wrong size or a missing part is a definite
-//! error that names it.
+//! error that names it. Streamed objects carry the events tag (the output
+//! lifecycle rule's filter); the checkpoint does not.
 
-use binlog_cdc::store::s3::{S3Store, MIN_PART};
+use binlog_cdc::store::s3::{S3Store, EVENTS_TAG, MIN_PART};
 use binlog_cdc::store::{ObjectStore, PutCondition, Source};
 use binlog_cdc_tests::aws_local::LocalAws;
 
@@ -110,5 +111,34 @@ async fn joins_parts_with_server_side_copies() {
         assert!(!err.is_retryable(), "{key} {size}: {msg}");
     }
     assert!(store.get("out/bad").await.unwrap().is_none());
+
+    // Streamed objects (multipart and small) carry the events tag that the
+    // stack's output lifecycle rule expires; a put (meta.json) carries none.
+    store
+        .put("meta.json", b"{}".to_vec(), PutCondition::None)
+        .await
+        .unwrap();
+    let tags = |key: &'static str| {
+        let s3 = aws.s3.clone();
+        async move {
+            let out = s3
+                .get_object_tagging()
+                .bucket(BUCKET)
+                .key(key)
+                .send()
+                .await
+                .expect("tagging");
+            out.tag_set()
+                .iter()
+                .map(|t| format!("{}={}", t.key(), t.value()))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(tags("out/joined").await, [EVENTS_TAG], "multipart upload");
+    assert_eq!(tags("out/a").await, [EVENTS_TAG], "small object");
+    assert!(
+        tags("meta.json").await.is_empty(),
+        "the checkpoint is never tagged"
+    );
     let _ = std::fs::remove_dir_all(&logs);
 }

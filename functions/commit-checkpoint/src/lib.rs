@@ -122,6 +122,7 @@ async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<String>
         outputs: deps.layout.run_outputs(fan),
         committed_at: checkpoint::now_rfc3339(),
         execution: plan.execution.clone(),
+        history: plan.to_history.clone(),
     };
     match checkpoint::commit(
         deps.store.as_ref(),

@@ -193,17 +193,48 @@ async fn send(url: &str, response: &Response) -> Result<()> {
     })
 }
 
+/// The most binlog retention each managed engine allows
+/// (`mysql.rds_set_configuration('binlog retention hours', N)`).
+const AURORA_MAX_RETENTION_HOURS: u32 = 2160;
+const RDS_MAX_RETENTION_HOURS: u32 = 168;
+
+/// Refuses a retention the engine would not keep: Aurora MySQL allows up to
+/// 2,160 hours (90 days), RDS MySQL up to 168 (7 days). A self-managed
+/// server (no RDS procedure) has no such limit.
+fn check_retention(hours: u32, rds: bool, aurora: bool) -> Result<()> {
+    let (limit, engine) = match (rds, aurora) {
+        (_, true) => (AURORA_MAX_RETENTION_HOURS, "Aurora MySQL"),
+        (true, false) => (RDS_MAX_RETENTION_HOURS, "RDS MySQL"),
+        (false, false) => return Ok(()),
+    };
+    if hours > limit {
+        return Err(Error::Config(format!(
+            "BinlogRetentionHours is {hours}, but {engine} keeps binlogs for at most {limit} hours: set BinlogRetentionHours to {limit} or less"
+        )));
+    }
+    Ok(())
+}
+
 /// Sets binlog retention: RDS/Aurora's procedure, else the server's own setting.
-async fn retention(conn: &mut mysql_async::Conn, hours: u32) -> String {
+async fn retention(conn: &mut mysql_async::Conn, hours: u32) -> Result<String> {
+    let aurora = server::variable(conn, "aurora_version").await?.is_some();
+    let rds: Option<u64> = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.ROUTINES \
+             WHERE ROUTINE_SCHEMA = 'mysql' AND ROUTINE_NAME = 'rds_set_configuration'",
+        )
+        .await
+        .map_err(|e| Error::mysql("looking for mysql.rds_set_configuration", e))?;
+    check_retention(hours, rds.unwrap_or(0) > 0, aurora)?;
     match conn
         .query_drop(format!(
             "CALL mysql.rds_set_configuration('binlog retention hours', {hours})"
         ))
         .await
     {
-        Ok(()) => return format!("{hours} hours (mysql.rds_set_configuration)"),
+        Ok(()) => return Ok(format!("{hours} hours (mysql.rds_set_configuration)")),
         Err(mysql_async::Error::Server(e)) if e.code == 1305 || e.code == 1049 => {}
-        Err(e) => return format!("could not set retention: {e}"),
+        Err(e) => return Ok(format!("could not set retention: {e}")),
     }
     let secs = hours as u64 * 3600;
     for stmt in [
@@ -212,13 +243,15 @@ async fn retention(conn: &mut mysql_async::Conn, hours: u32) -> String {
         format!("SET GLOBAL expire_logs_days = {}", hours.div_ceil(24)),
     ] {
         if conn.query_drop(&stmt).await.is_ok() {
-            return format!(
+            return Ok(format!(
                 "{hours} hours ({stmt}; not persisted across restarts unless SET PERSIST)"
-            );
+            ));
         }
     }
-    "could not set retention (no privilege?): set binlog_expire_logs_seconds on the server"
-        .to_string()
+    Ok(
+        "could not set retention (no privilege?): set binlog_expire_logs_seconds on the server"
+            .to_string(),
+    )
 }
 
 /// A SQL string literal.
@@ -253,7 +286,7 @@ async fn prepare(props: &Properties, deps: &Deps) -> Result<Outcome> {
         .unwrap_or("24")
         .parse()
         .map_err(|_| Error::Config("RetentionHours must be a whole number".into()))?;
-    out.insert("retention".into(), retention(&mut conn, hours).await);
+    out.insert("retention".into(), retention(&mut conn, hours).await?);
 
     if flag(&props.create_replication_user) {
         let user = props
@@ -324,34 +357,33 @@ async fn prepare(props: &Properties, deps: &Deps) -> Result<Outcome> {
 }
 
 /// Reads the replication user's password from its secret (a JSON with
-/// `password`, or the plain string). A failure leaves it unset, which
-/// `prepare` reports as a clear error in the response.
+/// `password`, or the plain string). A secret that cannot be read (denied,
+/// missing, a KMS key the function may not use) is the error, with the
+/// service's own code, never a missing parameter later.
 pub async fn resolve_password(
     req: &mut Request<Properties, Properties>,
     sdk: &binlog_cdc::aws::SdkConfig,
-) {
+) -> Result<()> {
     let props = match req {
         Request::Create(r) => &mut r.resource_properties,
         Request::Update(r) => &mut r.resource_properties,
-        _ => return,
+        _ => return Ok(()),
     };
     let Some(arn) = props.replication_password_secret_arn.clone() else {
-        return;
+        return Ok(());
     };
     let client = aws_sdk_secretsmanager::Client::new(sdk);
-    if let Ok(out) = client.get_secret_value().secret_id(&arn).send().await {
-        if let Some(s) = out.secret_string() {
-            let pw = serde_json::from_str::<serde_json::Value>(s)
-                .ok()
-                .and_then(|v| {
-                    v.get("password")
-                        .and_then(|p| p.as_str())
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| s.to_string());
-            props.replication_password = Some(pw);
-        }
-    }
+    let s = binlog_cdc::aws::secret_string(&client, &arn, "the replication user's secret").await?;
+    let pw = serde_json::from_str::<serde_json::Value>(&s)
+        .ok()
+        .and_then(|v| {
+            v.get("password")
+                .and_then(|p| p.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or(s);
+    props.replication_password = Some(pw);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -362,6 +394,22 @@ mod tests {
     fn literals_are_quoted_by_the_servers_rules() {
         assert_eq!(quote_literal(r"a'b\c", true), r"'a''b\\c'");
         assert_eq!(quote_literal(r"a'b\c", false), r"'a''b\c'");
+    }
+
+    #[test]
+    fn retention_is_refused_past_what_the_engine_keeps() {
+        assert!(check_retention(2160, true, true).is_ok());
+        assert!(check_retention(2161, true, true).is_err());
+        assert!(check_retention(168, true, false).is_ok());
+        let e = check_retention(169, true, false).unwrap_err();
+        assert!(
+            e.to_string().contains("RDS MySQL") && e.to_string().contains("168"),
+            "{e}"
+        );
+        assert!(
+            check_retention(10_000, false, false).is_ok(),
+            "self-managed: no limit"
+        );
     }
 
     #[test]

@@ -30,8 +30,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     .saturating_sub(Duration::from_secs(10))
                     .max(Duration::from_secs(1));
                 let mut req = ev.payload;
-                init_db::resolve_password(&mut req, sdk).await;
-                init_db::handle(req, deps.as_ref(), budget)
+                let password = init_db::resolve_password(&mut req, sdk).await;
+                let deps = match (deps, &password) {
+                    (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                    (Ok(d), Ok(())) => Ok(d),
+                };
+                init_db::handle(req, deps, budget)
                     .await
                     .map_err(binlog_cdc::pipeline::diagnostic)
             }

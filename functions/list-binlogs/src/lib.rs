@@ -2,21 +2,22 @@
 //! execution of the state machine is running (checked first, before any
 //! database work); reads the checkpoint (`meta.json` and its ETag); decides
 //! the range `[from, to)` (`to` is the server's position now, or a replay's
-//! end); checks the start is still on the server; and plans chunks at
+//! end); checks the start is still on the server and, for a committed run,
+//! still in the history the checkpoint was taken in ([`history::check`]);
+//! and plans chunks at
 //! transaction boundaries within the run's budget (`MAX_RUN_CHUNKS`,
 //! `MAX_RUN_BYTES`), each with its own replication server id. A plan cut by
 //! the budget ends early and says `more`: the execution loops back here.
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use binlog_cdc::config::StartAt;
-use binlog_cdc::contracts::{Chunk, ListBinlogsInput, RunPlan, RunStatus};
+use binlog_cdc::contracts::{Chunk, ListBinlogsInput, RestartAt, RunPlan, RunStatus};
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::layout::run_id;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::plan::{plan_chunks, Budget};
 use binlog_cdc::source::server;
-use binlog_cdc::{checkpoint, BinlogPosition};
-use mysql_async::prelude::Queryable;
+use binlog_cdc::{checkpoint, history, BinlogPosition};
 
 pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     let stored = checkpoint::read(deps.store.as_ref(), &deps.layout).await?;
@@ -31,6 +32,7 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
         commit: false,
         meta_etag,
         to_gtid: None,
+        to_history: None,
         chunks: Vec::new(),
         max_concurrency: deps.config.max_concurrency,
         reason: None,
@@ -51,6 +53,13 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     let current = server::current_position(&mut conn).await?;
 
     let (from, commit) = start_of_run(&input, checkpoint.as_ref(), &files, &current, deps)?;
+    let base = deps.config.server_id_base;
+    let url = deps.db_url();
+    if let Some((meta, _)) = stored.as_ref().filter(|_| commit) {
+        if let (Some(recorded), true) = (&meta.history, meta.position.position == from) {
+            history::check(&mut conn, &url, &files, &meta.position, recorded, base).await?;
+        }
+    }
     let end = input.input.to.clone().unwrap_or(current);
     check_range(&files, &from, &end)?;
     plan.commit = commit;
@@ -69,10 +78,12 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
         max_chunks: deps.config.max_run_chunks,
         max_bytes: deps.config.max_run_bytes,
     };
-    let base = deps.config.server_id_base;
-    let planned = plan_chunks(&deps.db_url(), &files, &from, &end, budget, base).await?;
+    let planned = plan_chunks(&url, &files, &from, &end, budget, base).await?;
     let to = planned.end().cloned().unwrap_or(end);
-    plan.to_gtid = gtid_at(&mut conn, &to).await;
+    plan.to_gtid = history::gtid_at(&mut conn, &to).await;
+    if commit {
+        plan.to_history = Some(history::mark(&mut conn, &url, to.file(), base).await?);
+    }
     let _ = conn.disconnect().await;
 
     let rid = run_id(&from, &to, &deps.config);
@@ -109,6 +120,24 @@ fn start_of_run(
     deps: &Deps,
 ) -> Result<(BinlogPosition, bool)> {
     let replay = input.input.from.is_some() || input.input.to.is_some();
+    // A restart applies to the execution's first run only: the later ones
+    // go on from the checkpoint it committed.
+    if let Some(restart) = input.input.restart_at.as_ref() {
+        if replay || input.input.commit == Some(false) {
+            return Err(Error::Config(
+                "restartAt restarts the committed stream: it takes no from, to or commit".into(),
+            ));
+        }
+        if input.loop_state.iteration == 0 {
+            let from = match restart {
+                RestartAt::Oldest => first_position(StartAt::Oldest, files, current)?,
+                RestartAt::Latest => current.clone(),
+                RestartAt::At(p) => p.clone(),
+            };
+            tracing::warn!(from = %from, checkpoint = ?checkpoint, "the stream restarts (restartAt)");
+            return Ok((from, true));
+        }
+    }
     let commit = input.input.commit.unwrap_or(!replay);
     let requested = match (&input.loop_state.resume_from, &input.input.from) {
         (Some(r), _) if !commit => Some(r.clone()),
@@ -117,15 +146,7 @@ fn start_of_run(
     let from = match (requested, checkpoint) {
         (Some(f), _) => f,
         (None, Some(c)) => c.clone(),
-        (None, None) => match deps.config.start_at {
-            StartAt::Latest => current.clone(),
-            StartAt::Oldest => {
-                let (first, _) = files.first().ok_or_else(|| {
-                    Error::Config("the server lists no binary logs (is log_bin on?)".into())
-                })?;
-                BinlogPosition::start_of(first.clone())
-            }
-        },
+        (None, None) => first_position(deps.config.start_at, files, current)?,
     };
     if let Some(c) = checkpoint.filter(|c| commit && **c != from) {
         return Err(Error::Config(format!(
@@ -133,6 +154,24 @@ fn start_of_run(
         )));
     }
     Ok((from, commit))
+}
+
+/// Where a stream without a checkpoint starts: the oldest binlog, or the
+/// server's current position.
+fn first_position(
+    start: StartAt,
+    files: &[(String, u64)],
+    current: &BinlogPosition,
+) -> Result<BinlogPosition> {
+    match start {
+        StartAt::Latest => Ok(current.clone()),
+        StartAt::Oldest => {
+            let (first, _) = files.first().ok_or_else(|| {
+                Error::Config("the server lists no binary logs (is log_bin on?)".into())
+            })?;
+            Ok(BinlogPosition::start_of(first.clone()))
+        }
+    }
 }
 
 /// The start must still be on the server (else the events between it and
@@ -154,16 +193,6 @@ fn check_range(files: &[(String, u64)], from: &BinlogPosition, to: &BinlogPositi
         )));
     }
     Ok(())
-}
-
-/// MariaDB's GTID state at a position (`BINLOG_GTID_POS`); `None` elsewhere.
-async fn gtid_at(conn: &mut mysql_async::Conn, pos: &BinlogPosition) -> Option<String> {
-    conn.exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (pos.file(), pos.pos()))
-        .await
-        .ok()
-        .flatten()
-        .flatten()
-        .filter(|g| !g.is_empty())
 }
 
 /// Another RUNNING execution of this state machine that started before this

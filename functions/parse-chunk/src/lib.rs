@@ -87,7 +87,11 @@ impl Staging {
         let key = deps
             .layout
             .staging_part(&chunk.run_id, chunk.index, table, t.part.parts);
-        let body = std::mem::take(&mut t.buf);
+        // The next buffer starts at the size this one reached: a table that
+        // filled one part usually fills the next, and a buffer grown from
+        // empty by doubling copies itself several times over on the way.
+        let capacity = t.buf.capacity();
+        let body = std::mem::replace(&mut t.buf, Vec::with_capacity(capacity));
         self.buffered -= body.len();
         t.part.parts += 1;
         t.part.sizes.push(body.len() as u64);

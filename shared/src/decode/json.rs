@@ -21,7 +21,7 @@ use super::Bytes;
 /// `binlog/decimal/mod.rs`; found by tests/tests/fuzz_decoder.rs), and turns
 /// a panic into an error.
 fn no_panic<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+    crate::guard::catch(f).unwrap_or_else(|_| {
         Err("binary JSON is malformed: its bytes do not match its own lengths".into())
     })
 }

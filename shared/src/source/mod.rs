@@ -9,8 +9,6 @@
 pub mod file;
 pub mod server;
 
-use std::panic::AssertUnwindSafe;
-
 use mysql_common::binlog::events::Event;
 
 use crate::error::{Error, Result};
@@ -47,7 +45,7 @@ pub(crate) fn guarded<T>(
     what: &'static str,
     f: impl FnOnce() -> std::io::Result<T>,
 ) -> Result<T> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+    match crate::guard::catch(f) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Error::malformed(at, what, e.to_string())),
         Err(_) => Err(Error::malformed(

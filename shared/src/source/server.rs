@@ -16,9 +16,9 @@
 //! Also here: the server-side checks ([`preflight`]) that the log holds
 //! full rows.
 
-use std::panic::AssertUnwindSafe;
+use std::future::Future;
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts};
 use mysql_common::binlog::events::{RotateEvent, TransactionPayloadEvent};
@@ -30,21 +30,38 @@ use crate::position::BinlogPosition;
 /// `LOG_EVENT_ARTIFICIAL_F`: the server made this event up for the stream.
 const ARTIFICIAL: u16 = 0x20;
 
+/// Amazon RDS's root certificate authorities (`shared/certs/`, with their
+/// provenance): RDS and Aurora certificates chain to them, and they are not
+/// among the built-in web roots, so every TLS connection trusts them too and
+/// `DB_TLS=verify` works against RDS out of the box.
+const RDS_CA_BUNDLE: &[u8] = include_bytes!("../../certs/rds-ca-bundle.pem");
+
 /// Opens a connection (every connection of the pipeline, the replication
-/// stream's included, starts here).
+/// stream's included, starts here). A reader or proxy endpoint is refused
+/// by its name first ([`endpoint_kind_refusal`]).
 ///
 /// Besides mysql_async's URL parameters, the URL may carry `ssl_ca=PATH`: a
 /// CA certificate (PEM) to verify the server against, which mysql_async only
 /// takes through its `SslOpts` (`DB_CA_FILE` adds it; see
-/// `config::with_tls`).
+/// `config::with_tls`). With TLS on, the trusted roots are the built-in web
+/// roots, [`RDS_CA_BUNDLE`] and that file.
 pub async fn connect(url: &str) -> Result<Conn> {
     let (url, ca) = split_ssl_ca(url);
     let opts = Opts::from_url(&url).map_err(|e| Error::Config(format!("bad database URL: {e}")))?;
+    if let Some(e) = endpoint_kind_refusal(opts.ip_or_hostname()) {
+        return Err(e);
+    }
     let host = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
     let opts = match (ca, opts.ssl_opts().cloned()) {
-        (Some(ca), Some(ssl)) => mysql_async::OptsBuilder::from_opts(opts)
-            .ssl_opts(ssl.with_root_certs(vec![std::path::PathBuf::from(ca).into()]))
-            .into(),
+        (ca, Some(ssl)) => {
+            let mut roots = vec![RDS_CA_BUNDLE.into()];
+            if let Some(ca) = ca {
+                roots.push(std::path::PathBuf::from(ca).into());
+            }
+            mysql_async::OptsBuilder::from_opts(opts)
+                .ssl_opts(ssl.with_root_certs(roots))
+                .into()
+        }
         (Some(_), None) => {
             return Err(Error::Config(
                 "ssl_ca is set but TLS is not (require_ssl=true, or DB_TLS=verify)".into(),
@@ -217,7 +234,8 @@ impl ServerSource {
         self.mariadb
     }
 
-    async fn close(&mut self) {
+    /// Ends the dump (reading to the end of the range does it too).
+    pub async fn close(&mut self) {
         if let Some(s) = self.stream.take() {
             // Closing a finished non-blocking stream may report a broken pipe; nothing is lost.
             let _ = s.close().await;
@@ -258,9 +276,18 @@ impl EventSource for ServerSource {
             let Some(stream) = self.stream.as_mut() else {
                 return Ok(None);
             };
-            let item = match AssertUnwindSafe(stream.next()).catch_unwind().await {
+            // mysql_async expands TRANSACTION_PAYLOAD events itself, through
+            // mysql_common, which may panic on corrupt ones: caught quietly.
+            let mut next = std::pin::pin!(stream.next());
+            let polled = futures_util::future::poll_fn(|cx| {
+                match crate::guard::catch(|| next.as_mut().poll(cx)) {
+                    Ok(p) => p.map(Ok),
+                    Err(_) => std::task::Poll::Ready(Err(())),
+                }
+            });
+            let item = match polled.await {
                 Ok(item) => item,
-                Err(_) => {
+                Err(()) => {
                     return Err(Error::malformed(
                         &self.next,
                         "event",
@@ -483,52 +510,149 @@ pub async fn variable(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     }
 }
 
-fn preflight_error(what: &str, fix: &str) -> Error {
-    Error::Config(format!("PreflightFailed: {what}; {fix}"))
+/// How to change a binlog setting on a managed server: a reboot is what
+/// makes the replication stream pick it up everywhere.
+const PARAMETER_GROUP_FIX: &str = "set it in the DB cluster parameter group (Aurora) or the DB parameter group (RDS), then reboot the writer instance; on a self-managed server, set it in my.cnf (or SET PERSIST) and reconnect";
+
+fn invalid(setting: &str, expected: &str, actual: &str, why: &str) -> Error {
+    Error::InvalidSystemSetting {
+        setting: setting.into(),
+        expected: expected.into(),
+        actual: actual.into(),
+        fix: format!("{why}; {PARAMETER_GROUP_FIX}"),
+    }
+}
+
+/// A reader endpoint or an RDS Proxy, told by the host name RDS gives it
+/// (`name.cluster-ro-….rds.amazonaws.com`, `name.proxy-….rds.amazonaws.com`),
+/// before any connection.
+pub fn endpoint_kind_refusal(host: &str) -> Option<Error> {
+    let h = host.to_ascii_lowercase();
+    let reason = if h.contains(".cluster-ro-") {
+        "it is an Aurora reader endpoint (cluster-ro)"
+    } else if h.contains(".proxy-") {
+        "it is an RDS Proxy endpoint (a proxy does not pass the replication protocol through)"
+    } else {
+        return None;
+    };
+    Some(Error::NotTheWriter {
+        endpoint: host.to_string(),
+        reason: reason.into(),
+    })
+}
+
+/// Refuses a read-only instance (an Aurora replica has
+/// `innodb_read_only=ON`; an RDS read replica `read_only=ON`): its binary log,
+/// if any, is not the cluster's stream of commits.
+async fn check_writer(conn: &mut Conn) -> Result<()> {
+    for setting in ["innodb_read_only", "read_only"] {
+        let v = variable(conn, setting).await?.unwrap_or_default();
+        if matches!(v.to_ascii_uppercase().as_str(), "1" | "ON") {
+            let endpoint = format!(
+                "{}:{}",
+                conn.opts().ip_or_hostname(),
+                conn.opts().tcp_port()
+            );
+            return Err(Error::NotTheWriter {
+                endpoint,
+                reason: format!("the instance is read-only ({setting}=ON: a replica)"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The checks that make sure no row can be lost or mangled, run by init-db
-/// and by every ListBinlogs: binary logging on, `binlog_format=ROW`,
-/// `binlog_row_image=FULL`, `binlog_row_metadata=FULL` where the server has
-/// it, no `PARTIAL_JSON`. Each failure is a definite `ConfigError` whose
-/// message starts with `PreflightFailed:` and says what to set. Returns notes
-/// (settings this server does not have).
+/// and by every ListBinlogs: the writer instance, binary logging on,
+/// `binlog_format=ROW`, `binlog_row_image=FULL`, `binlog_row_metadata=FULL`
+/// where the server has it (Aurora MySQL 3 and MySQL 8.0 default it to
+/// MINIMAL), no `PARTIAL_JSON`. Each failure is definite: `NotTheWriter`, or
+/// [`Error::InvalidSystemSetting`] naming the setting, its value, the value
+/// needed and how to change it. Returns notes (settings this server does not
+/// have).
 pub async fn preflight(conn: &mut Conn) -> Result<Vec<String>> {
     let mut notes = Vec::new();
+    check_writer(conn).await?;
     let log_bin = variable(conn, "log_bin").await?.unwrap_or_default();
     if !matches!(log_bin.as_str(), "1" | "ON") {
-        return Err(preflight_error("log_bin is OFF (no binary log)", "enable binary logging (on RDS/Aurora: automated backups, or binlog_format in the parameter group)"));
+        return Err(invalid("log_bin", "ON", "OFF", "there is no binary log (on RDS and Aurora it is on when automated backups are, with binlog_format set in the parameter group)"));
     }
     let format = variable(conn, "binlog_format").await?.unwrap_or_default();
     if !format.eq_ignore_ascii_case("ROW") {
-        return Err(preflight_error(
-            &format!("binlog_format is {format}"),
-            "set binlog_format=ROW (STATEMENT and MIXED log statements, not rows)",
+        return Err(invalid(
+            "binlog_format",
+            "ROW",
+            &format,
+            "STATEMENT and MIXED log statements, not rows",
         ));
     }
     let image = variable(conn, "binlog_row_image")
         .await?
         .unwrap_or_else(|| "FULL".into());
     if !image.eq_ignore_ascii_case("FULL") {
-        return Err(preflight_error(
-            &format!("binlog_row_image is {image}"),
-            "set binlog_row_image=FULL (MINIMAL and NOBLOB leave columns out of the images)",
+        return Err(invalid(
+            "binlog_row_image",
+            "FULL",
+            &image,
+            "MINIMAL and NOBLOB leave columns out of the images",
         ));
     }
     match variable(conn, "binlog_row_metadata").await? {
         Some(m) if !m.eq_ignore_ascii_case("FULL") => {
-            return Err(preflight_error(&format!("binlog_row_metadata is {m}"), "set binlog_row_metadata=FULL (column names, signedness and charsets in every table map)"))
+            return Err(invalid("binlog_row_metadata", "FULL", &m, "column names, signedness and charsets must be in every table map (Aurora MySQL 3 and MySQL 8.0 default to MINIMAL)"))
         }
         Some(_) => {}
         None => notes.push("binlog_row_metadata does not exist here: metadata comes from information_schema".to_string()),
     }
     if let Some(v) = variable(conn, "binlog_row_value_options").await? {
         if v.to_ascii_uppercase().contains("PARTIAL_JSON") {
-            return Err(preflight_error(
-                "binlog_row_value_options has PARTIAL_JSON",
-                "clear binlog_row_value_options (JSON diffs need the whole document)",
+            return Err(invalid(
+                "binlog_row_value_options",
+                "'' (empty)",
+                &v,
+                "JSON diffs need the whole document",
             ));
         }
     }
     Ok(notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rds_bundle_holds_each_regions_three_roots() {
+        let text = std::str::from_utf8(RDS_CA_BUNDLE).expect("PEM is ASCII");
+        let certs = text.matches("-----BEGIN CERTIFICATE-----").count();
+        assert_eq!(certs, text.matches("-----END CERTIFICATE-----").count());
+        for kind in ["RSA2048 G1", "RSA4096 G1", "ECC384 G1"] {
+            assert_eq!(
+                text.matches(&format!("Root CA {kind} (until")).count(),
+                certs / 3,
+                "{kind}"
+            );
+        }
+        assert!(text.contains("# Amazon RDS us-east-1 Root CA RSA2048 G1"));
+        assert!(certs >= 87, "{certs}");
+    }
+
+    #[test]
+    fn reader_and_proxy_endpoints_are_refused_by_name() {
+        for host in [
+            "shop.cluster-ro-abc123.eu-west-1.rds.amazonaws.com",
+            "shop-proxy.proxy-abc123.eu-west-1.rds.amazonaws.com",
+        ] {
+            let e = endpoint_kind_refusal(host).expect(host);
+            assert_eq!(e.name(), crate::error::names::NOT_THE_WRITER);
+            assert!(e.to_string().contains("cluster (writer) endpoint"), "{e}");
+        }
+        for host in [
+            "shop.cluster-abc123.eu-west-1.rds.amazonaws.com",
+            "shop-instance-1.abc123.eu-west-1.rds.amazonaws.com",
+            "127.0.0.1",
+        ] {
+            assert!(endpoint_kind_refusal(host).is_none(), "{host}");
+        }
+    }
 }

@@ -104,7 +104,13 @@ impl ObjectStore for LocalStore {
 
     async fn put(&self, key: &str, body: Vec<u8>, cond: PutCondition) -> Result<String> {
         let path = self.path(key)?;
-        let _guard = self.lock.lock().await;
+        // Only a conditional write needs the lock (its check and its write
+        // must not interleave with another's); any write lands by an atomic
+        // rename, so unconditional ones (staged parts) run side by side.
+        let _guard = match cond {
+            PutCondition::None => None,
+            _ => Some(self.lock.lock().await),
+        };
         if cond != PutCondition::None {
             let current = self.get(key).await?;
             let ok = match (&cond, &current) {

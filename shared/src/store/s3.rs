@@ -23,6 +23,12 @@ pub const PART_SIZE: usize = 8 << 20;
 /// S3's largest piece of a multipart upload, and so of one UploadPartCopy.
 const MAX_COPY_PART: u64 = 5 << 30;
 
+/// The tag on every object written through [`ObjectStore::writer`]: the
+/// event objects (outputs and staged parts), not `meta.json`, `serverId.json`
+/// or a run's small JSON records. The stack's output lifecycle rule expires
+/// only objects with this tag, so it never takes the checkpoint.
+pub const EVENTS_TAG: &str = "binlog-cdc=events";
+
 /// `[from, to)` as pieces S3 may copy: one piece may not pass `max` (5 GiB),
 /// so a larger range is cut into equal pieces (each far above the 5 MiB
 /// minimum a piece before the last needs).
@@ -304,6 +310,7 @@ impl S3Writer {
                 .create_multipart_upload()
                 .bucket(&self.store.bucket)
                 .key(&self.key)
+                .tagging(EVENTS_TAG)
                 .send()
                 .await
                 .map_err(|e| sdk_error(self.ctx(), e))?;
@@ -449,7 +456,16 @@ impl ObjectWriter for S3Writer {
     async fn finish(mut self: Box<Self>) -> Result<()> {
         if self.upload_id.is_none() {
             let body = std::mem::take(&mut self.buf);
-            self.store.put(&self.key, body, PutCondition::None).await?;
+            self.store
+                .client
+                .put_object()
+                .bucket(&self.store.bucket)
+                .key(&self.key)
+                .tagging(EVENTS_TAG)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| sdk_error(self.ctx(), e))?;
             return Ok(());
         }
         let result = async {

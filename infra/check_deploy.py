@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Fails when infra/ walks a first deploy on Aurora or RDS into a known trap.
+
+Each check reads the templates (and the state machine) as CloudFormation
+would see them; `--self-test` breaks the templates one trap at a time and
+fails unless the matching check catches it.
+
+1. managed secrets: DatabaseHost/DatabasePort reach the functions (DB_HOST,
+   DB_PORT), and the demo database uses an RDS-managed master secret;
+2. binlog settings: the demo's cluster parameter group sets binlog_format=ROW,
+   binlog_row_image=FULL and binlog_row_metadata=FULL;
+4. VPC: init-db waits for the VPC endpoints (and the KMS grant), has a
+   ServiceTimeout above its function's timeout, and the interface endpoints
+   accept HTTPS from a group the functions carry;
+6. lifecycle: the output expiry rule is filtered on the events tag the S3
+   store writes (shared/src/store/s3.rs), so meta.json and serverId.json never
+   expire; no other rule expires objects outside staging;
+7. KMS: a customer-managed key for the secret gets kms:Decrypt through
+   Secrets Manager, for every function that reads the secret;
+8. retention: BinlogRetentionHours allows Aurora's 2,160 hours;
+9. scheduling: ConcurrentRun ends the execution successfully (the alarm counts
+   failed executions), never in a Fail state.
+
+Run: .venv/infra/bin/python infra/check_deploy.py [--self-test]
+"""
+
+import copy
+import json
+import re
+import sys
+from pathlib import Path
+
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(path):
+    template, matches = decode(str(path))
+    if template is None:
+        sys.exit(f"{path}: cannot be read: {matches}")
+    return template
+
+
+def events_tag():
+    """The tag the S3 store puts on event objects, from its source."""
+    src = (ROOT / "shared/src/store/s3.rs").read_text()
+    m = re.search(r'pub const EVENTS_TAG: &str = "([^"=]+)=([^"]+)";', src)
+    return {"Key": m.group(1), "Value": m.group(2)} if m else None
+
+
+def refs(value):
+    """Every resource name a value refers to (Ref, GetAtt, Sub)."""
+    out = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "Ref" and isinstance(v, str):
+                out.add(v)
+            elif k == "Fn::GetAtt":
+                out.add(v[0] if isinstance(v, list) else v.split(".")[0])
+            elif k == "Fn::Sub":
+                text = v if isinstance(v, str) else v[0]
+                out |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+            out |= refs(v)
+    elif isinstance(value, list):
+        for v in value:
+            out |= refs(v)
+    return out
+
+
+def functions(t):
+    return {n: r for n, r in t["Resources"].items() if r.get("Type") == "AWS::Serverless::Function"}
+
+
+def reads_the_secret(t):
+    names = set()
+    for name, fn in functions(t).items():
+        for pol in fn["Properties"].get("Policies", []):
+            for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
+                if "secretsmanager:GetSecretValue" in json.dumps(st.get("Action")):
+                    names.add(name)
+    return names
+
+
+def check_managed_secret(t, demo):
+    out = []
+    params = t.get("Parameters", {})
+    env = t["Globals"]["Function"]["Environment"]["Variables"]
+    for p, var in (("DatabaseHost", "DB_HOST"), ("DatabasePort", "DB_PORT")):
+        if p not in params:
+            out.append(f"1: no {p} parameter (managed secrets hold no host or port)")
+        elif env.get(var) != {"Ref": p}:
+            out.append(f"1: {var} is not set from {p}")
+    cluster = demo["Resources"].get("Cluster", {}).get("Properties", {})
+    if cluster.get("ManageMasterUserPassword") is not True:
+        out.append("1: the demo database does not use an RDS-managed master secret")
+    if "DatabaseHost" not in demo.get("Outputs", {}):
+        out.append("1: the demo database does not output DatabaseHost")
+    return out
+
+
+def check_binlog_parameters(demo):
+    groups = [r for r in demo["Resources"].values() if r.get("Type") == "AWS::RDS::DBClusterParameterGroup"]
+    want = {"binlog_format": "ROW", "binlog_row_image": "FULL", "binlog_row_metadata": "FULL"}
+    if not groups:
+        return ["2: the demo database has no cluster parameter group"]
+    got = groups[0]["Properties"].get("Parameters", {})
+    return [f"2: the demo's parameter group does not set {k}={v}" for k, v in want.items() if str(got.get(k, "")).upper() != v]
+
+
+def check_vpc(t):
+    out = []
+    res = t["Resources"]
+    init = res.get("InitDb", {})
+    deps = init.get("DependsOn", [])
+    deps = [deps] if isinstance(deps, str) else deps
+    waited = set(deps)
+    for d in deps:
+        waited |= refs(res.get(d, {}).get("Metadata", {}))
+    for name, r in res.items():
+        if r.get("Type") == "AWS::EC2::VPCEndpoint" and name not in waited:
+            out.append(f"4: InitDb does not wait for {name}")
+    if "SecretKeyDecrypt" in res and "SecretKeyDecrypt" not in waited:
+        out.append("4: InitDb does not wait for the KMS grant")
+    timeout = init.get("Properties", {}).get("ServiceTimeout")
+    fn_timeout = functions(t).get("InitDbFunction", {}).get("Properties", {}).get("Timeout", 3)
+    if not isinstance(timeout, int) or not fn_timeout < timeout <= 3600:
+        out.append(f"4: InitDb's ServiceTimeout {timeout!r} is not above init-db's timeout ({fn_timeout} s) and at most 3600")
+    https_from = set()
+    for name, r in res.items():
+        if r.get("Type") == "AWS::EC2::SecurityGroup":
+            for rule in r["Properties"].get("SecurityGroupIngress", []):
+                if rule.get("FromPort") <= 443 <= rule.get("ToPort") and "SourceSecurityGroupId" in rule:
+                    https_from |= {(name, s) for s in refs(rule["SourceSecurityGroupId"])}
+    carried = set()
+    for fn in functions(t).values():
+        carried |= refs(fn["Properties"].get("VpcConfig", {}))
+    for name, r in res.items():
+        p = r.get("Properties", {})
+        if r.get("Type") == "AWS::EC2::VPCEndpoint" and p.get("VpcEndpointType") == "Interface":
+            groups = refs(p.get("SecurityGroupIds", []))
+            if not any(g == eg and src in carried for eg, src in https_from for g in groups):
+                out.append(f"4: {name}'s security group does not accept HTTPS from a group the functions carry")
+    return out
+
+
+def check_lifecycle(t):
+    out = []
+    tag = events_tag()
+    if tag is None:
+        return ["6: EVENTS_TAG not found in shared/src/store/s3.rs"]
+    rules = t["Resources"]["OutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = [r for r in rules if "ExpirationInDays" in r or "ExpirationDate" in r]
+    outputs = [r for r in expiring if r.get("Id") == "outputs-expire"]
+    if not outputs:
+        out.append("6: no outputs-expire rule")
+    for r in expiring:
+        prefix = json.dumps(r.get("Prefix", ""))
+        if "staging/" in prefix:
+            continue
+        if tag not in r.get("TagFilters", []):
+            out.append(f"6: rule {r.get('Id')} expires untagged objects under the prefix (meta.json, serverId.json)")
+    return out
+
+
+def check_kms(t):
+    out = []
+    res = t["Resources"]
+    if "SecretKmsKeyArn" not in t.get("Parameters", {}):
+        return ["7: no SecretKmsKeyArn parameter"]
+    pol = res.get("SecretKeyDecrypt")
+    if not pol:
+        return ["7: no kms:Decrypt grant for a customer-managed key"]
+    st = pol["Properties"]["PolicyDocument"]["Statement"][0]
+    if st.get("Action") != "kms:Decrypt" or st.get("Resource") != {"Ref": "SecretKmsKeyArn"}:
+        out.append("7: the grant is not kms:Decrypt on SecretKmsKeyArn")
+    if "kms:ViaService" not in json.dumps(st.get("Condition", {})):
+        out.append("7: the grant is not limited to Secrets Manager (kms:ViaService)")
+    roles = refs(pol["Properties"].get("Roles", []))
+    for fn in sorted(reads_the_secret(t)):
+        if f"{fn}Role" not in roles:
+            out.append(f"7: {fn} reads the secret but gets no kms:Decrypt")
+    return out
+
+
+def check_retention(t):
+    p = t["Parameters"].get("BinlogRetentionHours", {})
+    return [] if p.get("MaxValue", 0) >= 2160 else ["8: BinlogRetentionHours stops short of Aurora's 2160 hours"]
+
+
+def check_concurrent_run(asl):
+    out = []
+    states = asl["States"]
+    for name, st in states.items():
+        for c in st.get("Catch", []):
+            if "ConcurrentRun" in c["ErrorEquals"] or "States.ALL" in c["ErrorEquals"]:
+                nxt, kind = c["Next"], None
+                seen = set()
+                while nxt and nxt not in seen:
+                    seen.add(nxt)
+                    kind = states[nxt]["Type"]
+                    if kind in ("Succeed", "Fail"):
+                        break
+                    nxt = states[nxt].get("Next")
+                if kind != "Succeed":
+                    out.append(f"9: {name} sends ConcurrentRun to {nxt} ({kind}), which the failure alarm counts")
+    return out
+
+
+def problems(t, demo, asl):
+    return (check_managed_secret(t, demo) + check_binlog_parameters(demo) + check_vpc(t)
+            + check_lifecycle(t) + check_kms(t) + check_retention(t) + check_concurrent_run(asl))
+
+
+def self_test(t, demo, asl):
+    def broken(fn, which):
+        tt, dd, aa = copy.deepcopy(t), copy.deepcopy(demo), copy.deepcopy(asl)
+        fn(tt, dd, aa)
+        found = [p for p in problems(tt, dd, aa) if p.startswith(f"{which}:")]
+        assert found, f"the checker missed trap {which}"
+
+    breaks = [
+        ("1", lambda t, d, a: t["Globals"]["Function"]["Environment"]["Variables"].pop("DB_HOST")),
+        ("1", lambda t, d, a: d["Resources"]["Cluster"]["Properties"].pop("ManageMasterUserPassword")),
+        ("2", lambda t, d, a: d["Resources"]["ClusterParameters"]["Properties"]["Parameters"].pop("binlog_row_metadata")),
+        ("4", lambda t, d, a: t["Resources"]["InitDb"].pop("DependsOn")),
+        ("4", lambda t, d, a: t["Resources"]["InitDb"]["Properties"].pop("ServiceTimeout")),
+        ("4", lambda t, d, a: t["Resources"]["SecretsManagerEndpoint"]["Properties"].update(SecurityGroupIds={"Ref": "SecurityGroupIds"})),
+        ("6", lambda t, d, a: [r.pop("TagFilters", None) for r in t["Resources"]["OutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]]),
+        ("7", lambda t, d, a: t["Resources"]["SecretKeyDecrypt"]["Properties"]["Roles"].pop()),
+        ("8", lambda t, d, a: t["Parameters"]["BinlogRetentionHours"].update(MaxValue=168)),
+        ("9", lambda t, d, a: [c.update(Next="Failed") for st in a["States"].values() for c in st.get("Catch", []) if "ConcurrentRun" in c["ErrorEquals"]]),
+    ]
+    for which, fn in breaks:
+        broken(fn, which)
+    print(f"self-test: {len(breaks)} broken templates caught")
+
+
+def main():
+    t = load(ROOT / "infra/template.yaml")
+    demo = load(ROOT / "infra/demo-database.yaml")
+    asl = json.loads((ROOT / "statemachine/binlog-pipeline.asl.json").read_text())
+    if "--self-test" in sys.argv:
+        self_test(t, demo, asl)
+    found = problems(t, demo, asl)
+    for p in found:
+        print(f"deploy trap {p}", file=sys.stderr)
+    if found:
+        return 1
+    print("infra: no known deploy trap (managed secrets, binlog parameters, VPC, lifecycle, KMS, retention, ConcurrentRun)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

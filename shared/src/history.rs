@@ -1,0 +1,139 @@
+//! The binlog history a checkpoint is in: recorded at each commit
+//! ([`mark`], into `meta.json`'s `history`) and checked before a committed
+//! run reads on from the checkpoint ([`check`]).
+//!
+//! A checkpoint is a file name and an offset. After `RESET MASTER`, a restore
+//! from a snapshot or a copy of the data directory, a failover to a new
+//! cluster, a Blue/Green switchover or another server behind the same
+//! endpoint, the same names can hold other events; reading on from the old
+//! offset would then skip them, or decode from the middle of one. A GTID
+//! alone does not tell (MariaDB restarts at `0-1-1` after `RESET MASTER`), so
+//! the check compares, in order:
+//!
+//! 1. the server's identity (MySQL `@@server_uuid`; MariaDB `@@server_id` and
+//!    `@@gtid_domain_id`);
+//! 2. the checkpoint's file: still at least as long as the offset, and created
+//!    at the same second (its format description event's timestamp: a file
+//!    made again by `RESET MASTER` or by another server has a new one);
+//! 3. where the server has it, the GTID state at the offset (MariaDB's
+//!    `BINLOG_GTID_POS`), against the one recorded at commit.
+//!
+//! Any difference is a definite [`Error::BinlogHistoryChanged`] naming it.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::contracts::{BinlogHistory, Checkpoint};
+use crate::error::{Error, Result};
+use crate::source::server::{self, ServerSource};
+use crate::source::EventSource;
+use crate::BinlogPosition;
+
+/// The server's identity: `server_uuid:…` (MySQL), else
+/// `server_id:…,gtid_domain_id:…` (MariaDB, which has no UUID).
+pub async fn server_identity(conn: &mut Conn) -> Result<String> {
+    if let Some(uuid) = server::variable(conn, "server_uuid").await? {
+        return Ok(format!("server_uuid:{uuid}"));
+    }
+    let id = server::variable(conn, "server_id")
+        .await?
+        .unwrap_or_default();
+    let domain = server::variable(conn, "gtid_domain_id")
+        .await?
+        .unwrap_or_default();
+    Ok(format!("server_id:{id},gtid_domain_id:{domain}"))
+}
+
+/// When the server created `file`: the timestamp of the format description
+/// event it starts with, read over a short dump (replication id `server_id`).
+pub async fn file_created(url: &str, file: &str, server_id: u32) -> Result<u32> {
+    let start = BinlogPosition::start_of(file.to_string());
+    let mut source = ServerSource::open(url, &start, None, server_id).await?;
+    let first = source.next_event().await?;
+    source.close().await;
+    match first {
+        Some(ev)
+            if ev.event.header().event_type_raw() == crate::source::types::FORMAT_DESCRIPTION =>
+        {
+            Ok(ev.event.header().timestamp())
+        }
+        _ => Err(Error::malformed(
+            &start,
+            "binlog file",
+            "it does not start with a format description event",
+        )),
+    }
+}
+
+/// The history `file` is in now.
+pub async fn mark(conn: &mut Conn, url: &str, file: &str, server_id: u32) -> Result<BinlogHistory> {
+    Ok(BinlogHistory {
+        server: server_identity(conn).await?,
+        file: file.to_string(),
+        file_created: file_created(url, file, server_id).await?,
+    })
+}
+
+/// MariaDB's GTID state at a position (`BINLOG_GTID_POS`); `None` where the
+/// server has no such function, or no state there.
+pub async fn gtid_at(conn: &mut Conn, pos: &BinlogPosition) -> Option<String> {
+    conn.exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (pos.file(), pos.pos()))
+        .await
+        .ok()
+        .flatten()
+        .flatten()
+        .filter(|g| !g.is_empty())
+}
+
+/// Checks that `checkpoint` is still in the history `recorded` (see the
+/// module docs); `files` is the server's `SHOW BINARY LOGS`. A checkpoint
+/// file the server no longer lists is left to the purge check.
+pub async fn check(
+    conn: &mut Conn,
+    url: &str,
+    files: &[(String, u64)],
+    checkpoint: &Checkpoint,
+    recorded: &BinlogHistory,
+    server_id: u32,
+) -> Result<()> {
+    let at = &checkpoint.position;
+    let changed = |what: String| Error::BinlogHistoryChanged {
+        checkpoint: at.clone(),
+        what,
+    };
+    let server = server_identity(conn).await?;
+    if server != recorded.server {
+        return Err(changed(format!(
+            "the endpoint now reaches another server ({server}; the checkpoint was taken on {})",
+            recorded.server
+        )));
+    }
+    let Some((_, size)) = files.iter().find(|(f, _)| f == at.file()) else {
+        return Ok(());
+    };
+    if *size < at.pos() {
+        return Err(changed(format!(
+            "{} is now {size} bytes, shorter than the checkpoint's offset {} (RESET MASTER, or a restore of an earlier copy)",
+            at.file(),
+            at.pos()
+        )));
+    }
+    if recorded.file == at.file() {
+        let created = file_created(url, at.file(), server_id).await?;
+        if created != recorded.file_created {
+            return Err(changed(format!(
+                "{} was created again (its format description event says {created}, the checkpoint's file said {}: RESET MASTER, or another server)",
+                at.file(),
+                recorded.file_created
+            )));
+        }
+    }
+    if let (Some(was), Some(now)) = (&checkpoint.gtid, gtid_at(conn, at).await) {
+        if *was != now {
+            return Err(changed(format!(
+                "the GTID state at the checkpoint is now {now}, it was {was}"
+            )));
+        }
+    }
+    Ok(())
+}
