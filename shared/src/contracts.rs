@@ -105,6 +105,10 @@ pub struct BinlogHistory {
     /// description event's timestamp, Unix seconds).
     pub file: String,
     pub file_created: u32,
+    /// MySQL with `gtid_mode=ON`: the server's executed GTID set when the
+    /// run was planned (it holds every transaction up to the checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid_executed: Option<String>,
 }
 
 /// An execution's loop over budgeted runs: which iteration this is, the
@@ -486,6 +490,7 @@ mod tests {
                 server: "server_id:1,gtid_domain_id:0".into(),
                 file: "binlog.000002".into(),
                 file_created: 1_790_000_000,
+                gtid_executed: None,
             }),
             chunks: vec![chunk.clone()],
             max_concurrency: 4,
@@ -662,6 +667,15 @@ mod tests {
                 server: format!("server_uuid:{}", "f".repeat(36)),
                 file: "mysql-bin-changelog.123457".into(),
                 file_created: u32::MAX,
+                // A set after a hundred failovers: a hundred source UUIDs.
+                gtid_executed: Some(
+                    (0..100)
+                        .map(|i| {
+                            format!("{i:08x}-0000-0000-0000-000000000000:1-18446744073709551615")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
             }),
             chunks,
             max_concurrency: 40,

@@ -15,8 +15,11 @@
 //! 2. the checkpoint's file: still at least as long as the offset, and created
 //!    at the same second (its format description event's timestamp: a file
 //!    made again by `RESET MASTER` or by another server has a new one);
-//! 3. where the server has it, the GTID state at the offset (MariaDB's
-//!    `BINLOG_GTID_POS`), against the one recorded at commit.
+//! 3. where the server has GTIDs: MariaDB's GTID state at the offset
+//!    (`BINLOG_GTID_POS`) against the one recorded at commit; MySQL's
+//!    executed GTID set (`gtid_mode=ON`), which must still hold the one
+//!    recorded when the checkpoint's run was planned (it only grows along
+//!    one history: `RESET MASTER` clears it, a restore takes it back).
 //!
 //! Any difference is a definite [`Error::BinlogHistoryChanged`] naming it.
 
@@ -25,6 +28,7 @@ use mysql_async::Conn;
 
 use crate::contracts::{BinlogHistory, Checkpoint};
 use crate::error::{Error, Result};
+use crate::gtid::GtidSet;
 use crate::source::server::{self, ServerSource};
 use crate::source::EventSource;
 use crate::BinlogPosition;
@@ -71,7 +75,17 @@ pub async fn mark(conn: &mut Conn, url: &str, file: &str, server_id: u32) -> Res
         server: server_identity(conn).await?,
         file: file.to_string(),
         file_created: file_created(url, file, server_id).await?,
+        gtid_executed: gtid_executed(conn).await?,
     })
+}
+
+/// MySQL's `@@GLOBAL.gtid_executed`, when it has GTIDs (MariaDB has no such
+/// variable; `gtid_mode=OFF` leaves it empty).
+async fn gtid_executed(conn: &mut Conn) -> Result<Option<String>> {
+    Ok(server::variable(conn, "gtid_executed")
+        .await?
+        .map(|s| s.split_whitespace().collect::<String>())
+        .filter(|s| !s.is_empty()))
 }
 
 /// MariaDB's GTID state at a position (`BINLOG_GTID_POS`); `None` where the
@@ -125,6 +139,18 @@ pub async fn check(
                 "{} was created again (its format description event says {created}, the checkpoint's file said {}: RESET MASTER, or another server)",
                 at.file(),
                 recorded.file_created
+            )));
+        }
+    }
+    if let Some(was) = &recorded.gtid_executed {
+        let now = gtid_executed(conn).await?.unwrap_or_default();
+        let parse = |s: &str| {
+            s.parse::<GtidSet>()
+                .map_err(|e| changed(format!("gtid_executed: {e}")))
+        };
+        if !parse(&now)?.contains(&parse(was)?) {
+            return Err(changed(format!(
+                "the server's executed GTID set ({now:?}) no longer holds the one recorded with the checkpoint ({was})"
             )));
         }
     }

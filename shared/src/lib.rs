@@ -16,6 +16,7 @@ pub mod decode;
 pub mod error;
 pub mod event;
 pub mod filter;
+pub mod gtid;
 pub mod guard;
 pub mod history;
 pub mod json;

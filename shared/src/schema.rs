@@ -68,6 +68,10 @@ pub enum ColumnKind {
     Geometry {
         len_bytes: u8,
     },
+    /// MySQL 9's VECTOR: a length, then little-endian `f32` dimensions.
+    Vector {
+        len_bytes: u8,
+    },
     /// MySQL's binary JSON.
     Json {
         len_bytes: u8,
@@ -447,6 +451,7 @@ impl ColumnKind {
             ColumnKind::String { .. } => "VARCHAR",
             ColumnKind::Blob { .. } => "BLOB",
             ColumnKind::Geometry { .. } => "GEOMETRY",
+            ColumnKind::Vector { .. } => "VECTOR",
             ColumnKind::Json { .. } => "JSON",
             ColumnKind::Enum { .. } => "ENUM",
             ColumnKind::Set { .. } => "SET",
@@ -492,6 +497,7 @@ fn compatible(kind: &ColumnKind, data_type: &str) -> bool {
                 | "geomcollection"
         ),
         ColumnKind::Json { .. } => t == "json",
+        ColumnKind::Vector { .. } => t == "vector",
         ColumnKind::Enum { .. } => t == "enum",
         ColumnKind::Set { .. } => t == "set",
         ColumnKind::Bit { .. } => t == "bit",
@@ -628,6 +634,11 @@ fn kind_from_binlog(raw: ColumnType, meta: &[u8]) -> Result<ColumnKind, String> 
         MYSQL_TYPE_JSON => ColumnKind::Json {
             len_bytes: len_bytes(m(0))?,
         },
+        // One byte of metadata, the length's size, as for a BLOB (MySQL's
+        // Field_vector is a Field_blob; mysql_common reads it the same way).
+        MYSQL_TYPE_VECTOR => ColumnKind::Vector {
+            len_bytes: len_bytes(m(0))?,
+        },
         MYSQL_TYPE_BIT => {
             // Metadata: bits in the last byte, then whole bytes.
             let bits = m(1) as u16 * 8 + m(0) as u16;
@@ -681,5 +692,14 @@ mod tests {
         );
         let e = kind_from_binlog(ColumnType::MYSQL_TYPE_STRING, &[0xf7, 1]).unwrap();
         assert!(matches!(e, ColumnKind::Enum { bytes: 1, .. }));
+    }
+
+    #[test]
+    fn vector_takes_a_blobs_metadata() {
+        let k = kind_from_binlog(ColumnType::MYSQL_TYPE_VECTOR, &[4]).unwrap();
+        assert_eq!(k, ColumnKind::Vector { len_bytes: 4 });
+        assert_eq!(k.type_name(), "VECTOR");
+        assert!(compatible(&k, "vector"));
+        assert!(kind_from_binlog(ColumnType::MYSQL_TYPE_VECTOR, &[9]).is_err());
     }
 }

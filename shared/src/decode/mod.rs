@@ -1,7 +1,7 @@
 //! Row images: bytes of a rows event -> one JSON value per column.
 //!
 //! All MySQL/MariaDB type decoding lives under this module, one file per type
-//! family: [`int`] (integers, YEAR, BIT), [`float`], [`decimal`], [`temporal`],
+//! family: [`int`] (integers, YEAR, BIT), [`float`] (with VECTOR), [`decimal`], [`temporal`],
 //! [`text`] (CHAR/VARCHAR/TEXT/BLOB/BINARY, ENUM, SET, GEOMETRY) and [`json`].
 //! Each value is written as JSON text straight into the image's buffer; an
 //! image remembers where each column's text starts and ends, so the event
@@ -231,6 +231,7 @@ pub fn decode_value(r: &mut Bytes<'_>, kind: &ColumnKind, out: &mut Vec<u8>) -> 
         } => text::string(r, *max_len, *fixed, *charset, out),
         ColumnKind::Blob { len_bytes, charset } => text::blob(r, *len_bytes, *charset, out),
         ColumnKind::Geometry { len_bytes } => text::geometry(r, *len_bytes, out),
+        ColumnKind::Vector { len_bytes } => float::vector(r, *len_bytes, out),
         ColumnKind::Enum { bytes, labels } => text::enumeration(r, *bytes, labels.as_deref(), out),
         ColumnKind::Set { bytes, labels } => text::set(r, *bytes, labels.as_deref(), out),
         ColumnKind::Json { len_bytes } => json::json(r, *len_bytes, out),
