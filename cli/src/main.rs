@@ -75,8 +75,9 @@ struct RunArgs {
     no_commit: bool,
 
     /// Restart the committed stream here instead of at the checkpoint
-    /// (after BinlogHistoryChanged): oldest, latest or FILE:POS.
-    #[arg(long, value_name = "oldest|latest|FILE:POS")]
+    /// (after BinlogHistoryChanged): oldest, latest, FILE:POS, or on MariaDB
+    /// gtid:STATE (where another server's binlog goes on after that state).
+    #[arg(long, value_name = "oldest|latest|FILE:POS|gtid:STATE")]
     restart_at: Option<binlog_cdc::contracts::RestartAt>,
 
     /// Chunks parsed at once (the state machine's Map MaxConcurrency).

@@ -51,6 +51,9 @@ pub enum RestartAt {
     Oldest,
     Latest,
     At(BinlogPosition),
+    /// After a MariaDB GTID state (`gtid:0-1-5`): on another server with
+    /// the same transactions, where the stream goes on.
+    AfterGtid(String),
 }
 
 impl std::str::FromStr for RestartAt {
@@ -59,10 +62,14 @@ impl std::str::FromStr for RestartAt {
         match s {
             "oldest" => Ok(Self::Oldest),
             "latest" => Ok(Self::Latest),
-            p => p
-                .parse()
-                .map(Self::At)
-                .map_err(|e| format!("restartAt {p:?}: expected oldest, latest or FILE:POS ({e})")),
+            p => match p.strip_prefix("gtid:").map(str::trim) {
+                Some(state) if !state.is_empty() => Ok(Self::AfterGtid(state.into())),
+                _ => p.parse().map(Self::At).map_err(|e| {
+                    format!(
+                        "restartAt {p:?}: expected oldest, latest, FILE:POS or gtid:STATE ({e})"
+                    )
+                }),
+            },
         }
     }
 }
@@ -73,6 +80,7 @@ impl std::fmt::Display for RestartAt {
             Self::Oldest => f.write_str("oldest"),
             Self::Latest => f.write_str("latest"),
             Self::At(p) => p.fmt(f),
+            Self::AfterGtid(state) => write!(f, "gtid:{state}"),
         }
     }
 }
@@ -630,6 +638,10 @@ mod tests {
             ("oldest", RestartAt::Oldest),
             ("latest", RestartAt::Latest),
             ("binlog.000001:4", RestartAt::At(p("binlog.000001:4"))),
+            (
+                "gtid:0-1-5,1-2-7",
+                RestartAt::AfterGtid("0-1-5,1-2-7".into()),
+            ),
         ] {
             let input: RunInput =
                 serde_json::from_value(serde_json::json!({ "restartAt": text })).unwrap();

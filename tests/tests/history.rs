@@ -3,6 +3,8 @@
 //! same URL, and a restore of an earlier copy of the data directory each give
 //! `BinlogHistoryChanged` with nothing committed; then the documented way on
 //! (`restartAt`) commits the new history from its start, every event once.
+//! A promoted replica goes on after the checkpoint's GTID state
+//! (`restartAt: gtid:STATE`), every event after it once and none before.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use binlog_cdc::error::names;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc::Error;
-use binlog_cdc_tests::{pipeline, MariaDb};
+use binlog_cdc_tests::{pipeline, MariaDb, PASSWORD, USER};
 
 const SCHEMA: &str = "CREATE DATABASE h; CREATE TABLE h.t (id INT PRIMARY KEY, v VARCHAR(200));";
 
@@ -137,4 +139,54 @@ async fn a_restore_of_an_earlier_copy() {
     refused(&deps, "shorter than the checkpoint's offset").await;
     // The restored server has the 3 rows of the copy and the 5 written since.
     assert_eq!(restart(&deps).await, 8);
+}
+
+#[tokio::test]
+async fn a_promoted_replica_goes_on_after_the_checkpoints_gtid() {
+    let a = MariaDb::start();
+    let b = MariaDb::start_with(&["--server-id=2", "--log-slave-updates"]);
+    b.sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{USER}', \
+         MASTER_PASSWORD='{PASSWORD}', MASTER_USE_GTID=slave_pos; START SLAVE;",
+        a.port
+    ));
+    let out = a.dir.join("out");
+    a.sql(&format!("{SCHEMA} {}", inserts(1, 3)));
+    let (_, commit) = pipeline::run(&deps_on(a.url(), &out), RunInput::default())
+        .await
+        .unwrap();
+    assert!(commit.unwrap().committed);
+    let (meta, _) = pipeline::meta(&deps_on(a.url(), &out)).await.unwrap();
+    let state = meta
+        .position
+        .gtid
+        .clone()
+        .expect("MariaDB's GTID state at the checkpoint");
+
+    // Seven more rows on A reach B; then B is promoted and takes two writes.
+    a.sql(&inserts(101, 7));
+    let started = std::time::Instant::now();
+    while b.sql("SELECT COUNT(*) FROM h.t;").trim() != "10" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "replication did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    b.sql(&format!("STOP SLAVE; {}", inserts(201, 2)));
+
+    let deps = deps_on(b.url(), &out);
+    refused(&deps, "another server").await;
+    let input = RunInput {
+        restart_at: Some(RestartAt::AfterGtid(state)),
+        ..Default::default()
+    };
+    let (plan, commit) = pipeline::run(&deps, input).await.expect("restart by GTID");
+    assert!(commit.expect("committed").committed, "{plan:?}");
+    let (meta, _) = pipeline::meta(&deps).await.unwrap();
+    assert_eq!(
+        meta.counts.get("h.t"),
+        Some(&9),
+        "the 7 rows after the checkpoint and B's 2, none of the 3 before"
+    );
 }

@@ -106,6 +106,77 @@ pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
     Ok(v.unwrap_or_default().contains("MariaDB"))
 }
 
+/// Where a MariaDB server's binlog goes on after the GTID state `state`
+/// (`0-1-5`, one GTID per domain, comma-separated): the position of the first
+/// transaction past it (its GTID event), or the end of the log when there is
+/// none yet. The server finds it (a dump with `@slave_connect_state`, as a
+/// replica connecting by GTID), in whichever file it is: this is how a stream
+/// goes on on another server that has the same transactions (a promoted
+/// replica, a new cluster fed by replication).
+pub async fn position_after_gtid_state(
+    url: &str,
+    state: &str,
+    server_id: u32,
+) -> Result<BinlogPosition> {
+    let mut conn = connect(url).await?;
+    if !is_mariadb(&mut conn).await? {
+        return Err(Error::Config(format!(
+            "restartAt gtid:{state}: going on by GTID is offered on MariaDB; on MySQL find the position after the set with `mysqlbinlog --exclude-gtids='{state}'` and restart at FILE:POS"
+        )));
+    }
+    let end = current_position(&mut conn).await?;
+    let files = list_binlogs(&mut conn).await?;
+    conn.exec_drop("SET @slave_connect_state = ?", (state,))
+        .await
+        .map_err(|e| {
+            Error::Config(format!(
+                "restartAt gtid:{state}: the server refused the GTID state: {e}"
+            ))
+        })?;
+    conn.query_drop("SET @mariadb_slave_capability=4")
+        .await
+        .map_err(|e| Error::mysql("SET @mariadb_slave_capability", e))?;
+    let request = BinlogStreamRequest::new(server_id)
+        .with_filename(&b""[..])
+        .with_pos(4u64)
+        .with_non_blocking();
+    let at = BinlogPosition::new(format!("gtid:{state}"), 4);
+    let mut stream = conn
+        .get_binlog_stream(request)
+        .await
+        .map_err(|e| stream_error(e, &at))?;
+    let mut file = String::new();
+    let found = loop {
+        let Some(item) = stream.next().await else {
+            break None;
+        };
+        let event = item.map_err(|e| stream_error(e, &at))?;
+        let h = event.header();
+        if h.event_type_raw() == types::ROTATE {
+            let rotate: RotateEvent<'_> = guarded(&at, "rotate event", || event.read_event())?;
+            // Quirk: the first (artificial) rotate comes before the format
+            // description, so its name carries the checksum's 4 bytes: the
+            // file is the longest listed name it starts with.
+            let name = rotate.name();
+            file = files
+                .iter()
+                .map(|(f, _)| f)
+                .filter(|f| name.starts_with(f.as_str()))
+                .max_by_key(|f| f.len())
+                .cloned()
+                .unwrap_or_else(|| name.into_owned());
+            continue;
+        }
+        let artificial = h.flags_raw() & ARTIFICIAL != 0 || h.log_pos() == 0;
+        if h.event_type_raw() == types::MARIADB_GTID && !artificial {
+            let start = h.log_pos().saturating_sub(h.event_size());
+            break Some(BinlogPosition::new(file.clone(), start as u64));
+        }
+    };
+    let _ = stream.close().await;
+    Ok(found.unwrap_or(end))
+}
+
 /// `SHOW BINARY LOGS`: every binlog file on the server with its size, oldest first.
 pub async fn list_binlogs(conn: &mut Conn) -> Result<Vec<(String, u64)>> {
     let rows: Vec<mysql_async::Row> = conn
