@@ -35,6 +35,15 @@ fn deps_on(url: String, out: &std::path::Path) -> Deps {
     )
 }
 
+/// The schema and three rows, committed by a first run into `out`.
+async fn first_run(db: &MariaDb, out: &std::path::Path) -> binlog_cdc::contracts::Meta {
+    db.sql(&format!("{SCHEMA} {}", inserts(1, 3)));
+    let deps = deps_on(db.url(), out);
+    let (_, commit) = pipeline::run(&deps, RunInput::default()).await.unwrap();
+    assert!(commit.unwrap().committed);
+    pipeline::meta(&deps).await.expect("committed").0
+}
+
 /// Runs once, expecting `BinlogHistoryChanged` whose message has `says`, and
 /// nothing committed.
 async fn refused(deps: &Deps, says: &str) {
@@ -78,10 +87,7 @@ async fn restart(deps: &Deps) -> u64 {
 async fn reset_master_between_two_runs() {
     let db = MariaDb::start();
     let deps = deps_on(db.url(), &db.dir.join("out"));
-    db.sql(&format!("{SCHEMA} {}", inserts(1, 3)));
-    let (_, commit) = pipeline::run(&deps, RunInput::default()).await.unwrap();
-    assert!(commit.unwrap().committed);
-    let (meta, _) = pipeline::meta(&deps).await.unwrap();
+    let meta = first_run(&db, &db.dir.join("out")).await;
     let history = meta.history.expect("the checkpoint records its history");
     assert!(history.server.starts_with("server_id:1"), "{history:?}");
 
@@ -105,11 +111,7 @@ async fn reset_master_between_two_runs() {
 async fn another_server_behind_the_same_url() {
     let a = MariaDb::start();
     let out = a.dir.join("out");
-    a.sql(&format!("{SCHEMA} {}", inserts(1, 3)));
-    let (_, commit) = pipeline::run(&deps_on(a.url(), &out), RunInput::default())
-        .await
-        .unwrap();
-    assert!(commit.unwrap().committed);
+    first_run(&a, &out).await;
 
     // Another server with the same file names: by its identity...
     let b = MariaDb::start_with(&["--server-id=2"]);
@@ -151,12 +153,7 @@ async fn a_promoted_replica_goes_on_after_the_checkpoints_gtid() {
         a.port
     ));
     let out = a.dir.join("out");
-    a.sql(&format!("{SCHEMA} {}", inserts(1, 3)));
-    let (_, commit) = pipeline::run(&deps_on(a.url(), &out), RunInput::default())
-        .await
-        .unwrap();
-    assert!(commit.unwrap().committed);
-    let (meta, _) = pipeline::meta(&deps_on(a.url(), &out)).await.unwrap();
+    let meta = first_run(&a, &out).await;
     let state = meta
         .position
         .gtid
