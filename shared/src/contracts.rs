@@ -222,6 +222,18 @@ pub struct RunPlan {
     /// The history `to` is in, for the checkpoint (committed runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_history: Option<BinlogHistory>,
+    /// When the run was planned (Unix ms), for its duration at commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_at_ms: Option<u64>,
+    /// Binlog bytes between the run's start and the server's position at
+    /// planning: how far behind the stream is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind_bytes: Option<u64>,
+    /// How long until the server's retention purges the checkpoint's file
+    /// (`None`: the server keeps binlogs without a time limit, or the
+    /// checkpoint has no recorded history yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_headroom: Option<crate::metrics::Headroom>,
     pub chunks: Vec<Chunk>,
     /// How many chunks (and fan-out shards) the state machine runs at once
     /// (the Maps' `MaxConcurrencyPath`), from `PARSE_MAX_CONCURRENCY`.
@@ -363,6 +375,9 @@ pub struct FanOutPlan {
     pub timestamp: Option<u32>,
     pub tables: Vec<TableTotals>,
     pub shards: u32,
+    /// Binlog bytes the run's chunks read.
+    #[serde(default)]
+    pub bytes_read: u64,
 }
 
 /// One table's staged parts in one chunk.
@@ -421,6 +436,10 @@ pub struct CommitOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta_etag: Option<String>,
     pub progress: Progress,
+    /// Now minus the newest committed event's timestamp, in seconds (a
+    /// committed run with row events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<u64>,
     /// The loop's next state (`again`: go round).
     #[serde(rename = "loop")]
     pub loop_state: LoopState,
@@ -500,6 +519,9 @@ mod tests {
                 file_created: 1_790_000_000,
                 gtid_executed: None,
             }),
+            planned_at_ms: Some(1_790_000_000_000),
+            behind_bytes: Some(1 << 30),
+            retention_headroom: Some(crate::metrics::Headroom::new(86_400, 3_600)),
             chunks: vec![chunk.clone()],
             max_concurrency: 4,
             reason: None,
@@ -572,6 +594,7 @@ mod tests {
             timestamp: Some(9),
             tables: vec![totals.clone()],
             shards: 1,
+            bytes_read: 4096,
         });
         let parts = StagedParts {
             chunk: 0,
@@ -606,9 +629,11 @@ mod tests {
             position: p("binlog.000002:10"),
             meta_etag: None,
             progress: Progress::Behind,
+            lag_seconds: Some(42),
             loop_state,
         };
         let json = round_trip(&out);
+        assert_eq!(json["lagSeconds"], 42);
         assert_eq!(json["progress"], "behind");
         assert_eq!(json["loop"]["again"], true);
         let input: ListBinlogsInput = serde_json::from_str(r#"{"input":{"from":"binlog.000010:4","to":"binlog.000012:999","commit":false},"executionArn":"arn:x"}"#).unwrap();
@@ -689,6 +714,9 @@ mod tests {
                         .join(","),
                 ),
             }),
+            planned_at_ms: Some(u64::MAX),
+            behind_bytes: Some(u64::MAX),
+            retention_headroom: Some(crate::metrics::Headroom::new(u64::MAX / 4, 0)),
             chunks,
             max_concurrency: 40,
             reason: None,

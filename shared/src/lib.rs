@@ -21,6 +21,7 @@ pub mod guard;
 pub mod history;
 pub mod json;
 pub mod layout;
+pub mod metrics;
 pub mod pipeline;
 pub mod plan;
 pub mod position;

@@ -197,9 +197,51 @@ async fn transaction_boundaries(
     Ok(out)
 }
 
+/// Binlog bytes in `[from, to)` by the server's file list (oldest first;
+/// `to` may be in a later file).
+pub fn bytes_between(files: &[(String, u64)], from: &BinlogPosition, to: &BinlogPosition) -> u64 {
+    let mut total = 0;
+    let mut inside = false;
+    for (name, size) in files {
+        inside |= name == from.file();
+        if !inside {
+            continue;
+        }
+        let start = if name == from.file() { from.pos() } else { 0 };
+        let end = if name == to.file() { to.pos() } else { *size };
+        total += end.saturating_sub(start);
+        if name == to.file() {
+            break;
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_between_positions_across_files() {
+        let files = [
+            ("binlog.000001".to_string(), 1000),
+            ("binlog.000002".to_string(), 500),
+            ("binlog.000003".to_string(), 300),
+        ];
+        let p = |f: &str, n| BinlogPosition::new(f, n);
+        assert_eq!(
+            bytes_between(&files, &p("binlog.000001", 900), &p("binlog.000003", 200)),
+            100 + 500 + 200
+        );
+        assert_eq!(
+            bytes_between(&files, &p("binlog.000002", 4), &p("binlog.000002", 104)),
+            100
+        );
+        assert_eq!(
+            bytes_between(&files, &p("binlog.000003", 300), &p("binlog.000003", 300)),
+            0
+        );
+    }
 
     fn piece(file: &str, from: u64, to: u64) -> ChunkRange {
         ChunkRange {

@@ -125,6 +125,28 @@ async fn state_machine_end_to_end() {
     assert_eq!(r2["status"], "SUCCEEDED", "{r2}");
     let (meta2, etag2) = pipeline::meta(&deps).await.expect("meta after run 2");
     assert_ne!(meta2.run_id, meta1.run_id);
+
+    // The functions' metrics: embedded metric format lines in their logs.
+    let log = std::fs::read_to_string(logs.join("lambda.log")).unwrap_or_default();
+    let emf: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    for name in [
+        "BytesBehind",
+        "RowEvents",
+        "BinlogBytesRead",
+        "RunDurationSeconds",
+        "LagSeconds",
+    ] {
+        assert!(
+            emf.iter()
+                .any(|v| v[name].is_number() && v["Pipeline"] == "binlog-cdc"),
+            "no {name} in the functions' EMF lines ({} lines)",
+            emf.len()
+        );
+    }
     assert!(meta2.position.position > meta1.position.position);
 
     // Every event of the whole range, exactly once, against an independent parse.

@@ -20,6 +20,7 @@ use binlog_cdc::contracts::{
     Progress, RunPlan, MAX_FANOUT_SHARDS,
 };
 use binlog_cdc::error::{Error, Result};
+use binlog_cdc::metrics::{self, Metric};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::find_json;
 
@@ -38,6 +39,7 @@ pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
         } else {
             Progress::CaughtUp
         },
+        lag_seconds: None,
         loop_state: next_loop(
             &input.loop_state,
             plan,
@@ -58,6 +60,7 @@ pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
         };
         out.committed = true;
         out.meta_etag = Some(etag);
+        out.lag_seconds = report(plan, fan.as_ref());
     }
     // Staging is only scratch; if removing it fails the run still stands (the
     // bucket's lifecycle rule expires staging after a day).
@@ -70,6 +73,30 @@ pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
         Err(e) => tracing::warn!(run_id = %plan.run_id, error = %e, "staging not removed"),
     }
     Ok(out)
+}
+
+/// Emits the committed run's metrics (see `binlog_cdc::metrics`); returns
+/// its lag.
+fn report(plan: &RunPlan, fan: Option<&FanOutPlan>) -> Option<u64> {
+    let now = metrics::now_ms();
+    let lag = fan
+        .and_then(|f| f.timestamp)
+        .map(|t| (now / 1000).saturating_sub(t as u64));
+    let mut figures = Vec::new();
+    if let Some(f) = fan {
+        let events: u64 = f.tables.iter().map(|t| t.count).sum();
+        figures.push(Metric::new("RowEvents", "Count", events as f64));
+        figures.push(Metric::new("BinlogBytesRead", "Bytes", f.bytes_read as f64));
+    }
+    if let Some(at) = plan.planned_at_ms {
+        let secs = now.saturating_sub(at) as f64 / 1000.0;
+        figures.push(Metric::new("RunDurationSeconds", "Seconds", secs));
+    }
+    if let Some(lag) = lag {
+        figures.push(Metric::new("LagSeconds", "Seconds", lag as f64));
+    }
+    metrics::emit(&figures);
+    lag
 }
 
 /// The error for a commit whose fan-out plan is gone and that is not this

@@ -55,6 +55,7 @@ pub async fn handle(plan: &RunPlan, deps: &Deps) -> Result<FanOutPlanned> {
         timestamp: summaries.iter().filter_map(|c| c.last_timestamp).max(),
         tables,
         shards,
+        bytes_read: summaries.iter().map(|c| c.bytes_read).sum(),
     };
     put_json(store, &deps.layout.fan_out_plan(run_id), &fan).await?;
     tracing::info!(run_id = %run_id, tables = fan.tables.len(), shards, "fan-out planned");

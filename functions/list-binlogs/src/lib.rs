@@ -11,11 +11,14 @@
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use binlog_cdc::config::StartAt;
-use binlog_cdc::contracts::{Chunk, ListBinlogsInput, RestartAt, RunPlan, RunStatus};
+use binlog_cdc::contracts::{
+    BinlogHistory, Chunk, ListBinlogsInput, RestartAt, RunPlan, RunStatus,
+};
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::layout::run_id;
+use binlog_cdc::metrics::{self, Headroom, Metric};
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::plan::{plan_chunks, Budget};
+use binlog_cdc::plan::{bytes_between, plan_chunks, Budget};
 use binlog_cdc::source::server;
 use binlog_cdc::{checkpoint, history, BinlogPosition};
 
@@ -33,6 +36,9 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
         meta_etag,
         to_gtid: None,
         to_history: None,
+        planned_at_ms: None,
+        behind_bytes: None,
+        retention_headroom: None,
         chunks: Vec::new(),
         max_concurrency: deps.config.max_concurrency,
         reason: None,
@@ -69,6 +75,8 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
             history::check(&mut conn, &url, &files, &meta.position, recorded, base).await?;
         }
     }
+    let recorded = stored.as_ref().and_then(|(m, _)| m.history.as_ref());
+    measure(&mut conn, &files, &from, &current, recorded, &mut plan).await;
     let end = input.input.to.clone().unwrap_or(current);
     check_range(&files, &from, &end)?;
     plan.commit = commit;
@@ -115,6 +123,43 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     tracing::info!(run_id = %plan.run_id, from = %from, to = %to, chunks = plan.chunks.len(),
         more = plan.more, commit, iteration = input.loop_state.iteration, "planned");
     Ok(plan)
+}
+
+/// How far behind the stream is (bytes from the run's start to the server's
+/// position) and how long until the server's retention purges the
+/// checkpoint's file (its first event's age against the retention): kept in
+/// the plan and emitted as metrics (see `binlog_cdc::metrics`).
+async fn measure(
+    conn: &mut mysql_async::Conn,
+    files: &[(String, u64)],
+    from: &BinlogPosition,
+    current: &BinlogPosition,
+    recorded: Option<&BinlogHistory>,
+    plan: &mut RunPlan,
+) {
+    let now = metrics::now_ms();
+    plan.planned_at_ms = Some(now);
+    let behind = bytes_between(files, from, current);
+    plan.behind_bytes = Some(behind);
+    let mut figures = vec![Metric::new("BytesBehind", "Bytes", behind as f64)];
+    if let Some(h) = recorded.filter(|h| h.file == from.file()) {
+        if let Some(retention) = server::binlog_retention_seconds(conn).await {
+            let age = (now / 1000).saturating_sub(h.file_created as u64);
+            let headroom = Headroom::new(retention, age);
+            figures.push(Metric::new(
+                "RetentionHeadroomSeconds",
+                "Seconds",
+                headroom.seconds as f64,
+            ));
+            figures.push(Metric::new(
+                "RetentionHeadroomPercent",
+                "Percent",
+                headroom.percent,
+            ));
+            plan.retention_headroom = Some(headroom);
+        }
+    }
+    metrics::emit(&figures);
 }
 
 /// Where the run starts, and whether it commits: a replay (`from` or `to`

@@ -177,6 +177,47 @@ pub async fn position_after_gtid_state(
     Ok(found.unwrap_or(end))
 }
 
+/// How long the server keeps binlog files, in seconds; `None` when it does
+/// not purge them by age, or cannot say. RDS and Aurora: the 'binlog
+/// retention hours' of `mysql.rds_show_configuration` (NULL there means
+/// purged as soon as possible: 0); elsewhere `binlog_expire_logs_seconds`,
+/// else `expire_logs_days`. Only for metrics: it never fails a run.
+pub async fn binlog_retention_seconds(conn: &mut Conn) -> Option<u64> {
+    match conn
+        .query::<mysql_async::Row, _>("CALL mysql.rds_show_configuration")
+        .await
+    {
+        Ok(rows) => {
+            for row in rows {
+                let name: Option<String> = row.get(0).flatten();
+                if name.as_deref() == Some("binlog retention hours") {
+                    let hours: Option<String> = row.get(1).flatten();
+                    return Some(
+                        hours
+                            .and_then(|h| h.trim().parse::<u64>().ok())
+                            .unwrap_or(0)
+                            * 3600,
+                    );
+                }
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "no mysql.rds_show_configuration"),
+    }
+    let number = |v: Option<String>| {
+        v.and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|n| *n > 0)
+    };
+    if let Some(secs) = number(
+        variable(conn, "binlog_expire_logs_seconds")
+            .await
+            .ok()
+            .flatten(),
+    ) {
+        return Some(secs);
+    }
+    number(variable(conn, "expire_logs_days").await.ok().flatten()).map(|d| d * 86_400)
+}
+
 /// `SHOW BINARY LOGS`: every binlog file on the server with its size, oldest first.
 pub async fn list_binlogs(conn: &mut Conn) -> Result<Vec<(String, u64)>> {
     let rows: Vec<mysql_async::Row> = conn
