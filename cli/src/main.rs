@@ -2,7 +2,8 @@
 //!
 //! `binlog-cdc parse` decodes a binlog (local files, or a range of a live
 //! server's log) into change events, one JSON object per line on stdout, with
-//! a summary on stderr.
+//! a summary on stderr. `binlog-cdc run` runs the pipeline in this process;
+//! `binlog-cdc status` says where the stream stands.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,6 +41,44 @@ enum Command {
     /// round again while a run stopped at its budget; the same handlers the
     /// Lambdas run.
     Run(RunArgs),
+    /// Where the stream stands: the checkpoint, the last run, lag, bytes
+    /// behind, retention headroom and what the next run would plan (nothing
+    /// is written). Exit 0 when healthy, 1 with named reasons when not.
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The database: mysql://USER:PASS@HOST:PORT.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BINLOG_CDC_URL",
+        hide_env_values = true
+    )]
+    url: String,
+
+    /// Where the checkpoint is: a directory, or s3://bucket/prefix.
+    #[arg(
+        long,
+        value_name = "DIR|s3://BUCKET/PREFIX",
+        default_value = "binlog-cdc-out"
+    )]
+    out: String,
+
+    /// Print the status as one JSON object (for scripts).
+    #[arg(long)]
+    json: bool,
+
+    /// Unhealthy when the newest committed event is older than this while
+    /// there is binlog to read.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    max_lag_seconds: u64,
+
+    /// Unhealthy when less than this share of the retention is left before
+    /// the server purges the checkpoint's file.
+    #[arg(long, value_name = "PERCENT", default_value_t = 25.0)]
+    min_headroom_percent: f64,
 }
 
 #[derive(Args)]
@@ -204,7 +243,7 @@ fn main() -> ExitCode {
         Command::Parse(_) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
-        Command::Run(_) => tokio::runtime::Builder::new_multi_thread()
+        Command::Run(_) | Command::Status(_) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build(),
     };
@@ -218,6 +257,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Parse(args) => runtime.block_on(parse(args)),
         Command::Run(args) => runtime.block_on(run(args)),
+        Command::Status(args) => match runtime.block_on(status(args)) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -367,14 +411,87 @@ fn run_report(
     })
 }
 
-async fn run(args: RunArgs) -> Result<()> {
-    use binlog_cdc::config::{PipelineConfig, StartAt};
-    use binlog_cdc::contracts::RunInput;
+/// Prints the status; `Ok(healthy)`.
+async fn status(args: StatusArgs) -> Result<bool> {
+    use binlog_cdc::config::PipelineConfig;
     use binlog_cdc::pipeline::Deps;
-    use binlog_cdc::store::{local::LocalStore, s3::S3Store, ObjectStore};
-    use std::sync::Arc;
+    use pipeline_driver::status::Thresholds;
 
-    let (store, prefix): (Arc<dyn ObjectStore>, String) = match args.out.strip_prefix("s3://") {
+    let (store, prefix) = open_store(&args.out).await;
+    let config = PipelineConfig {
+        prefix: binlog_cdc::config::normalize_prefix(&prefix),
+        ..Default::default()
+    };
+    let deps = Deps::new(store, config, args.url);
+    let limits = Thresholds {
+        max_lag_seconds: args.max_lag_seconds,
+        min_headroom_percent: args.min_headroom_percent,
+    };
+    let st = pipeline_driver::status::status(&deps, limits).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
+    } else {
+        print_status(&st);
+    }
+    Ok(st.healthy)
+}
+
+fn print_status(st: &pipeline_driver::status::Status) {
+    let or = |v: Option<String>, none: &str| v.unwrap_or_else(|| none.to_string());
+    println!("{}", if st.healthy { "healthy" } else { "UNHEALTHY" });
+    for p in &st.problems {
+        println!("  {p}");
+    }
+    println!(
+        "checkpoint          {}",
+        or(
+            st.checkpoint.as_ref().map(|c| c.to_string()),
+            "(none: no run committed yet)"
+        )
+    );
+    if let Some(r) = &st.last_run {
+        println!(
+            "last run            {} at {}: {} row events in {} tables",
+            r.run_id, r.committed_at, r.row_events, r.tables
+        );
+    }
+    println!(
+        "lag                 {}",
+        or(
+            st.lag_seconds
+                .map(|s| format!("{s} s (newest committed event)")),
+            "-"
+        )
+    );
+    println!(
+        "bytes behind        {}",
+        or(st.behind_bytes.map(|b| b.to_string()), "-")
+    );
+    println!(
+        "retention headroom  {}",
+        or(
+            st.retention_headroom
+                .map(|h| format!("{} s ({:.0}% of the retention)", h.seconds, h.percent)),
+            "- (no time limit, or no recorded history)"
+        )
+    );
+    match &st.next_run {
+        Some(n) => println!(
+            "next run            {} .. {} in {} chunks{}",
+            or(n.from.as_ref().map(|p| p.to_string()), "?"),
+            or(n.to.as_ref().map(|p| p.to_string()), "?"),
+            n.chunks,
+            if n.more { ", then more (budget)" } else { "" }
+        ),
+        None => println!("next run            nothing to read"),
+    }
+}
+
+/// The store `--out` names, and its key prefix.
+async fn open_store(out: &str) -> (std::sync::Arc<dyn binlog_cdc::store::ObjectStore>, String) {
+    use binlog_cdc::store::{local::LocalStore, s3::S3Store};
+    use std::sync::Arc;
+    match out.strip_prefix("s3://") {
         Some(rest) => {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let sdk = binlog_cdc::aws::sdk_config().await;
@@ -383,8 +500,16 @@ async fn run(args: RunArgs) -> Result<()> {
                 prefix.to_string(),
             )
         }
-        None => (Arc::new(LocalStore::new(&args.out)), String::new()),
-    };
+        None => (Arc::new(LocalStore::new(out)), String::new()),
+    }
+}
+
+async fn run(args: RunArgs) -> Result<()> {
+    use binlog_cdc::config::{PipelineConfig, StartAt};
+    use binlog_cdc::contracts::RunInput;
+    use binlog_cdc::pipeline::Deps;
+
+    let (store, prefix) = open_store(&args.out).await;
     let config = PipelineConfig {
         prefix: binlog_cdc::config::normalize_prefix(&prefix),
         chunk_bytes: args.chunk_bytes,

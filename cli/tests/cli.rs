@@ -235,3 +235,75 @@ fn run_resumes_from_its_checkpoint_in_a_directory() {
         serde_json::from_slice(&std::fs::read(out_dir.join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta_after, meta);
 }
+
+/// `binlog-cdc status`: healthy and caught up after a run; behind with the
+/// next run's plan after more writes (nothing written by asking); after
+/// `RESET MASTER`, exit 1 naming BinlogHistoryChanged.
+#[test]
+fn status_says_where_the_stream_stands() {
+    let db = MariaDb::start();
+    let out_dir = db.dir.join("out");
+    db.sql(
+        "SET GLOBAL binlog_expire_logs_seconds = 86400;
+         CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY);
+         INSERT INTO s.t VALUES (1), (2);",
+    );
+    let cmd = |verb: &str, extra: &[&str]| {
+        bin()
+            .args([verb, "--url", &db.url(), "--out"])
+            .arg(&out_dir)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(cmd("run", &[]).status.success());
+    let json = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+
+    let out = cmd("status", &["--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = json(&out);
+    assert_eq!(st["healthy"], true, "{st}");
+    assert_eq!(st["lastRun"]["rowEvents"], 2, "{st}");
+    assert_eq!(st["behindBytes"], 0, "{st}");
+    assert!(st["nextRun"].is_null(), "caught up: {st}");
+    assert!(
+        st["retentionHeadroom"]["percent"].as_f64().unwrap() > 99.0,
+        "{st}"
+    );
+
+    db.sql("INSERT INTO s.t VALUES (3);");
+    let meta_before = std::fs::read(out_dir.join("meta.json")).unwrap();
+    let st = json(&cmd("status", &["--json"]));
+    assert!(st["behindBytes"].as_u64().unwrap() > 0, "{st}");
+    assert_eq!(st["nextRun"]["from"], st["checkpoint"], "{st}");
+    assert_eq!(st["nextRun"]["chunks"], 1, "{st}");
+    assert_eq!(
+        std::fs::read(out_dir.join("meta.json")).unwrap(),
+        meta_before,
+        "nothing written"
+    );
+    let text = cmd("status", &[]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.starts_with("healthy") && text.contains("next run"),
+        "{text}"
+    );
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    db.sql("RESET MASTER; INSERT INTO s.t SELECT seq FROM s.seq_10_to_60;");
+    let out = cmd("status", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("UNHEALTHY") && text.contains("BinlogHistoryChanged:"),
+        "{text}"
+    );
+}

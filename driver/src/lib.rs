@@ -8,6 +8,8 @@
 //!       while the commit says `again`
 //! ```
 
+pub mod status;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
