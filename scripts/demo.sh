@@ -3,7 +3,8 @@
 # as S3 and Secrets Manager, the five functions served by `cargo lambda watch`,
 # and the state machine definition run by aws-local-stepfunctions. init-db
 # loads the original's demo data (the `tasks` table); the state machine runs
-# twice with writes in between; then the S3 tree and meta.json are printed.
+# twice with writes in between; then the S3 tree, meta.json, `binlog-cdc
+# status` and the functions' metric lines are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -82,3 +83,8 @@ for o in s3.list_objects_v2(Bucket="binlog-cdc-demo").get("Contents", []):
 print("== cdc/meta.json")
 print(s3.get_object(Bucket="binlog-cdc-demo", Key="cdc/meta.json")["Body"].read().decode())
 PY
+
+echo "== binlog-cdc status (exit 0: healthy)" >&2
+target/debug/binlog-cdc status --url "mysql://cdc:cdc@127.0.0.1:$port" --out s3://binlog-cdc-demo/cdc
+echo "== the functions' metrics (CloudWatch embedded metric format lines in their logs)" >&2
+grep -h '"_aws"' "$dir/lambda.log" | tail -4 || true

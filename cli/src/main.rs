@@ -450,8 +450,9 @@ fn print_status(st: &pipeline_driver::status::Status) {
         )
     );
     if let Some(r) = &st.last_run {
+        let tables = if r.tables == 1 { "table" } else { "tables" };
         println!(
-            "last run            {} at {}: {} row events in {} tables",
+            "last run            {} at {}: {} row events in {} {tables}",
             r.run_id, r.committed_at, r.row_events, r.tables
         );
     }
