@@ -418,9 +418,14 @@ async fn status(args: StatusArgs) -> Result<bool> {
     use pipeline_driver::status::Thresholds;
 
     let (store, prefix) = open_store(&args.out).await;
+    // Its own replication server id, below the pipeline's: a server drops an
+    // older dump when another connects with the same id, and status may run
+    // while a scheduled run plans.
+    let defaults = PipelineConfig::default();
     let config = PipelineConfig {
         prefix: binlog_cdc::config::normalize_prefix(&prefix),
-        ..Default::default()
+        server_id_base: defaults.server_id_base - 1,
+        ..defaults
     };
     let deps = Deps::new(store, config, args.url);
     let limits = Thresholds {
