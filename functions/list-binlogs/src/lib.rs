@@ -60,16 +60,17 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
 
     let base = deps.config.server_id_base;
     let url = deps.db_url();
+    // A restart starts the stream over on purpose, in the execution's first
+    // run only: the old history is not checked (the position may even look
+    // the same on another server).
+    let restarting = input.input.restart_at.is_some() && input.loop_state.iteration == 0;
     let mut input = input;
-    if let Some(RestartAt::AfterGtid(state)) = &input.input.restart_at {
+    if let (Some(RestartAt::AfterGtid(state)), true) = (&input.input.restart_at, restarting) {
         let at = server::position_after_gtid_state(&url, state, base).await?;
         tracing::info!(gtid = %state, position = %at, "the GTID state ends here");
         input.input.restart_at = Some(RestartAt::At(at));
     }
     let (from, commit) = start_of_run(&input, checkpoint.as_ref(), &files, &current, deps)?;
-    // A restart starts the stream over on purpose: the old history is not
-    // checked (the position may even look the same on another server).
-    let restarting = input.input.restart_at.is_some() && input.loop_state.iteration == 0;
     if let Some((meta, _)) = stored.as_ref().filter(|_| commit && !restarting) {
         if let (Some(recorded), true) = (&meta.history, meta.position.position == from) {
             history::check(&mut conn, &url, &files, &meta.position, recorded, base).await?;
