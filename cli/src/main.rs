@@ -47,9 +47,10 @@ enum Command {
     Status(StatusArgs),
 }
 
+/// The database and the store, for `run` and `status`.
 #[derive(Args)]
-struct StatusArgs {
-    /// The database: mysql://USER:PASS@HOST:PORT.
+struct Target {
+    /// The database: mysql://USER:PASS@HOST:PORT (add ?require_ssl=true for TLS).
     #[arg(
         long,
         value_name = "URL",
@@ -58,13 +59,20 @@ struct StatusArgs {
     )]
     url: String,
 
-    /// Where the checkpoint is: a directory, or s3://bucket/prefix.
+    /// Where outputs and the checkpoint go: a directory, or s3://bucket/prefix
+    /// (AWS credentials and AWS_ENDPOINT_URL from the environment).
     #[arg(
         long,
         value_name = "DIR|s3://BUCKET/PREFIX",
         default_value = "binlog-cdc-out"
     )]
     out: String,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    target: Target,
 
     /// Print the status as one JSON object (for scripts).
     #[arg(long)]
@@ -83,23 +91,8 @@ struct StatusArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The database: mysql://USER:PASS@HOST:PORT (add ?require_ssl=true for TLS).
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "BINLOG_CDC_URL",
-        hide_env_values = true
-    )]
-    url: String,
-
-    /// Where outputs and the checkpoint go: a directory, or s3://bucket/prefix
-    /// (AWS credentials and AWS_ENDPOINT_URL from the environment).
-    #[arg(
-        long,
-        value_name = "DIR|s3://BUCKET/PREFIX",
-        default_value = "binlog-cdc-out"
-    )]
-    out: String,
+    #[command(flatten)]
+    target: Target,
 
     /// Replay from here instead of the checkpoint (with --no-commit unless it is the checkpoint).
     #[arg(long, value_name = "FILE:POS")]
@@ -417,7 +410,7 @@ async fn status(args: StatusArgs) -> Result<bool> {
     use binlog_cdc::pipeline::Deps;
     use pipeline_driver::status::Thresholds;
 
-    let (store, prefix) = open_store(&args.out).await;
+    let (store, prefix) = open_store(&args.target.out).await;
     // Its own replication server id, below the pipeline's: a server drops an
     // older dump when another connects with the same id, and status may run
     // while a scheduled run plans.
@@ -427,7 +420,7 @@ async fn status(args: StatusArgs) -> Result<bool> {
         server_id_base: defaults.server_id_base - 1,
         ..defaults
     };
-    let deps = Deps::new(store, config, args.url);
+    let deps = Deps::new(store, config, args.target.url);
     let limits = Thresholds {
         max_lag_seconds: args.max_lag_seconds,
         min_headroom_percent: args.min_headroom_percent,
@@ -515,7 +508,7 @@ async fn run(args: RunArgs) -> Result<()> {
     use binlog_cdc::contracts::RunInput;
     use binlog_cdc::pipeline::Deps;
 
-    let (store, prefix) = open_store(&args.out).await;
+    let (store, prefix) = open_store(&args.target.out).await;
     let config = PipelineConfig {
         prefix: binlog_cdc::config::normalize_prefix(&prefix),
         chunk_bytes: args.chunk_bytes,
@@ -539,7 +532,7 @@ async fn run(args: RunArgs) -> Result<()> {
         ..Default::default()
     };
     config.validate()?;
-    let deps = Deps::new(store, config, args.url);
+    let deps = Deps::new(store, config, args.target.url);
     let started = Instant::now();
     let input = RunInput {
         from: args.from,

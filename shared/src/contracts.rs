@@ -704,15 +704,9 @@ mod tests {
                 server: format!("server_uuid:{}", "f".repeat(36)),
                 file: "mysql-bin-changelog.123457".into(),
                 file_created: u32::MAX,
-                // A set after a hundred failovers: a hundred source UUIDs.
-                gtid_executed: Some(
-                    (0..100)
-                        .map(|i| {
-                            format!("{i:08x}-0000-0000-0000-000000000000:1-18446744073709551615")
-                        })
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
+                // The largest set a checkpoint records (many failovers'
+                // UUIDs): larger ones are not recorded.
+                gtid_executed: Some("f".repeat(crate::history::MAX_RECORDED_GTID_SET)),
             }),
             planned_at_ms: Some(u64::MAX),
             behind_bytes: Some(u64::MAX),

@@ -69,14 +69,38 @@ pub async fn file_created(url: &str, file: &str, server_id: u32) -> Result<u32> 
     }
 }
 
+/// The largest executed GTID set recorded with a checkpoint: it travels in
+/// the execution's state (the plan), and it grows with the sources the
+/// server has had (a UUID each, after failovers). Past this, the set is not
+/// recorded and that one check is skipped (the others still hold).
+pub const MAX_RECORDED_GTID_SET: usize = 8 << 10;
+
 /// The history `file` is in now.
 pub async fn mark(conn: &mut Conn, url: &str, file: &str, server_id: u32) -> Result<BinlogHistory> {
+    let gtid_executed = gtid_executed(conn).await?.filter(|set| {
+        let fits = set.len() <= MAX_RECORDED_GTID_SET;
+        if !fits {
+            tracing::warn!(
+                bytes = set.len(),
+                "gtid_executed is too large to record with the checkpoint"
+            );
+        }
+        fits
+    });
     Ok(BinlogHistory {
         server: server_identity(conn).await?,
         file: file.to_string(),
         file_created: file_created(url, file, server_id).await?,
-        gtid_executed: gtid_executed(conn).await?,
+        gtid_executed,
     })
+}
+
+/// At most `max` characters of `s` (an error's cause travels in the state).
+fn abbreviated(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// MySQL's `@@GLOBAL.gtid_executed`, when it has GTIDs (MariaDB has no such
@@ -150,7 +174,9 @@ pub async fn check(
         };
         if !parse(&now)?.contains(&parse(was)?) {
             return Err(changed(format!(
-                "the server's executed GTID set ({now:?}) no longer holds the one recorded with the checkpoint ({was})"
+                "the server's executed GTID set ({:?}) no longer holds the one recorded with the checkpoint ({})",
+                abbreviated(&now, 300),
+                abbreviated(was, 300)
             )));
         }
     }
@@ -162,4 +188,16 @@ pub async fn check(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_sets_are_cut_in_messages() {
+        assert_eq!(abbreviated("abc", 5), "abc");
+        assert_eq!(abbreviated("abcdef", 3), "abc...");
+        assert_eq!(abbreviated("ééé", 2), "éé...");
+    }
 }
