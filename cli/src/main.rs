@@ -102,7 +102,8 @@ struct RunArgs {
     #[arg(long, value_name = "FILE:POS")]
     to: Option<BinlogPosition>,
 
-    /// Write the outputs but do not move the checkpoint.
+    /// A replay: write the outputs under `replay/{runId}/`, not their keys,
+    /// and do not move the checkpoint.
     #[arg(long)]
     no_commit: bool,
 

@@ -28,8 +28,9 @@ pub struct Iteration {
     pub commit: Option<CommitOutput>,
     /// How long each step took.
     pub steps: StepTimes,
-    /// Row events by `schema.table`, and every key written (per-table
-    /// objects, then the all-tables object).
+    /// Row events by `schema.table`, and every key published (per-table
+    /// objects, then the all-tables object; under `replay/{runId}/` for a
+    /// replay).
     pub counts: BTreeMap<String, u64>,
     pub outputs: Vec<String>,
 }
@@ -92,7 +93,12 @@ pub async fn run_iteration(
     let fan: FanOutPlan =
         binlog_cdc::store::get_json(deps.store.as_ref(), &deps.layout.fan_out_plan(&plan.run_id))
             .await?;
-    let outputs = deps.layout.run_outputs(&fan);
+    let outputs = deps
+        .layout
+        .publications(&fan, plan.commit)
+        .into_iter()
+        .map(|p| p.key)
+        .collect();
     let counts = fan
         .tables
         .iter()

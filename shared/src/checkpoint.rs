@@ -44,16 +44,3 @@ pub async fn commit(
         other => other,
     }
 }
-
-/// Now, as RFC 3339 UTC (for `committedAt`, the only clock value in a run).
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let mut out = Vec::new();
-    let mut buf = Vec::new();
-    buf.extend_from_slice(&(secs as u32).to_be_bytes());
-    let _ = crate::decode::temporal::timestamp2(&mut crate::decode::Bytes::new(&buf), 0, &mut out);
-    String::from_utf8_lossy(&out).trim_matches('"').to_string()
-}

@@ -342,7 +342,8 @@ pub struct ShardAck {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinOutput {
-    /// The all-tables object (none when the run has no row events).
+    /// The all-tables object in the run's staging (none when the run has
+    /// no row events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub slices: u32,
@@ -464,6 +465,10 @@ pub struct Checkpoint {
 pub struct Meta {
     #[serde(default)]
     pub timestamp: Option<u32>,
+    /// Where the committed run started (absent in checkpoints of earlier
+    /// versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<BinlogPosition>,
     pub last_timestamps: BTreeMap<String, u32>,
     pub counts: BTreeMap<String, u64>,
     pub position: Checkpoint,
@@ -645,6 +650,7 @@ mod tests {
         );
         round_trip(&Meta {
             timestamp: Some(9),
+            from: Some(p("binlog.000001:4")),
             last_timestamps: Default::default(),
             counts: Default::default(),
             position: Checkpoint {

@@ -5,21 +5,32 @@
 //! ```text
 //! {prefix}serverId.json
 //! {prefix}meta.json
-//! {prefix}{schema}/{table}/table-binlog-{timestamp}-{runId}.json|jsonl|jsonl.gz
-//! {prefix}all/all-binlog-{timestamp}-{runId}.json|jsonl|jsonl.gz
+//! {prefix}{schema}/{table}/table-binlog-{timestamp}-{runId}.json
+//! {prefix}{schema}/{table}/dt={YYYY-MM-DD}/table-binlog-{timestamp}-{runId}.jsonl|jsonl.gz
+//! {prefix}all/all-binlog-{timestamp}-{runId}.json
+//! {prefix}all/dt={YYYY-MM-DD}/all-binlog-{timestamp}-{runId}.jsonl|jsonl.gz
+//! {prefix}replay/{runId}/...                            a replay's objects, keyed as above
+//! {prefix}manifests/{runId}.json                        a RunCommitted event's lists, when too large
 //! {prefix}staging/{runId}/{chunk:05}/{schema}.{table}/part-{n:05}.jsonl
 //! {prefix}staging/{runId}/chunks/{chunk:05}.json        what a chunk staged (ChunkSummary)
 //! {prefix}staging/{runId}/fanout.json                   every table's totals and shard (FanOutPlan)
 //! {prefix}staging/{runId}/shards/{shard:05}.json        a shard's tables and parts (ShardPlan)
 //! {prefix}staging/{runId}/shards/{shard:05}.done.json   what it wrote (ShardDone)
 //! {prefix}staging/{runId}/all/{shard:05}.part           its slice of the all-tables object
+//! {prefix}staging/{runId}/out/...                       the run's objects until commit publishes them
 //! ```
 //!
 //! `{timestamp}` is the last row event's header timestamp in the run (a fact
 //! of the range), `{runId}` a hash of the range and the output settings.
+//! `dt=` is that timestamp's UTC day, a partition for Athena (the `json`
+//! format keeps the original's keys). Fan-out writes a run's objects under
+//! its staging; CommitCheckpoint publishes them ([`Layout::publications`]):
+//! to their keys after `meta.json` names the run, under `replay/{runId}/`
+//! for a replay.
 
 use sha2::{Digest, Sha256};
 
+use crate::clock;
 use crate::config::{OutputFormat, PipelineConfig};
 use crate::contracts::FanOutPlan;
 use crate::position::BinlogPosition;
@@ -44,6 +55,11 @@ impl Layout {
 
     pub fn meta(&self) -> String {
         format!("{}meta.json", self.prefix)
+    }
+
+    /// A run's `RunCommitted` manifest, when its lists would not fit the event.
+    pub fn manifest(&self, run_id: &str) -> String {
+        format!("{}manifests/{run_id}.json", self.prefix)
     }
 
     pub fn server_id(&self) -> String {
@@ -85,15 +101,56 @@ impl Layout {
         format!("{}staging/{run_id}/all/{shard:05}.part", self.prefix)
     }
 
-    /// `table` is `schema.table`.
     pub fn table_output(&self, schema: &str, table: &str, timestamp: u32, run_id: &str) -> String {
         format!(
-            "{}{}/{}/table-binlog-{timestamp}-{run_id}.{}",
+            "{}{}/{}/{}table-binlog-{timestamp}-{run_id}.{}",
             self.prefix,
             safe(schema),
             safe(table),
+            self.day(timestamp),
             self.format.extension()
         )
+    }
+
+    /// `dt=YYYY-MM-DD/` for the line formats, nothing for `json`.
+    fn day(&self, timestamp: u32) -> String {
+        match self.format {
+            OutputFormat::Json => String::new(),
+            OutputFormat::Jsonl | OutputFormat::JsonlGz => {
+                format!("dt={}/", clock::date(i64::from(timestamp)))
+            }
+        }
+    }
+
+    /// Where fan-out writes the object that is published at `key`.
+    pub fn staged_output(&self, run_id: &str, key: &str) -> String {
+        format!("{}staging/{run_id}/out/{}", self.prefix, self.relative(key))
+    }
+
+    /// Where a replay publishes the object a committed run would publish at `key`.
+    pub fn replay_output(&self, run_id: &str, key: &str) -> String {
+        format!("{}replay/{run_id}/{}", self.prefix, self.relative(key))
+    }
+
+    fn relative<'k>(&self, key: &'k str) -> &'k str {
+        key.strip_prefix(&self.prefix).unwrap_or(key)
+    }
+
+    /// Each of a run's objects: where fan-out staged it, and where commit
+    /// publishes it (its key, or under `replay/{runId}/` when the run does
+    /// not commit).
+    pub fn publications(&self, fan: &FanOutPlan, commit: bool) -> Vec<Publication> {
+        self.run_outputs(fan)
+            .into_iter()
+            .map(|key| Publication {
+                staged: self.staged_output(&fan.run_id, &key),
+                key: if commit {
+                    key
+                } else {
+                    self.replay_output(&fan.run_id, &key)
+                },
+            })
+            .collect()
     }
 
     /// Every key a run writes: each table's object, then the all-tables
@@ -111,11 +168,19 @@ impl Layout {
 
     pub fn all_output(&self, timestamp: u32, run_id: &str) -> String {
         format!(
-            "{}all/all-binlog-{timestamp}-{run_id}.{}",
+            "{}all/{}all-binlog-{timestamp}-{run_id}.{}",
             self.prefix,
+            self.day(timestamp),
             self.format.extension()
         )
     }
+}
+
+/// One object of a run: staged by fan-out, published by commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    pub staged: String,
+    pub key: String,
 }
 
 /// MySQL allows `/` in quoted identifiers; keep it out of key segments.
@@ -163,5 +228,44 @@ mod tests {
             l.staging_part(&r1, 3, "shop.a/b", 2),
             format!("cdc/staging/{r1}/00003/shop.a%2Fb/part-00002.jsonl")
         );
+    }
+
+    #[test]
+    fn line_formats_partition_by_day_and_runs_publish_from_staging() {
+        let c = PipelineConfig {
+            prefix: "cdc/".into(),
+            format: OutputFormat::JsonlGz,
+            ..Default::default()
+        };
+        let l = Layout::new(&c);
+        let ts = 1_796_168_830; // 2026-12-01T23:47:10Z
+        let key = l.table_output("shop", "orders", ts, "r1");
+        assert_eq!(
+            key,
+            "cdc/shop/orders/dt=2026-12-01/table-binlog-1796168830-r1.jsonl.gz"
+        );
+        assert_eq!(
+            l.all_output(ts, "r1"),
+            "cdc/all/dt=2026-12-01/all-binlog-1796168830-r1.jsonl.gz"
+        );
+        assert_eq!(
+            l.staged_output("r1", &key),
+            "cdc/staging/r1/out/shop/orders/dt=2026-12-01/table-binlog-1796168830-r1.jsonl.gz"
+        );
+        assert_eq!(
+            l.replay_output("r1", &key),
+            "cdc/replay/r1/shop/orders/dt=2026-12-01/table-binlog-1796168830-r1.jsonl.gz"
+        );
+        let fan = FanOutPlan {
+            run_id: "r1".into(),
+            timestamp: Some(ts),
+            ..Default::default()
+        };
+        let live = l.publications(&fan, true);
+        assert_eq!(live.len(), 1, "no tables: the all-tables object only");
+        assert_eq!(live[0].key, l.all_output(ts, "r1"));
+        assert_eq!(live[0].staged, l.staged_output("r1", &live[0].key));
+        let replay = l.publications(&fan, false);
+        assert_eq!(replay[0].key, l.replay_output("r1", &live[0].key));
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod aws;
 pub mod checkpoint;
+pub mod clock;
 pub mod config;
 pub mod contracts;
 pub mod decode;
@@ -22,6 +23,7 @@ pub mod history;
 pub mod json;
 pub mod layout;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod plan;
 pub mod position;

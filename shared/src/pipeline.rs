@@ -1,7 +1,8 @@
 //! What every pipeline step needs, built once per process (a Lambda cold
 //! start, or `binlog-cdc run`): the object store and layout, the settings, the
-//! database URL (from Secrets Manager or a URL), and a Step Functions client
-//! where concurrent executions are checked.
+//! database URL (from Secrets Manager or a URL), a Step Functions client
+//! where concurrent executions are checked, and the EventBridge bus commits
+//! are announced on.
 //!
 //! A database URL from Secrets Manager is read at start-up and read again
 //! when the server refuses its password: the secret was rotated since (RDS
@@ -24,6 +25,8 @@ pub struct Deps {
     /// Where the URL comes from, when it can be read again.
     db_secret: Option<(aws_config::SdkConfig, DbSource, DbTls)>,
     pub sfn: Option<aws_sdk_sfn::Client>,
+    /// Where CommitCheckpoint announces each commit (`EVENT_BUS_NAME`).
+    pub events: Option<crate::notify::EventBus>,
 }
 
 impl Deps {
@@ -35,6 +38,7 @@ impl Deps {
             db_url: std::sync::Mutex::new(db_url),
             db_secret: None,
             sfn: None,
+            events: None,
         }
     }
 
@@ -112,6 +116,7 @@ impl Deps {
         };
         let mut deps = Self::new(store, config, db_url);
         deps.sfn = Some(aws_sdk_sfn::Client::new(&sdk));
+        deps.events = crate::notify::EventBus::from_env(&sdk);
         deps.db_secret = db
             .filter(|d| matches!(d, DbSource::Secret { .. }))
             .map(|d| (sdk, d, tls));

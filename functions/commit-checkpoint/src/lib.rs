@@ -1,7 +1,14 @@
-//! CommitCheckpoint: writes `meta.json` last, with `If-Match` on the ETag
+//! CommitCheckpoint: writes `meta.json`, with `If-Match` on the ETag
 //! ListBinlogs read (`If-None-Match: *` on a first run), so a run commits all
-//! or nothing and of two runs only one commits. Then removes the run's
-//! staging objects. A replay (`commit: false`) moves nothing.
+//! or nothing and of two runs only one commits. Then publishes the run's
+//! objects from its staging to their keys ([`publish`]) and removes the
+//! staging. A replay (`commit: false`) moves nothing and publishes under
+//! `replay/{runId}/`.
+//!
+//! ```text
+//! finish the last committed run's publication (if it stopped part-way)
+//!   ─▶ meta.json (conditional) ─▶ publish ─▶ remove staging
+//! ```
 //!
 //! Retried after its own commit (the write landed but the answer was lost: a
 //! Lambda service error, a Step Functions timeout, a redrive), it finds
@@ -23,6 +30,8 @@ use binlog_cdc::error::{Error, Result};
 use binlog_cdc::metrics::{self, Metric};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::find_json;
+
+pub mod publish;
 
 pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
     let plan = &input.plan;
@@ -47,23 +56,31 @@ pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
             deps,
         ),
     };
+    match (&fan, plan.commit) {
+        (Some(fan), true) => {
+            let (meta, etag) = commit(plan, fan, deps).await?;
+            publish::publish(fan, true, deps).await?;
+            publish::announce(&meta, fan, deps).await?;
+            out.meta_etag = Some(etag);
+        }
+        // Staging is gone: this execution committed (and published) already
+        // and the answer was lost (a retry or a redrive), another execution
+        // of the same range committed it, or the run is broken.
+        (None, true) => match own_earlier_commit(plan, deps).await? {
+            Some((_, etag)) => out.meta_etag = Some(etag),
+            None => return Err(without_plan(plan, &key, deps).await?),
+        },
+        (Some(fan), false) => {
+            publish::publish(fan, false, deps).await?;
+        }
+        (None, false) => {}
+    }
     if plan.commit {
-        let etag = match &fan {
-            Some(fan) => commit(plan, fan, deps).await?,
-            // Staging is gone: this execution committed already and the
-            // answer was lost (a retry or a redrive), another execution of
-            // the same range committed it, or the run is broken.
-            None => match own_earlier_commit(plan.clone(), deps).await? {
-                Some(etag) => etag,
-                None => return Err(without_plan(plan, &key, deps).await?),
-            },
-        };
         out.committed = true;
-        out.meta_etag = Some(etag);
         out.lag_seconds = report(plan, fan.as_ref());
     }
-    // Staging is only scratch; if removing it fails the run still stands (the
-    // bucket's lifecycle rule expires staging after a day).
+    // Staging is only scratch once published; if removing it fails the run
+    // still stands (the bucket's lifecycle rule expires staging).
     match deps
         .store
         .delete_prefix(&deps.layout.staging_run(&plan.run_id))
@@ -121,11 +138,17 @@ async fn without_plan(plan: &RunPlan, key: &str, deps: &Deps) -> Result<Error> {
 }
 
 /// Writes `meta.json` for the run (or finds this execution's own earlier
-/// commit of it); returns its ETag.
-async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<String> {
+/// commit of it); returns it with its ETag.
+async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<(Meta, String)> {
     let (_, to) = plan.range()?;
     let previous = checkpoint::read(deps.store.as_ref(), &deps.layout).await?;
+    // The run before may have committed and stopped before publishing all of
+    // its objects; they go out before this run's.
+    if let Some((m, _)) = previous.as_ref().filter(|(m, _)| m.run_id != plan.run_id) {
+        publish::finish_committed(m, deps).await?;
+    }
     let meta = Meta {
+        from: plan.from.clone(),
         timestamp: fan
             .timestamp
             .or(previous.as_ref().and_then(|(m, _)| m.timestamp)),
@@ -147,7 +170,7 @@ async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<String>
         },
         run_id: plan.run_id.clone(),
         outputs: deps.layout.run_outputs(fan),
-        committed_at: checkpoint::now_rfc3339(),
+        committed_at: binlog_cdc::clock::now_rfc3339(),
         execution: plan.execution.clone(),
         history: plan.to_history.clone(),
     };
@@ -161,15 +184,15 @@ async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<String>
     {
         Ok(etag) => {
             tracing::info!(run_id = %plan.run_id, position = %to, "checkpoint committed");
-            Ok(etag)
+            Ok((meta, etag))
         }
         Err(Error::ConcurrentRun(msg)) => {
-            let Some(etag) = own_earlier_commit(plan.clone(), deps).await? else {
+            let Some(earlier) = own_earlier_commit(plan, deps).await? else {
                 return Err(Error::ConcurrentRun(msg));
             };
             tracing::info!(run_id = %plan.run_id, position = %to,
                 "checkpoint already committed by this execution (a retry)");
-            Ok(etag)
+            Ok(earlier)
         }
         Err(e) => Err(e),
     }
@@ -189,13 +212,10 @@ fn next_loop(current: &LoopState, plan: &RunPlan, shards: u32, deps: &Deps) -> L
     }
 }
 
-/// The ETag of `meta.json` when it is this plan's own commit: the same run
+/// `meta.json` and its ETag when it is this plan's own commit: the same run
 /// (range and configuration) committed by the same execution.
-async fn own_earlier_commit(
-    plan: binlog_cdc::contracts::RunPlan,
-    deps: &Deps,
-) -> Result<Option<String>> {
-    let Some(execution) = plan.execution else {
+async fn own_earlier_commit(plan: &RunPlan, deps: &Deps) -> Result<Option<(Meta, String)>> {
+    let Some(execution) = &plan.execution else {
         return Ok(None);
     };
     Ok(
@@ -205,7 +225,7 @@ async fn own_earlier_commit(
                     && Some(&m.position.position) == plan.to.as_ref()
                     && m.execution.as_deref() == Some(execution.as_str()) =>
             {
-                Some(etag)
+                Some((m, etag))
             }
             _ => None,
         },

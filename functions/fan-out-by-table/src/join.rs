@@ -25,7 +25,9 @@ pub async fn handle(run_id: &str, deps: &Deps) -> Result<JoinOutput> {
         .buffered(16)
         .try_collect()
         .await?;
-    let key = deps.layout.all_output(timestamp, run_id);
+    let key = deps
+        .layout
+        .staged_output(run_id, &deps.layout.all_output(timestamp, run_id));
     if fan.shards > 1 {
         let json = deps.config.format == OutputFormat::Json;
         let mut out = store.writer(&key).await?;

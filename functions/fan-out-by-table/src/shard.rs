@@ -13,6 +13,8 @@
 //!
 //! In `jsonl` (and `jsonl.gz`) both hold one event per line; a `jsonl.gz`
 //! slice is a whole gzip member, and members join into one gzip stream.
+//!
+//! Every object goes under the run's staging; CommitCheckpoint publishes it.
 
 use binlog_cdc::config::OutputFormat;
 use binlog_cdc::contracts::{
@@ -40,7 +42,8 @@ pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
     let json = deps.config.format == OutputFormat::Json;
     let whole = fan.shards == 1;
     let slice_key = if whole {
-        deps.layout.all_output(timestamp, run_id)
+        let key = deps.layout.all_output(timestamp, run_id);
+        deps.layout.staged_output(run_id, &key)
     } else {
         deps.layout.all_slice(run_id, task.shard)
     };
@@ -85,9 +88,12 @@ async fn write_table(
     all: &mut Emitter,
 ) -> Result<()> {
     let json = deps.config.format == OutputFormat::Json;
-    let key = deps
-        .layout
-        .table_output(&t.schema, &t.table, timestamp, run_id);
+    let key = deps.layout.staged_output(
+        run_id,
+        &deps
+            .layout
+            .table_output(&t.schema, &t.table, timestamp, run_id),
+    );
     let mut em = Emitter::new(deps, &key).await?;
     if json {
         em.write(format!("{{\"count\":{},\"events\":[", t.count).as_bytes())

@@ -150,6 +150,26 @@ impl ObjectStore for LocalStore {
         }))
     }
 
+    async fn promote(&self, from: &str, to: &str) -> Result<bool> {
+        let (src, dst) = (self.path(from)?, self.path(to)?);
+        blocking(&src.clone(), move || {
+            if let Some(dir) = dst.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            match std::fs::rename(&src, &dst) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        let path = self.path(key)?;
+        Ok(tokio::fs::try_exists(&path).await.unwrap_or(false) && path.is_file())
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let mut stack = vec![self.root.clone()];

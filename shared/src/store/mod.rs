@@ -5,7 +5,8 @@
 //! What the pipeline needs from a store: read an object with its ETag, write
 //! one with a condition (`If-Match` an ETag, or `If-None-Match: *`) so a
 //! checkpoint commits at most once, stream a large object out without holding
-//! it in memory, list and delete a prefix.
+//! it in memory, promote a staged object to its published key, list and
+//! delete a prefix.
 
 pub mod local;
 pub mod s3;
@@ -42,6 +43,14 @@ pub trait ObjectStore: Send + Sync {
 
     /// Streams a large object out in pieces; nothing is visible until `finish`.
     async fn writer(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
+
+    /// Makes the object at `from` appear whole at `to` (a server-side copy,
+    /// or a rename); `from` may stay. `false` when there is no object at
+    /// `from`, and nothing changes.
+    async fn promote(&self, from: &str, to: &str) -> Result<bool>;
+
+    /// Whether there is an object at `key`.
+    async fn exists(&self, key: &str) -> Result<bool>;
 
     /// Every key under `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;

@@ -11,7 +11,9 @@
 use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, TaggingDirective,
+};
 use aws_sdk_s3::Client;
 
 use super::{Object, ObjectStore, ObjectWriter, PutCondition, Source};
@@ -230,6 +232,43 @@ impl ObjectStore for S3Store {
             upload_id: None,
             parts: Vec::new(),
         }))
+    }
+
+    /// One CopyObject up to 5 GiB (the tag set as a writer's, so the
+    /// function needs no GetObjectTagging); larger objects as a multipart
+    /// upload of UploadPartCopy pieces.
+    async fn promote(&self, from: &str, to: &str) -> Result<bool> {
+        let Some(size) = self.size(from).await? else {
+            return Ok(false);
+        };
+        if size > MAX_COPY_PART {
+            let mut w = self.writer(to).await?;
+            w.append_object(&mut Source::new(from, size), 0).await?;
+            w.finish().await?;
+            return Ok(true);
+        }
+        let source = format!(
+            "{}/{}",
+            self.bucket,
+            percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
+        );
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .tagging_directive(TaggingDirective::Replace)
+            .tagging(EVENTS_TAG)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("COPY s3://{}/{from} to {to}", self.bucket), e))?;
+        self.copied
+            .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        Ok(true)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.size(key).await?.is_some())
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
