@@ -81,7 +81,7 @@ const LAMBDA_RESPONSE_LIMIT = 6291456;
 const HISTORY_LIMIT = 25000;
 // infra/template.yaml's Timeout of each function, in ms.
 const FUNCTION_TIMEOUTS_MS = {
-  'list-binlogs': 300000, 'parse-chunk': 900000, 'fan-out-by-table': 900000, 'commit-checkpoint': 120000,
+  'list-binlogs': 300000, 'parse-chunk': 900000, 'fan-out-by-table': 900000, 'commit-checkpoint': 600000,
   'runner-test': 900000,
 };
 

@@ -673,6 +673,70 @@ pub mod aws_local {
             }
         }
 
+        /// An SQS queue that receives what matches `pattern` (an
+        /// EventBridge event pattern) on the default bus; returns its URL.
+        pub async fn events_to_queue(&self, name: &str, pattern: &str) -> String {
+            let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+            let url = sqs
+                .create_queue()
+                .queue_name(name)
+                .send()
+                .await
+                .expect("create queue")
+                .queue_url()
+                .unwrap_or_default()
+                .to_string();
+            let events = aws_sdk_eventbridge::Client::new(&self.sdk);
+            events
+                .put_rule()
+                .name(name)
+                .event_pattern(pattern)
+                .send()
+                .await
+                .expect("put rule");
+            let target = aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(format!("arn:aws:sqs:us-east-1:123456789012:{name}"))
+                .build()
+                .expect("target");
+            events
+                .put_targets()
+                .rule(name)
+                .targets(target)
+                .send()
+                .await
+                .expect("put targets");
+            url
+        }
+
+        /// Every event waiting in the queue at `url` (EventBridge's envelope:
+        /// `source`, `detail-type`, `detail`, ...), removed from it.
+        pub async fn drain_queue(&self, url: &str) -> Vec<serde_json::Value> {
+            let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+            let mut out = Vec::new();
+            loop {
+                let got = sqs
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .send()
+                    .await
+                    .expect("receive");
+                if got.messages().is_empty() {
+                    return out;
+                }
+                for m in got.messages() {
+                    out.push(serde_json::from_str(m.body().unwrap_or("null")).expect("an event"));
+                    sqs.delete_message()
+                        .queue_url(url)
+                        .set_receipt_handle(m.receipt_handle().map(str::to_string))
+                        .send()
+                        .await
+                        .expect("delete message");
+                }
+            }
+        }
+
         /// The function settings that point at this moto (`endpoint`: moto
         /// itself, or a proxy in front of it).
         pub fn lambda_env(&self, endpoint: &str) -> Vec<(&'static str, String)> {

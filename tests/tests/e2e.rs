@@ -56,8 +56,15 @@ async fn state_machine_end_to_end() {
         ("PARSE_MAX_CONCURRENCY", "3".into()),
         ("VIEW", "both".into()),
         ("RUST_LOG", "info".into()),
+        ("EVENT_BUS_NAME", "default".into()),
     ]);
     let lambda = LambdaWatch::start(&env, &logs);
+    // Consumers: the README's sample rule, into a queue.
+    let rule = std::fs::read_to_string(
+        binlog_cdc_tests::workspace_root().join("docs/run-committed-rule.json"),
+    )
+    .expect("docs/run-committed-rule.json");
+    let queue = aws.events_to_queue("run-committed", &rule).await;
 
     // init-db, as CloudFormation would call it.
     let cfn = ResponseUrl::start();
@@ -184,6 +191,22 @@ async fn state_machine_end_to_end() {
     assert_eq!(r3["status"], "SUCCEEDED", "{r3}");
     assert_eq!(r3["output"]["committed"], false, "{r3}");
     assert_eq!(pipeline::meta(&deps).await.unwrap().1, etag2);
+
+    // Consumers were told of each commit (and not of the replay).
+    let received = aws.drain_queue(&queue).await;
+    let details: Vec<&Value> = received.iter().map(|e| &e["detail"]).collect();
+    assert_eq!(details.len(), 2, "{received:?}");
+    for (meta, detail) in [&meta1, &meta2].into_iter().zip(&details) {
+        assert_eq!(detail["runId"], meta.run_id.as_str());
+        assert_eq!(detail["to"], meta.position.position.to_string());
+        assert_eq!(detail["counts"], json!(meta.counts));
+        assert_eq!(detail["outputs"], json!(meta.outputs));
+        assert_eq!(detail["pipeline"], "binlog-cdc");
+    }
+    assert_eq!(details[1]["from"], meta1.position.position.to_string());
+    assert!(received
+        .iter()
+        .all(|e| e["source"] == "binlog-cdc" && e["detail-type"] == "RunCommitted"));
 
     // Nothing new: the run ends early.
     let r4 = run_state_machine(&lambda, &json!({}), "idle");
