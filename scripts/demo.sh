@@ -3,8 +3,9 @@
 # as S3 and Secrets Manager, the five functions served by `cargo lambda watch`,
 # and the state machine definition run by aws-local-stepfunctions. init-db
 # loads the original's demo data (the `tasks` table); the state machine runs
-# twice with writes in between; then the S3 tree, meta.json, `binlog-cdc
-# status` and the functions' metric lines are printed.
+# twice with writes in between; then the S3 tree, meta.json, the RunCommitted
+# events a consumer's rule received, `binlog-cdc status` and the functions'
+# metric lines are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -27,10 +28,16 @@ setsid .venv/e2e/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$dir/moto.log" 2
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 for _ in $(seq 1 100); do curl -sf "$AWS_ENDPOINT_URL/moto-api/" >/dev/null && break; sleep 0.1; done
 
-# The bucket and the database secret (RDS format), as the stack would have them.
+# The bucket and the database secret (RDS format), as the stack would have them,
+# and a consumer: the README's sample rule sends RunCommitted events to a queue.
 secret_arn=$(.venv/e2e/bin/python - "$port" <<'PY'
 import boto3, json, sys
 boto3.client("s3").create_bucket(Bucket="binlog-cdc-demo")
+sqs, events = boto3.client("sqs"), boto3.client("events")
+sqs.create_queue(QueueName="run-committed")
+events.put_rule(Name="run-committed", EventPattern=open("docs/run-committed-rule.json").read())
+events.put_targets(Rule="run-committed", Targets=[
+    {"Id": "queue", "Arn": "arn:aws:sqs:us-east-1:123456789012:run-committed"}])
 # The state machine as Step Functions knows it: ListBinlogs asks which
 # executions are running (aws-local-stepfunctions runs the definition itself).
 boto3.client("stepfunctions").create_state_machine(
@@ -50,6 +57,7 @@ AWS_ACCESS_KEY_ID=demo
 AWS_SECRET_ACCESS_KEY=demo
 AWS_REGION=us-east-1
 VIEW=${VIEW:-both}
+EVENT_BUS_NAME=default
 ENV
 PATH="$PWD/.venv/e2e/bin:$PATH" setsid .venv/e2e/bin/cargo-lambda lambda watch --ignore-changes -A 127.0.0.1 -P "$lambda_port" \
   --env-file "$dir/lambda.env" >"$dir/lambda.log" 2>&1 & pids+=($!)
@@ -82,6 +90,13 @@ for o in s3.list_objects_v2(Bucket="binlog-cdc-demo").get("Contents", []):
     print(f'{o["Size"]:>8}  s3://binlog-cdc-demo/{o["Key"]}')
 print("== cdc/meta.json")
 print(s3.get_object(Bucket="binlog-cdc-demo", Key="cdc/meta.json")["Body"].read().decode())
+print("== RunCommitted events received (EventBridge rule docs/run-committed-rule.json -> SQS)")
+sqs = boto3.client("sqs")
+url = sqs.get_queue_url(QueueName="run-committed")["QueueUrl"]
+while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+    for m in msgs:
+        print(json.dumps(json.loads(m["Body"])["detail"]))
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 PY
 
 echo "== binlog-cdc status (exit 0: healthy)" >&2
