@@ -207,9 +207,33 @@ def check_concurrent_run(asl):
     return out
 
 
+def check_publication(t):
+    """12: only CommitCheckpoint may write outside staging (it publishes a
+    run's objects after meta.json names the run; see functions/commit-checkpoint/src/publish.rs),
+    and the dashboard's body is JSON."""
+    out = []
+    for name, fn in functions(t).items():
+        if name in ("CommitCheckpointFunction", "InitDbFunction"):
+            continue
+        for pol in fn["Properties"].get("Policies", []):
+            for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
+                if st.get("Effect") == "Allow" and "s3:PutObject" in json.dumps(st.get("Action")):
+                    if "staging/" not in json.dumps(st.get("Resource")):
+                        out.append(f"12: {name} may write outside staging: an unpublished run would be readable")
+    board = t["Resources"].get("PipelineDashboard")
+    if board:
+        body = board["Properties"]["DashboardBody"]["Fn::Sub"][0]
+        try:
+            json.loads(re.sub(r"\$\{[^}]+\}", "1", body))
+        except ValueError as e:
+            out.append(f"12: the dashboard's body is not JSON: {e}")
+    return out
+
+
 def problems(t, demo, asl):
     return (check_managed_secret(t, demo) + check_binlog_parameters(demo) + check_vpc(t)
-            + check_lifecycle(t) + check_kms(t) + check_retention(t) + check_concurrent_run(asl))
+            + check_lifecycle(t) + check_kms(t) + check_retention(t) + check_concurrent_run(asl)
+            + check_publication(t))
 
 
 def self_test(t, demo, asl):
@@ -230,6 +254,9 @@ def self_test(t, demo, asl):
         ("7", lambda t, d, a: t["Resources"]["SecretKeyDecrypt"]["Properties"]["Roles"].pop()),
         ("8", lambda t, d, a: t["Parameters"]["BinlogRetentionHours"].update(MaxValue=168)),
         ("9", lambda t, d, a: [c.update(Next="Failed") for st in a["States"].values() for c in st.get("Catch", []) if "ConcurrentRun" in c["ErrorEquals"]]),
+        ("12", lambda t, d, a: t["Resources"]["FanOutByTableFunction"]["Properties"]["Policies"][0]["Statement"][0].update(
+            Resource={"Fn::Sub": "${OutputBucket.Arn}/${Prefix}*"})),
+        ("12", lambda t, d, a: t["Resources"]["PipelineDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"].__setitem__(0, "{widgets")),
     ]
     for which, fn in breaks:
         broken(fn, which)
@@ -247,7 +274,7 @@ def main():
         print(f"deploy trap {p}", file=sys.stderr)
     if found:
         return 1
-    print("infra: no known deploy trap (managed secrets, binlog parameters, VPC, lifecycle, KMS, retention, ConcurrentRun)")
+    print("infra: no known deploy trap (managed secrets, binlog parameters, VPC, lifecycle, KMS, retention, ConcurrentRun, publication)")
     return 0
 
 
