@@ -140,5 +140,19 @@ async fn joins_parts_with_server_side_copies() {
         tags("meta.json").await.is_empty(),
         "the checkpoint is never tagged"
     );
+
+    // Promotion (commit publishing a staged object): a server-side copy,
+    // whole and tagged; a missing source is `false` and changes nothing.
+    let staged = store.get("out/joined").await.unwrap().unwrap().body;
+    assert!(store.promote("out/joined", "live/joined").await.unwrap());
+    assert!(store.get("live/joined").await.unwrap().unwrap().body == staged);
+    assert_eq!(
+        tags("live/joined").await,
+        [EVENTS_TAG],
+        "a published object"
+    );
+    assert!(store.exists("live/joined").await.unwrap());
+    assert!(!store.promote("out/none", "live/none").await.unwrap());
+    assert!(!store.exists("live/none").await.unwrap());
     let _ = std::fs::remove_dir_all(&logs);
 }

@@ -388,6 +388,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn promotes_by_rename_once() {
+        let dir = std::env::temp_dir().join(format!("binlog-cdc-promote-{}", std::process::id()));
+        let s = LocalStore::new(&dir);
+        s.put("staging/r/out/t/x.json", b"x".to_vec(), PutCondition::None)
+            .await
+            .unwrap();
+        assert!(s
+            .promote("staging/r/out/t/x.json", "t/x.json")
+            .await
+            .unwrap());
+        assert_eq!(s.get("t/x.json").await.unwrap().unwrap().body, b"x");
+        assert!(!s.exists("staging/r/out/t/x.json").await.unwrap());
+        // Again (a retried publication): nothing staged, the object stays.
+        assert!(!s
+            .promote("staging/r/out/t/x.json", "t/x.json")
+            .await
+            .unwrap());
+        assert!(s.exists("t/x.json").await.unwrap());
+        assert!(!s.exists("t").await.unwrap(), "a directory is no object");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
     async fn appends_objects_in_order() {
         let dir = std::env::temp_dir().join(format!("binlog-cdc-append-{}", std::process::id()));
         let s = LocalStore::new(&dir);
