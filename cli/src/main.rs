@@ -114,23 +114,23 @@ struct RunArgs {
     restart_at: Option<binlog_cdc::contracts::RestartAt>,
 
     /// Chunks parsed at once (the state machine's Map MaxConcurrency).
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    concurrency: usize,
+    #[arg(long, value_name = "N", default_value_t = defaults().max_concurrency)]
+    concurrency: u32,
 
     /// Files larger than this are split at transaction boundaries.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = defaults().chunk_bytes)]
     chunk_bytes: u64,
 
     /// A run plans at most this much binlog; the rest is the next run's.
-    #[arg(long, value_name = "BYTES", default_value_t = 2 << 30)]
+    #[arg(long, value_name = "BYTES", default_value_t = defaults().max_run_bytes)]
     max_run_bytes: u64,
 
     /// A run plans at most this many chunks (at most 256).
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = defaults().max_run_chunks)]
     max_run_chunks: u32,
 
     /// Replication server ids: this one to plan, the next ones for chunks.
-    #[arg(long, value_name = "N", default_value_t = 4_170_100_000)]
+    #[arg(long, value_name = "N", default_value_t = defaults().server_id_base)]
     server_id_base: u32,
 
     /// First run without a checkpoint: start at the oldest binlog or the latest position.
@@ -138,7 +138,7 @@ struct RunArgs {
     start_at: String,
 
     /// Output objects: json (the original's shape), jsonl, or jsonl.gz.
-    #[arg(long, value_name = "FORMAT", default_value = "json")]
+    #[arg(long, value_name = "FORMAT", default_value_t = defaults().format)]
     format: binlog_cdc::config::OutputFormat,
 
     #[command(flatten)]
@@ -202,6 +202,11 @@ struct EventArgs {
     /// Drop tables matching this schema.table pattern (repeatable; wins over --include).
     #[arg(long, value_name = "PATTERN")]
     exclude: Vec<String>,
+}
+
+/// The pipeline's defaults, which the flags of `run` take as theirs.
+fn defaults() -> binlog_cdc::config::PipelineConfig {
+    binlog_cdc::config::PipelineConfig::default()
 }
 
 fn parse_view(s: &str) -> std::result::Result<View, String> {
@@ -529,7 +534,7 @@ async fn run(args: RunArgs) -> Result<()> {
         view: args.events.view,
         include: args.events.include,
         exclude: args.events.exclude,
-        max_concurrency: args.concurrency.max(1) as u32,
+        max_concurrency: args.concurrency.max(1),
         ..Default::default()
     };
     config.validate()?;

@@ -64,6 +64,12 @@ impl OutputFormat {
     }
 }
 
+impl std::fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
 impl std::str::FromStr for OutputFormat {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -144,3 +144,30 @@ pub fn diagnostic(e: Error) -> lambda_runtime::Diagnostic {
         error_message: e.to_string(),
     }
 }
+
+/// The process's dependencies, built by [`serve`] on the first call.
+static DEPS: tokio::sync::OnceCell<Deps> = tokio::sync::OnceCell::const_new();
+
+/// Runs a pipeline step as a Lambda: `handle` answers each event with the
+/// [`Deps`] that `build` makes on the first call (and again after a failed
+/// build, so a start-up failure such as a missing secret answers that call
+/// with its error name, ConfigError or Transient, instead of ending the
+/// process); errors reach Step Functions by their stable names.
+pub async fn serve<I, O, B, BF, H, HF>(build: B, handle: H) -> Result<(), lambda_runtime::Error>
+where
+    I: serde::de::DeserializeOwned + Send + 'static,
+    O: serde::Serialize + Send + 'static,
+    B: Fn() -> BF,
+    BF: std::future::Future<Output = Result<Deps>>,
+    H: Fn(I, &'static Deps) -> HF,
+    HF: std::future::Future<Output = Result<O>>,
+{
+    init_lambda_tracing();
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |ev: lambda_runtime::LambdaEvent<I>| async {
+            let deps = DEPS.get_or_try_init(&build).await.map_err(diagnostic)?;
+            handle(ev.payload, deps).await.map_err(diagnostic)
+        },
+    ))
+    .await
+}
