@@ -29,6 +29,26 @@ pub mod names {
     pub const BINLOG_HISTORY_CHANGED: &str = "BinlogHistoryChanged";
 }
 
+/// The MySQL/MariaDB server error codes the pipeline branches on
+/// (`ServerError::code`), by their server names.
+pub mod server_codes {
+    pub const ER_CON_COUNT_ERROR: u16 = 1040;
+    pub const ER_ACCESS_DENIED_ERROR: u16 = 1045;
+    pub const ER_BAD_DB_ERROR: u16 = 1049;
+    pub const ER_SERVER_SHUTDOWN: u16 = 1053;
+    pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+    pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+    pub const ER_LOCK_DEADLOCK: u16 = 1213;
+    /// The binlog dump refused: a purged file, a bad offset, a truncated log.
+    pub const ER_MASTER_FATAL_ERROR_READING_BINLOG: u16 = 1236;
+    pub const ER_SP_DOES_NOT_EXIST: u16 = 1305;
+    pub const ER_QUERY_INTERRUPTED: u16 = 1317;
+    pub const ER_CONNECTION_KILLED: u16 = 1927;
+    /// Client-side codes the driver may report as server errors.
+    pub const CR_SERVER_GONE_ERROR: u16 = 2006;
+    pub const CR_SERVER_LOST: u16 = 2013;
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -208,12 +228,20 @@ fn mysql_is_transient(e: &mysql_async::Error) -> bool {
         #[allow(unreachable_patterns)]
         mysql_async::Error::Io(mysql_async::IoError::Tls(_)) => false,
         mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
-        mysql_async::Error::Server(s) => matches!(
-            s.code,
-            // too many connections, shutdown in progress, lock wait timeout,
-            // deadlock, query interrupted, connection killed, server gone
-            1040 | 1053 | 1205 | 1213 | 1317 | 1927 | 2006 | 2013
-        ),
+        mysql_async::Error::Server(s) => {
+            use server_codes::*;
+            matches!(
+                s.code,
+                ER_CON_COUNT_ERROR
+                    | ER_SERVER_SHUTDOWN
+                    | ER_LOCK_WAIT_TIMEOUT
+                    | ER_LOCK_DEADLOCK
+                    | ER_QUERY_INTERRUPTED
+                    | ER_CONNECTION_KILLED
+                    | CR_SERVER_GONE_ERROR
+                    | CR_SERVER_LOST
+            )
+        }
         mysql_async::Error::Other(_) | mysql_async::Error::Url(_) => false,
     }
 }

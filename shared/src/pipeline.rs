@@ -59,7 +59,7 @@ impl Deps {
             Ok(conn) => return Ok(conn),
             Err(e) => e,
         };
-        let refused = matches!(&err, Error::Mysql { source: mysql_async::Error::Server(s), .. } if s.code == 1045);
+        let refused = matches!(&err, Error::Mysql { source: mysql_async::Error::Server(s), .. } if s.code == crate::error::server_codes::ER_ACCESS_DENIED_ERROR);
         let Some((sdk, source, tls)) = self.db_secret.as_ref().filter(|_| refused) else {
             return Err(err);
         };

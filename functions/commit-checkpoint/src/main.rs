@@ -4,5 +4,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    binlog_cdc::pipeline::serve(binlog_cdc::pipeline::Deps::from_env_storage_only, commit_checkpoint::handle).await
+    binlog_cdc::pipeline::serve(
+        binlog_cdc::pipeline::Deps::from_env_storage_only,
+        commit_checkpoint::handle,
+    )
+    .await
 }

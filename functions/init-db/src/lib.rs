@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as Request;
+use binlog_cdc::error::server_codes::{ER_BAD_DB_ERROR, ER_SP_DOES_NOT_EXIST};
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::source::server;
@@ -233,7 +234,9 @@ async fn retention(conn: &mut mysql_async::Conn, hours: u32) -> Result<String> {
         .await
     {
         Ok(()) => return Ok(format!("{hours} hours (mysql.rds_set_configuration)")),
-        Err(mysql_async::Error::Server(e)) if e.code == 1305 || e.code == 1049 => {}
+        // No such procedure, or no `mysql` schema to find it in: not RDS.
+        Err(mysql_async::Error::Server(e))
+            if e.code == ER_SP_DOES_NOT_EXIST || e.code == ER_BAD_DB_ERROR => {}
         Err(e) => return Ok(format!("could not set retention: {e}")),
     }
     let secs = hours as u64 * 3600;

@@ -24,6 +24,9 @@ use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts};
 use mysql_common::binlog::events::{RotateEvent, TransactionPayloadEvent};
 
 use super::{guarded, types, EventSource, SourceEvent};
+use crate::error::server_codes::{
+    ER_MASTER_FATAL_ERROR_READING_BINLOG, ER_UNKNOWN_SYSTEM_VARIABLE,
+};
 use crate::error::{Error, Result};
 use crate::position::BinlogPosition;
 
@@ -355,25 +358,29 @@ impl ServerSource {
     }
 }
 
-/// Maps the server's refusals of a dump request to clear errors.
+/// Maps the server's refusals of a dump request to clear errors. One code,
+/// `ER_MASTER_FATAL_ERROR_READING_BINLOG`, covers every refusal; the
+/// server's own message says which (a purged file, or a bad offset).
 fn stream_error(e: mysql_async::Error, at: &BinlogPosition) -> Error {
-    let msg = e.to_string();
-    if msg.contains("Could not find first log file name") || msg.contains("could not find next log")
+    let refusal = match &e {
+        mysql_async::Error::Server(s) if s.code == ER_MASTER_FATAL_ERROR_READING_BINLOG => {
+            s.message.clone()
+        }
+        _ => return Error::mysql(format!("reading the binlog at {at}"), e),
+    };
+    if refusal.contains("Could not find first log file name")
+        || refusal.contains("could not find next log")
     {
-        Error::BinlogPurged {
+        return Error::BinlogPurged {
             file: at.file().to_string(),
-            msg,
-        }
-    } else if msg.contains("1236")
-        || msg.contains("binlog truncated")
-        || msg.contains("impossible position")
-    {
-        Error::BadPosition {
-            at: at.clone(),
-            msg: format!("the server cannot start reading here (not an event boundary, or past the end): {msg}"),
-        }
-    } else {
-        Error::mysql(format!("reading the binlog at {at}"), e)
+            msg: e.to_string(),
+        };
+    }
+    Error::BadPosition {
+        at: at.clone(),
+        msg: format!(
+            "the server cannot start reading here (not an event boundary, or past the end): {e}"
+        ),
     }
 }
 
@@ -617,7 +624,7 @@ pub async fn variable(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     {
         Ok(v) => Ok(v.flatten()),
         // Unknown system variable: this server does not have the setting.
-        Err(mysql_async::Error::Server(e)) if e.code == 1193 => Ok(None),
+        Err(mysql_async::Error::Server(e)) if e.code == ER_UNKNOWN_SYSTEM_VARIABLE => Ok(None),
         Err(e) => Err(Error::mysql(format!("SELECT @@{name}"), e)),
     }
 }
