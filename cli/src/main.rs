@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use binlog_cdc::event::{RowKind, View};
+use binlog_cdc::event::View;
 use binlog_cdc::filter::TableFilter;
 use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink, Stats};
 use binlog_cdc::schema::TableMeta;
@@ -219,7 +219,7 @@ struct LineSink<W: Write> {
 }
 
 impl<W: Write> RowSink for LineSink<W> {
-    fn row(&mut self, _: &TableMeta, _: RowKind, _: u32, json: &[u8]) -> Result<()> {
+    fn row(&mut self, _: &TableMeta, _: u32, json: &[u8]) -> Result<()> {
         self.out
             .write_all(json)
             .and_then(|_| self.out.write_all(b"\n"))
@@ -300,14 +300,14 @@ async fn parse(args: ParseArgs) -> Result<()> {
             let lookup = InformationSchema::connect(&url).await?;
             let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
             let res = decoder.run(&mut source, &mut sink).await;
-            finish(res, decoder.stats(), source.bytes_read(), &mut sink)?;
+            finish(res, &mut sink)?;
             (decoder.stats().clone(), source.bytes_read())
         }
         None => {
             let mut source = FileSource::new(&args.files);
             let mut decoder = Decoder::new(opts);
             let res = decoder.run(&mut source, &mut sink).await;
-            finish(res, decoder.stats(), source.bytes_read(), &mut sink)?;
+            finish(res, &mut sink)?;
             (decoder.stats().clone(), source.bytes_read())
         }
     };
@@ -316,12 +316,7 @@ async fn parse(args: ParseArgs) -> Result<()> {
 }
 
 /// Flushes what was decoded; on an error, the events before it are still written.
-fn finish<W: Write>(
-    res: Result<()>,
-    _stats: &Stats,
-    _bytes: u64,
-    sink: &mut LineSink<W>,
-) -> Result<()> {
+fn finish<W: Write>(res: Result<()>, sink: &mut LineSink<W>) -> Result<()> {
     let flushed = sink
         .out
         .flush()

@@ -26,7 +26,7 @@ use crate::source::{guarded, types, EventSource, SourceEvent};
 /// Receives each row's change event.
 pub trait RowSink {
     /// `json` is one complete event object, without a newline.
-    fn row(&mut self, table: &TableMeta, kind: RowKind, timestamp: u32, json: &[u8]) -> Result<()>;
+    fn row(&mut self, table: &TableMeta, timestamp: u32, json: &[u8]) -> Result<()>;
 }
 
 /// Looks up a table's columns in information_schema (live sources only).
@@ -59,8 +59,6 @@ pub struct Stats {
     pub unknown_events: BTreeMap<u8, u64>,
     /// The header timestamp of the last row event.
     pub last_timestamp: Option<u32>,
-    /// The last timestamp per table.
-    pub last_timestamps: BTreeMap<String, u32>,
 }
 
 impl Stats {
@@ -430,16 +428,13 @@ impl Decoder {
                 self.opts.view,
                 &mut self.line,
             );
-            sink.row(meta, kind, timestamp, &self.line)?;
+            sink.row(meta, timestamp, &self.line)?;
             index += 1;
         }
         if index > 0 {
             let per_table = self.stats.rows.entry(meta.full_name.clone()).or_default();
             *per_table.entry(kind).or_default() += index as u64;
             self.stats.last_timestamp = Some(timestamp);
-            self.stats
-                .last_timestamps
-                .insert(meta.full_name.clone(), timestamp);
         }
         Ok(())
     }

@@ -122,7 +122,6 @@ impl ColumnKind {
 /// A table as a table map describes it, prepared for decoding.
 #[derive(Debug, Clone)]
 pub struct TableMeta {
-    pub table_id: u64,
     pub schema: String,
     pub table: String,
     /// `schema.table`.
@@ -311,7 +310,6 @@ impl TableMeta {
         let schema = String::from_utf8_lossy(tme.database_name_raw()).into_owned();
         let table = String::from_utf8_lossy(tme.table_name_raw()).into_owned();
         let mut meta = TableMeta {
-            table_id: tme.table_id(),
             full_name: format!("{schema}.{table}"),
             schema,
             table,

@@ -350,7 +350,6 @@ pub fn fixtures_dir() -> PathBuf {
 
 /// Decodes with the library and collects every event as parsed JSON.
 pub mod collect {
-    use binlog_cdc::event::RowKind;
     use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink, Stats};
     use binlog_cdc::schema::TableMeta;
     use binlog_cdc::source::file::FileSource;
@@ -362,7 +361,7 @@ pub mod collect {
     pub struct Collect(pub Vec<Value>);
 
     impl RowSink for Collect {
-        fn row(&mut self, _: &TableMeta, _: RowKind, _: u32, json: &[u8]) -> Result<()> {
+        fn row(&mut self, _: &TableMeta, _: u32, json: &[u8]) -> Result<()> {
             self.0
                 .push(serde_json::from_slice(json).expect("every event is valid JSON"));
             Ok(())

@@ -13,7 +13,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use binlog_cdc::event::{RowKind, View};
+use binlog_cdc::event::View;
 use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink};
 use binlog_cdc::schema::TableMeta;
 use binlog_cdc::source::file::FileSource;
@@ -98,7 +98,7 @@ fn mutate(data: &[u8], rng: &mut Rng) -> Vec<u8> {
 
 struct Count(u64);
 impl RowSink for Count {
-    fn row(&mut self, _: &TableMeta, _: RowKind, _: u32, json: &[u8]) -> binlog_cdc::Result<()> {
+    fn row(&mut self, _: &TableMeta, _: u32, json: &[u8]) -> binlog_cdc::Result<()> {
         // Whatever is emitted must still be one JSON object.
         serde_json::from_slice::<serde_json::Value>(json)
             .map_err(|e| binlog_cdc::Error::Config(format!("decoder emitted invalid JSON: {e}")))?;

@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 
 use binlog_cdc::contracts::{Chunk, ChunkAck, ChunkSummary, TablePart};
 use binlog_cdc::error::Result;
-use binlog_cdc::event::RowKind;
 use binlog_cdc::filter::TableFilter;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink};
@@ -47,7 +46,7 @@ struct Staging {
 }
 
 impl RowSink for Staging {
-    fn row(&mut self, table: &TableMeta, _: RowKind, timestamp: u32, json: &[u8]) -> Result<()> {
+    fn row(&mut self, table: &TableMeta, timestamp: u32, json: &[u8]) -> Result<()> {
         let t = match self.tables.get_mut(&table.full_name) {
             Some(t) => t,
             None => self

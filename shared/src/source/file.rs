@@ -102,7 +102,6 @@ impl FileSource {
                 Some(event) => self.payload.push_back(SourceEvent {
                     pos: at.clone(),
                     event,
-                    in_payload: true,
                 }),
                 None => return Ok(()),
             }
@@ -170,11 +169,7 @@ impl EventSource for FileSource {
             let buf = &self.buf[..];
             let event = guarded(&at, "event", || esr.read(buf))?
                 .ok_or_else(|| Error::malformed(&at, "event", "empty event"))?;
-            let ev = SourceEvent {
-                pos: at,
-                event,
-                in_payload: false,
-            };
+            let ev = SourceEvent { pos: at, event };
             if ev.event.header().event_type_raw() == types::TRANSACTION_PAYLOAD {
                 self.expand_payload(&ev)?;
             }
@@ -184,12 +179,6 @@ impl EventSource for FileSource {
 
     fn bytes_read(&self) -> u64 {
         self.bytes
-    }
-
-    fn position(&self) -> Option<BinlogPosition> {
-        self.current
-            .as_ref()
-            .map(|f| BinlogPosition::new(f.name.clone(), f.offset))
     }
 }
 

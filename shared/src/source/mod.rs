@@ -4,7 +4,7 @@
 //! A source yields raw events (mysql_common's [`Event`]: header, body, checksum
 //! checked) each with the position where it starts. Events that a MySQL
 //! `TRANSACTION_PAYLOAD` event carries are yielded one by one after it, each
-//! with the payload event's position and `in_payload` set.
+//! with the payload event's position.
 
 pub mod file;
 pub mod server;
@@ -21,8 +21,6 @@ pub struct SourceEvent {
     /// the payload event starts).
     pub pos: BinlogPosition,
     pub event: Event,
-    /// The event came out of a TRANSACTION_PAYLOAD event.
-    pub in_payload: bool,
 }
 
 /// A range of raw binlog events, in order.
@@ -33,9 +31,6 @@ pub trait EventSource {
 
     /// Bytes of binlog read so far.
     fn bytes_read(&self) -> u64;
-
-    /// Where reading would continue: the end of the last event read.
-    fn position(&self) -> Option<BinlogPosition>;
 }
 
 /// Runs a mysql_common parse that may panic on malformed input (it calls

@@ -294,7 +294,6 @@ pub struct ServerSource {
     /// (mysql_async expands them itself), and its position.
     payload_left: usize,
     payload_pos: Option<BinlogPosition>,
-    mariadb: bool,
 }
 
 impl ServerSource {
@@ -316,8 +315,7 @@ impl ServerSource {
         if let Some(to) = &to {
             check_on_server(&files, to, "end")?;
         }
-        let mariadb = is_mariadb(&mut conn).await?;
-        if mariadb {
+        if is_mariadb(&mut conn).await? {
             // Ask for MariaDB's own events (GTID, annotate) as they are.
             conn.query_drop("SET @mariadb_slave_capability=4")
                 .await
@@ -341,12 +339,7 @@ impl ServerSource {
             next: from.clone(),
             payload_left: 0,
             payload_pos: None,
-            mariadb,
         })
-    }
-
-    pub fn is_mariadb(&self) -> bool {
-        self.mariadb
     }
 
     /// Ends the dump (reading to the end of the range does it too).
@@ -443,11 +436,7 @@ impl EventSource for ServerSource {
                     .payload_pos
                     .clone()
                     .unwrap_or_else(|| self.next.clone());
-                return Ok(Some(SourceEvent {
-                    pos,
-                    event,
-                    in_payload: true,
-                }));
+                return Ok(Some(SourceEvent { pos, event }));
             }
 
             let artificial = h.flags_raw() & ARTIFICIAL != 0 || h.log_pos() == 0;
@@ -469,11 +458,7 @@ impl EventSource for ServerSource {
                 // starts mid-file: the decoder needs it, it has no position
                 // of its own.
                 let pos = self.next.clone();
-                return Ok(Some(SourceEvent {
-                    pos,
-                    event,
-                    in_payload: false,
-                }));
+                return Ok(Some(SourceEvent { pos, event }));
             }
             let end = h.log_pos() as u64;
             let start = BinlogPosition::new(self.file.clone(), end.saturating_sub(size));
@@ -517,20 +502,12 @@ impl EventSource for ServerSource {
                 self.payload_left = count_payload_events(&tpe, &start)?;
                 self.payload_pos = Some(start.clone());
             }
-            return Ok(Some(SourceEvent {
-                pos: start,
-                event,
-                in_payload: false,
-            }));
+            return Ok(Some(SourceEvent { pos: start, event }));
         }
     }
 
     fn bytes_read(&self) -> u64 {
         self.bytes
-    }
-
-    fn position(&self) -> Option<BinlogPosition> {
-        Some(self.next.clone())
     }
 }
 
