@@ -4,9 +4,61 @@
 
 use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 use crate::error::{Error, Result};
+
+/// A failed AWS call's error code that a retry can outlive: throttling, or a
+/// fault on the service's side. One list for every service the pipeline
+/// calls (S3, Secrets Manager, Step Functions, EventBridge).
+const RETRYABLE_CODES: &[&str] = &[
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestTimeout",
+    "InternalError",
+    "InternalFailure",
+    "InternalException",
+    "InternalServiceError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+];
+
+/// Maps any AWS SDK error to ours, naming what was being done: throttling,
+/// a fault on the service's side (one of [`RETRYABLE_CODES`], or a 5xx), a
+/// timeout or a network fault is retryable; any other refusal (access, a
+/// missing resource, a bad request) is definite.
+///
+/// (`SdkError`, `HttpResponse` and `ProvideErrorMetadata` are the smithy
+/// runtime's, which every SDK crate re-exports; named here through S3's.)
+pub fn sdk_error<E>(context: impl Into<String>, e: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (retryable, msg) = match &e {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("unknown");
+            let server_fault = se.raw().status().as_u16() >= 500;
+            (
+                server_fault || RETRYABLE_CODES.contains(&code),
+                format!("{code}: {}", se.err().message().unwrap_or_default()),
+            )
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            (true, e.to_string())
+        }
+        _ => (false, e.to_string()),
+    };
+    Error::Storage {
+        context: context.into(),
+        msg,
+        retryable,
+    }
+}
 
 /// The shared SDK configuration: region, credentials and endpoint from the
 /// standard environment and profiles.
@@ -68,26 +120,35 @@ pub async fn secret_string(
         .secret_id(arn)
         .send()
         .await
-        .map_err(|e| {
-            use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-            let (code, retryable) = match &e {
-                aws_sdk_secretsmanager::error::SdkError::ServiceError(se) => {
-                    let code = se.err().code().unwrap_or("unknown").to_string();
-                    let retry = matches!(
-                        code.as_str(),
-                        "InternalServiceError" | "ThrottlingException"
-                    );
-                    (code, retry)
-                }
-                _ => (e.to_string(), true),
-            };
-            Error::Storage {
-                context: format!("reading {what} {arn}"),
-                msg: code,
-                retryable,
-            }
-        })?;
+        .map_err(|e| sdk_error(format!("reading {what} {arn}"), e))?;
     out.secret_string()
         .map(str::to_string)
         .ok_or_else(|| Error::Config(format!("{what} {arn} has no SecretString")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+
+    fn refused(code: &str, status: u16) -> Error {
+        let err = GetObjectError::generic(ErrorMetadata::builder().code(code).build());
+        let raw = HttpResponse::new(
+            status.try_into().unwrap(),
+            aws_sdk_s3::primitives::SdkBody::empty(),
+        );
+        sdk_error("GET s3://b/k", SdkError::service_error(err, raw))
+    }
+
+    #[test]
+    fn throttling_and_server_faults_are_retryable_refusals_are_not() {
+        assert!(refused("SlowDown", 503).is_retryable());
+        assert!(refused("ThrottlingException", 400).is_retryable());
+        assert!(refused("SomethingNew", 500).is_retryable(), "any 5xx");
+        assert!(!refused("AccessDenied", 403).is_retryable());
+        assert!(!refused("StateMachineDoesNotExist", 400).is_retryable());
+        let e = refused("NoSuchBucket", 404);
+        assert!(e.to_string().contains("GET s3://b/k") && e.to_string().contains("NoSuchBucket"));
+    }
 }

@@ -137,10 +137,9 @@ impl EventBus {
     }
 
     /// Puts one `RunCommitted` event. A failed entry (throttled, an internal
-    /// failure) or a network fault is retryable; a refusal (access, a bus
-    /// that does not exist) is definite.
+    /// failure) is retryable; the call's own failures as every AWS call's
+    /// ([`crate::aws::sdk_error`]).
     pub async fn put(&self, event: &RunCommitted) -> Result<()> {
-        use aws_sdk_eventbridge::error::ProvideErrorMetadata;
         let context = format!(
             "PutEvents {DETAIL_TYPE} {} to bus {}",
             event.run_id, self.name
@@ -157,22 +156,7 @@ impl EventBus {
             .entries(entry)
             .send()
             .await
-            .map_err(|e| {
-                let (msg, retryable) = match &e {
-                    aws_sdk_eventbridge::error::SdkError::ServiceError(se) => {
-                        let code = se.err().code().unwrap_or("unknown").to_string();
-                        let retry =
-                            matches!(code.as_str(), "InternalException" | "ThrottlingException");
-                        (code, retry)
-                    }
-                    _ => (e.to_string(), true),
-                };
-                Error::Storage {
-                    context: context.clone(),
-                    msg,
-                    retryable,
-                }
-            })?;
+            .map_err(|e| crate::aws::sdk_error(context.clone(), e))?;
         if out.failed_entry_count() == 0 {
             tracing::info!(run_id = %event.run_id, bus = %self.name, "RunCommitted sent");
             return Ok(());

@@ -273,18 +273,7 @@ async fn other_execution_running(input: &ListBinlogsInput, deps: &Deps) -> Resul
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                use aws_sdk_sfn::error::ProvideErrorMetadata;
-                let code = e.code().unwrap_or("no response").to_string();
-                Error::Storage {
-                    context: format!("ListExecutions on {machine}"),
-                    retryable: !matches!(
-                        code.as_str(),
-                        "StateMachineDoesNotExist" | "InvalidArn" | "AccessDeniedException"
-                    ),
-                    msg: format!("{code}: {}", e.message().unwrap_or_default()),
-                }
-            })?;
+            .map_err(|e| binlog_cdc::aws::sdk_error(format!("ListExecutions on {machine}"), e))?;
         for ex in out.executions() {
             running.push((
                 ex.start_date().secs(),

@@ -9,7 +9,7 @@
 //! through the Lambda.
 
 use async_trait::async_trait;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, TaggingDirective,
@@ -17,6 +17,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 
 use super::{Object, ObjectStore, ObjectWriter, PutCondition, Source};
+use crate::aws::sdk_error;
 use crate::error::{Error, Result};
 
 /// Multipart piece size (S3's minimum is 5 MiB).
@@ -127,42 +128,6 @@ impl S3Store {
             });
         }
         Ok(body)
-    }
-}
-
-/// Maps an SDK error to ours: throttling, 5xx and network faults are
-/// retryable; the rest are definite.
-pub(crate) fn sdk_error<E, R>(context: String, e: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let (retryable, msg) = match &e {
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or("unknown");
-            let retry = matches!(
-                code,
-                "SlowDown"
-                    | "InternalError"
-                    | "ServiceUnavailable"
-                    | "RequestTimeout"
-                    | "Throttling"
-                    | "ThrottlingException"
-            );
-            (
-                retry,
-                format!("{code}: {}", se.err().message().unwrap_or_default()),
-            )
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            (true, format!("{e}"))
-        }
-        _ => (false, format!("{e}")),
-    };
-    Error::Storage {
-        context,
-        msg,
-        retryable,
     }
 }
 
