@@ -15,10 +15,11 @@ start)
   mariadb-install-db --no-defaults --user=root --auth-root-authentication-method=socket \
     --datadir="$dir/data" --tmpdir="$dir/tmp" >/dev/null
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mariadbd --no-defaults --datadir="$dir/data" --socket="$dir/sock" --tmpdir="$dir/tmp" --port="$port" --bind-address=127.0.0.1 \
-    --user=root --server-id=1 --log-bin="$dir/data/binlog" --binlog-format=ROW --binlog-row-image=FULL \
-    --binlog-row-metadata=FULL --character-set-server=utf8mb4 --innodb-buffer-pool-size=256M \
-    --max-allowed-packet=64M --log-error="$dir/err.log" --pid-file="$dir/pid" "$@" >/dev/null 2>&1 &
+  # The settings the tests' servers have too (scripts/mariadbd.cnf), with a
+  # larger buffer pool for the benchmark's tables.
+  mariadbd --defaults-file="$(cd "$(dirname "$0")" && pwd)/mariadbd.cnf" --datadir="$dir/data" --socket="$dir/sock" --tmpdir="$dir/tmp" \
+    --port="$port" --log-bin="$dir/data/binlog" --innodb-buffer-pool-size=256M \
+    --log-error="$dir/err.log" --pid-file="$dir/pid" "$@" >/dev/null 2>&1 &
   for _ in $(seq 1 300); do
     if [ -S "$dir/sock" ] && mariadb --no-defaults --socket="$dir/sock" -uroot -e 'SELECT 1' >/dev/null 2>&1; then break; fi
     sleep 0.1

@@ -38,23 +38,13 @@ fn spawn_mariadbd(dir: &Path, port: u16, extra: &[String]) -> Result<Child, Stri
     let mariadbd = which("mariadbd").ok_or("mariadbd is not installed")?;
     let tmp = dir.join("tmp");
     let mut cmd = Command::new(&mariadbd);
-    cmd.arg("--no-defaults")
+    let settings = workspace_root().join("scripts/mariadbd.cnf");
+    cmd.arg(format!("--defaults-file={}", settings.display()))
         .arg(format!("--datadir={}", dir.join("data").display()))
         .arg(format!("--socket={}", dir.join("sock").display()))
         .arg(format!("--tmpdir={}", tmp.display()))
         .arg(format!("--port={port}"))
-        .arg("--bind-address=127.0.0.1")
-        .arg("--user=root")
-        .arg("--server-id=1")
         .arg(format!("--log-bin={}", dir.join("data/binlog").display()))
-        .arg("--binlog-format=ROW")
-        .arg("--binlog-row-image=FULL")
-        .arg("--binlog-row-metadata=FULL")
-        .arg("--character-set-server=utf8mb4")
-        .arg("--collation-server=utf8mb4_general_ci")
-        .arg("--innodb-buffer-pool-size=64M")
-        .arg("--innodb-log-file-size=48M")
-        .arg("--max-allowed-packet=64M")
         .arg(format!("--log-error={}", dir.join("err.log").display()))
         .arg(format!("--pid-file={}", dir.join("pid").display()))
         .args(extra)
