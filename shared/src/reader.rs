@@ -8,9 +8,7 @@
 //! errors, so rows never vanish silently.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::io::Read;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use mysql_common::binlog::events::{FormatDescriptionEvent, GtidEvent, QueryEvent, TableMapEvent};
@@ -20,22 +18,13 @@ use crate::decode::{self, Bytes, ColumnError, RowImage};
 use crate::error::{Error, Result};
 use crate::event::{EventWriter, RowKind, RowRef, View};
 use crate::filter::TableFilter;
-use crate::schema::{InfoColumn, TableMeta};
+use crate::schema::{SchemaLookup, TableMeta};
 use crate::source::{guarded, types, EventSource, SourceEvent};
 
 /// Receives each row's change event.
 pub trait RowSink {
     /// `json` is one complete event object, without a newline.
     fn row(&mut self, table: &TableMeta, timestamp: u32, json: &[u8]) -> Result<()>;
-}
-
-/// Looks up a table's columns in information_schema (live sources only).
-pub trait SchemaLookup: Send {
-    fn columns<'a>(
-        &'a mut self,
-        schema: &'a str,
-        table: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<InfoColumn>>> + Send + 'a>>;
 }
 
 /// What to decode and how.

@@ -15,6 +15,19 @@ use mysql_common::constants::ColumnType;
 
 use crate::decode::text::Charset;
 
+/// Looks up a table's columns in information_schema (live sources only:
+/// `source::server::InformationSchema`); what the decoder asks for when a
+/// table map lacks names or types' details.
+pub trait SchemaLookup: Send {
+    fn columns<'a>(
+        &'a mut self,
+        schema: &'a str,
+        table: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::Result<Vec<InfoColumn>>> + Send + 'a>,
+    >;
+}
+
 /// One column of a table map.
 #[derive(Debug, Clone)]
 pub struct ColumnMeta {

@@ -558,7 +558,7 @@ impl InformationSchema {
     }
 }
 
-impl crate::reader::SchemaLookup for InformationSchema {
+impl crate::schema::SchemaLookup for InformationSchema {
     fn columns<'a>(
         &'a mut self,
         schema: &'a str,
