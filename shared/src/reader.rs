@@ -18,6 +18,7 @@ use crate::decode::{self, Bytes, ColumnError, RowImage};
 use crate::error::{Error, Result};
 use crate::event::{EventWriter, RowKind, RowRef, View};
 use crate::filter::TableFilter;
+use crate::position::BinlogPosition;
 use crate::schema::{SchemaLookup, TableMeta};
 use crate::source::{guarded, types, EventSource, SourceEvent};
 
@@ -120,71 +121,31 @@ impl Decoder {
         Ok(())
     }
 
-    /// Handles one raw event.
+    /// Handles one raw event: one `process_*` per event type that matters.
     pub async fn handle<K: RowSink>(&mut self, ev: &SourceEvent, sink: &mut K) -> Result<()> {
         use types::*;
         self.stats.events += 1;
-        let h = ev.event.header();
-        let t = h.event_type_raw();
+        let t = ev.event.header().event_type_raw();
         match t {
-            FORMAT_DESCRIPTION => {
-                let fde: FormatDescriptionEvent<'_> = guarded(&ev.pos, "format description", || ev.event.read_event())?;
-                self.mariadb = fde.server_version().contains("MariaDB");
-                self.post_header = fde.event_type_header_lengths().to_vec();
-                // A new file (or a restarted server): table ids start over.
-                self.tables.clear();
-            }
+            FORMAT_DESCRIPTION => self.process_format_description(ev)?,
             TABLE_MAP => self.table_map(ev).await?,
             WRITE_ROWS_V1 | UPDATE_ROWS_V1 | DELETE_ROWS_V1 | WRITE_ROWS | UPDATE_ROWS | DELETE_ROWS
             | PARTIAL_UPDATE_ROWS | MARIADB_WRITE_ROWS_COMPRESSED_V1 | MARIADB_UPDATE_ROWS_COMPRESSED_V1
             | MARIADB_DELETE_ROWS_COMPRESSED_V1 | MARIADB_WRITE_ROWS_COMPRESSED
-            | MARIADB_UPDATE_ROWS_COMPRESSED | MARIADB_DELETE_ROWS_COMPRESSED => self.rows(ev, t, sink)?,
-            20..=22 => {
+            | MARIADB_UPDATE_ROWS_COMPRESSED | MARIADB_DELETE_ROWS_COMPRESSED => self.process_rows(ev, t, sink)?,
+            PRE_GA_WRITE_ROWS..=PRE_GA_DELETE_ROWS => {
                 return Err(Error::Unsupported {
                     at: ev.pos.clone(),
                     msg: "pre-GA (MySQL 5.1.0-5.1.15) rows events are not supported".into(),
                 })
             }
-            GTID | GTID_TAGGED => {
-                let g: GtidEvent = guarded(&ev.pos, "GTID event", || ev.event.read_event())?;
-                self.gtid = Some(format!("{}:{}", uuid_text(&g.sid()), g.gno()));
-            }
-            ANONYMOUS_GTID => self.gtid = None,
-            MARIADB_GTID => {
-                // seq_no (8), domain_id (4), flags (1): printed domain-server-seq.
-                let d = ev.event.data();
-                if d.len() < 13 {
-                    return Err(Error::malformed(&ev.pos, "MariaDB GTID event", "shorter than 13 bytes"));
-                }
-                let seq = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
-                let domain = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
-                self.gtid = Some(format!("{domain}-{}-{seq}", h.server_id()));
-            }
-            XID => self.gtid = None,
-            QUERY => {
-                // A non-transactional statement ends its group with COMMIT.
-                let q: QueryEvent<'_> = guarded(&ev.pos, "query event", || ev.event.read_event())?;
-                if q.query_raw().eq_ignore_ascii_case(b"COMMIT") {
-                    self.gtid = None;
-                }
-                // A row change logged as a statement (binlog_format STATEMENT
-                // or MIXED, perhaps for one session only): its rows are not in
-                // the log. Failing beats skipping it.
-                if let Some(verb) = statement_logged_change(q.query_raw()) {
-                    let text = String::from_utf8_lossy(q.query_raw());
-                    let short: String = text.chars().take(80).collect();
-                    return Err(Error::Unsupported {
-                        at: ev.pos.clone(),
-                        msg: format!(
-                            "a row change logged as a statement ({verb}: {short:?}): binlog_format was STATEMENT or MIXED \
-                             when it was written, so its rows are not in the log; set binlog_format=ROW (globally, and for every session)"
-                        ),
-                    });
-                }
-            }
-            STOP | ROTATE | 5 /* INTVAR */ | 13 /* RAND */ | 14 /* USER_VAR */ | INCIDENT | HEARTBEAT
-            | IGNORABLE | ROWS_QUERY | PREVIOUS_GTIDS | TRANSACTION_PAYLOAD | HEARTBEAT_V2
-            | 17 | 18 /* BEGIN_LOAD_QUERY, EXECUTE_LOAD_QUERY */ | 36..=38 /* context, view change, XA prepare */
+            GTID | GTID_TAGGED => self.process_gtid(ev)?,
+            MARIADB_GTID => self.process_mariadb_gtid(ev)?,
+            ANONYMOUS_GTID | XID => self.gtid = None,
+            QUERY => self.process_query(ev)?,
+            STOP | ROTATE | INTVAR | RAND | USER_VAR | INCIDENT | HEARTBEAT | IGNORABLE | ROWS_QUERY
+            | PREVIOUS_GTIDS | TRANSACTION_PAYLOAD | HEARTBEAT_V2 | BEGIN_LOAD_QUERY
+            | EXECUTE_LOAD_QUERY | TRANSACTION_CONTEXT | VIEW_CHANGE | XA_PREPARE
             | MARIADB_ANNOTATE_ROWS | MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST | MARIADB_QUERY_COMPRESSED => {}
             MARIADB_START_ENCRYPTION => {
                 return Err(Error::Unsupported {
@@ -195,6 +156,64 @@ impl Decoder {
             other => *self.stats.unknown_events.entry(other).or_default() += 1,
         }
         Ok(())
+    }
+
+    fn process_format_description(&mut self, ev: &SourceEvent) -> Result<()> {
+        let fde: FormatDescriptionEvent<'_> =
+            guarded(&ev.pos, "format description", || ev.event.read_event())?;
+        self.mariadb = fde.server_version().contains("MariaDB");
+        self.post_header = fde.event_type_header_lengths().to_vec();
+        // A new file (or a restarted server): table ids start over.
+        self.tables.clear();
+        Ok(())
+    }
+
+    /// MySQL's GTID: `uuid:gno`.
+    fn process_gtid(&mut self, ev: &SourceEvent) -> Result<()> {
+        let g: GtidEvent = guarded(&ev.pos, "GTID event", || ev.event.read_event())?;
+        self.gtid = Some(format!("{}:{}", uuid_text(&g.sid()), g.gno()));
+        Ok(())
+    }
+
+    /// MariaDB's GTID: seq_no (8 bytes), domain_id (4), flags (1), printed
+    /// `domain-server-seq`.
+    fn process_mariadb_gtid(&mut self, ev: &SourceEvent) -> Result<()> {
+        let d = ev.event.data();
+        if d.len() < 13 {
+            return Err(Error::malformed(
+                &ev.pos,
+                "MariaDB GTID event",
+                "shorter than 13 bytes",
+            ));
+        }
+        let seq = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
+        let domain = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
+        let server = ev.event.header().server_id();
+        self.gtid = Some(format!("{domain}-{server}-{seq}"));
+        Ok(())
+    }
+
+    fn process_query(&mut self, ev: &SourceEvent) -> Result<()> {
+        let q: QueryEvent<'_> = guarded(&ev.pos, "query event", || ev.event.read_event())?;
+        // A non-transactional statement ends its group with COMMIT.
+        if q.query_raw().eq_ignore_ascii_case(b"COMMIT") {
+            self.gtid = None;
+        }
+        // A row change logged as a statement (binlog_format STATEMENT or
+        // MIXED, perhaps for one session only): its rows are not in the log.
+        // Failing beats skipping it.
+        let Some(verb) = statement_logged_change(q.query_raw()) else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(q.query_raw());
+        let short: String = text.chars().take(80).collect();
+        Err(Error::Unsupported {
+            at: ev.pos.clone(),
+            msg: format!(
+                "a row change logged as a statement ({verb}: {short:?}): binlog_format was STATEMENT or MIXED \
+                 when it was written, so its rows are not in the log; set binlog_format=ROW (globally, and for every session)"
+            ),
+        })
     }
 
     async fn table_map(&mut self, ev: &SourceEvent) -> Result<()> {
@@ -243,10 +262,144 @@ impl Decoder {
         Ok(())
     }
 
-    fn rows<K: RowSink>(&mut self, ev: &SourceEvent, t: u8, sink: &mut K) -> Result<()> {
-        use types::*;
+    /// A rows event: its header, its table, then each row's event to `sink`.
+    fn process_rows<K: RowSink>(&mut self, ev: &SourceEvent, t: u8, sink: &mut K) -> Result<()> {
         let at = &ev.pos;
-        let bad = |msg: &str| Error::malformed(at, "rows event", msg);
+        let shape = RowsShape::of(t);
+        let body = ev.event.data();
+        let post_header = self.post_header.get(t as usize - 1).copied();
+        let head = RowsHeader::read(body, &shape, post_header)
+            .map_err(|e| Error::malformed(at, "rows event", e))?;
+        let rest = &body[head.rows_at..];
+        let Some(entry) = self.table_of(&head, rest.is_empty(), at)? else {
+            return Ok(());
+        };
+        // The inflate buffer is reused from event to event (out of `self`
+        // while the rows are read, put back after).
+        let mut inflated = std::mem::take(&mut self.inflated);
+        let rows_data: &[u8] = if shape.compressed {
+            inflate(rest, &mut inflated).map_err(|e| Error::malformed(at, "rows event", e))?;
+            &inflated
+        } else {
+            rest
+        };
+        let meta = &entry.meta;
+        let timestamp = ev.event.header().timestamp();
+        let row = RowContext {
+            position: at.to_string(),
+            timestamp,
+        };
+        let mut r = Bytes::new(rows_data);
+        let mut index = 0u32;
+        while !r.is_empty() {
+            // A row whose images name no column takes no bytes: the loop
+            // would never end (seen with mutated bytes, never from a server).
+            let row_start = r.position();
+            decode_row(
+                meta,
+                &shape,
+                &head,
+                &mut r,
+                &mut self.before,
+                &mut self.after,
+            )
+            .map_err(|e| e.at(at, meta))?;
+            if r.position() == row_start {
+                return Err(Error::malformed(
+                    at,
+                    "rows event",
+                    "a row image that names no column, in a rows event with bytes left",
+                ));
+            }
+            self.write_row(meta, shape.kind, &row, index);
+            sink.row(meta, timestamp, &self.line)?;
+            index += 1;
+        }
+        self.inflated = inflated;
+        if index > 0 {
+            let per_table = self.stats.rows.entry(meta.full_name.clone()).or_default();
+            *per_table.entry(shape.kind).or_default() += index as u64;
+            self.stats.last_timestamp = Some(timestamp);
+        }
+        Ok(())
+    }
+
+    /// The table a rows event names, or `None` when its rows are skipped: a
+    /// table the filter drops, or a dummy end-of-statement event (no table
+    /// map, no rows). A column count other than the table map's is an error.
+    fn table_of(
+        &mut self,
+        head: &RowsHeader<'_>,
+        no_rows: bool,
+        at: &BinlogPosition,
+    ) -> Result<Option<Arc<TableEntry>>> {
+        let Some(entry) = self.tables.get(&head.table_id).cloned() else {
+            if no_rows {
+                return Ok(None);
+            }
+            return Err(Error::Schema {
+                at: at.clone(),
+                table: format!("id {}", head.table_id),
+                msg: "rows event without its table map (a range must start at a transaction boundary)".into(),
+            });
+        };
+        if !entry.included {
+            self.stats.filtered_rows_events += 1;
+            return Ok(None);
+        }
+        let columns = entry.meta.columns.len();
+        if head.columns != columns {
+            return Err(Error::Schema {
+                at: at.clone(),
+                table: entry.meta.full_name.clone(),
+                msg: format!(
+                    "rows event has {} columns, its table map {columns}",
+                    head.columns
+                ),
+            });
+        }
+        Ok(Some(entry))
+    }
+
+    /// Writes the row just decoded (the images its kind has) into `line`.
+    fn write_row(&mut self, meta: &TableMeta, kind: RowKind, row: &RowContext, index: u32) {
+        let (before, after) = match kind {
+            RowKind::Write => (None, Some(&self.after)),
+            RowKind::Delete => (Some(&self.before), None),
+            RowKind::Update => (Some(&self.before), Some(&self.after)),
+        };
+        self.line.clear();
+        self.writer.write(
+            &RowRef {
+                table: meta,
+                kind,
+                timestamp: row.timestamp,
+                position: &row.position,
+                index,
+                gtid: self.gtid.as_deref(),
+                before,
+                after,
+            },
+            self.opts.view,
+            &mut self.line,
+        );
+    }
+}
+
+/// What a rows event's type code says about it.
+struct RowsShape {
+    kind: RowKind,
+    /// Version 2 (MySQL 5.6+): extra data after the flags.
+    v2: bool,
+    /// MariaDB's compressed rows events: the rows are zlib data.
+    compressed: bool,
+    /// MySQL's PARTIAL_UPDATE_ROWS: JSON columns may be diffs.
+    partial: bool,
+}
+
+impl RowsShape {
+    fn of(t: u8) -> Self {
+        use types::*;
         let (kind, v2, compressed) = match t {
             WRITE_ROWS_V1 => (RowKind::Write, false, false),
             UPDATE_ROWS_V1 => (RowKind::Update, false, false),
@@ -261,172 +414,143 @@ impl Decoder {
             MARIADB_UPDATE_ROWS_COMPRESSED => (RowKind::Update, true, true),
             _ => (RowKind::Delete, true, true),
         };
-        let partial = t == PARTIAL_UPDATE_ROWS;
-        let body = ev.event.data();
+        Self {
+            kind,
+            v2,
+            compressed,
+            partial: t == PARTIAL_UPDATE_ROWS,
+        }
+    }
+}
+
+/// A rows event's post-header (table id, flags, v2 extra data) and column
+/// bitmaps: which columns each image holds.
+struct RowsHeader<'a> {
+    table_id: u64,
+    columns: usize,
+    /// Columns in the before image (updates, deletes).
+    before_cols: &'a [u8],
+    /// Columns in the after image (inserts, updates).
+    after_cols: &'a [u8],
+    /// Where the rows start in the body.
+    rows_at: usize,
+}
+
+/// The table id's length in a post-header: 6 bytes, 4 in pre-5.1.4 formats
+/// (whose post-header is 6 bytes long in all).
+const TABLE_ID_LEN: usize = 6;
+const OLD_TABLE_ID_LEN: usize = 4;
+const OLD_ROWS_POST_HEADER_LEN: u8 = 6;
+const FLAGS_LEN: usize = 2;
+/// Post-header lengths when the format description gives none.
+const ROWS_POST_HEADER_LEN: u8 = 8;
+const ROWS_V2_POST_HEADER_LEN: u8 = 10;
+
+impl<'a> RowsHeader<'a> {
+    /// `post_header` is the format description's length for this type.
+    fn read(
+        body: &'a [u8],
+        shape: &RowsShape,
+        post_header: Option<u8>,
+    ) -> std::result::Result<Self, String> {
         let mut r = Bytes::new(body);
-        // Post-header: table id (6 bytes; 4 in pre-5.1.4 formats), flags (2),
-        // and for v2 events extra data whose length counts itself.
-        let post = self
-            .post_header
-            .get(t as usize - 1)
-            .copied()
-            .unwrap_or(if v2 { 10 } else { 8 });
-        let table_id = if post == 6 {
-            r.uint_le(4)
+        let default = if shape.v2 {
+            ROWS_V2_POST_HEADER_LEN
         } else {
-            r.uint_le(6)
-        }
-        .map_err(|e| bad(&e))?;
-        let _flags = r.uint_le(2).map_err(|e| bad(&e))?;
-        if v2 {
-            let extra = r.uint_le(2).map_err(|e| bad(&e))? as usize;
-            r.take(extra.saturating_sub(2)).map_err(|e| bad(&e))?;
-        }
-        let ncols = lenenc(&mut r).map_err(|e| bad(&e))? as usize;
-        let bitmap_len = ncols.div_ceil(8);
-        let cols_before = match kind {
-            RowKind::Write => None,
-            _ => Some(r.take(bitmap_len).map_err(|e| bad(&e))?),
+            ROWS_POST_HEADER_LEN
         };
-        let cols_after = match kind {
-            RowKind::Delete => None,
-            _ => Some(r.take(bitmap_len).map_err(|e| bad(&e))?),
+        let id_len = match post_header.unwrap_or(default) {
+            OLD_ROWS_POST_HEADER_LEN => OLD_TABLE_ID_LEN,
+            _ => TABLE_ID_LEN,
         };
-        let rest = &body[r.position()..];
+        let table_id = r.uint_le(id_len)?;
+        r.take(FLAGS_LEN)?;
+        if shape.v2 {
+            // Extra data, whose length counts its own two bytes.
+            let extra = r.uint_le(2)? as usize;
+            r.take(extra.saturating_sub(2))?;
+        }
+        let columns = lenenc(&mut r)? as usize;
+        let bitmap = columns.div_ceil(8);
+        let before_cols = match shape.kind {
+            RowKind::Write => &[][..],
+            _ => r.take(bitmap)?,
+        };
+        let after_cols = match shape.kind {
+            RowKind::Delete => &[][..],
+            _ => r.take(bitmap)?,
+        };
+        Ok(Self {
+            table_id,
+            columns,
+            before_cols,
+            after_cols,
+            rows_at: r.position(),
+        })
+    }
+}
 
-        let Some(entry) = self.tables.get(&table_id).cloned() else {
-            if rest.is_empty() {
-                return Ok(()); // a dummy end-of-statement event
-            }
-            return Err(Error::Schema {
-                at: at.clone(),
-                table: format!("id {table_id}"),
-                msg: "rows event without its table map (a range must start at a transaction boundary)".into(),
-            });
-        };
-        if !entry.included {
-            self.stats.filtered_rows_events += 1;
-            return Ok(());
-        }
-        let meta = &entry.meta;
-        if ncols != meta.columns.len() {
-            return Err(Error::Schema {
-                at: at.clone(),
-                table: meta.full_name.clone(),
-                msg: format!(
-                    "rows event has {ncols} columns, its table map {}",
-                    meta.columns.len()
-                ),
-            });
-        }
+/// What every row of one rows event shares.
+struct RowContext {
+    position: String,
+    timestamp: u32,
+}
 
-        let rows_data: &[u8] = if compressed {
-            inflate(rest, &mut self.inflated).map_err(|e| bad(&e))?;
-            &self.inflated
-        } else {
-            rest
-        };
-        let position = at.to_string();
-        let timestamp = ev.event.header().timestamp();
-        let mut r = Bytes::new(rows_data);
-        let mut index = 0u32;
-        let col_err = |e: ColumnError| match e.column {
-            Some(i) => Error::Value {
+/// Why a row could not be decoded: a column's value, or the image's bytes.
+enum RowError {
+    Column(ColumnError),
+    Bytes(String),
+}
+
+impl RowError {
+    fn at(self, at: &BinlogPosition, meta: &TableMeta) -> Error {
+        match self {
+            RowError::Column(ColumnError {
+                column: Some(i),
+                msg,
+            }) => Error::Value {
                 at: at.clone(),
                 table: meta.full_name.clone(),
                 column: meta.columns[i].name.clone(),
-                msg: e.msg,
+                msg,
             },
-            None => Error::malformed(at, "row image", e.msg),
-        };
-        while !r.is_empty() {
-            // A row whose images name no column takes no bytes: the loop
-            // would never end (seen with mutated bytes, never from a server).
-            let row_start = r.position();
-            let (before, after) = match kind {
-                RowKind::Write => {
-                    decode::decode_image(
-                        meta,
-                        cols_after.unwrap_or(&[]),
-                        &mut r,
-                        &mut self.after,
-                        None,
-                    )
-                    .map_err(col_err)?;
-                    (None, Some(&self.after))
-                }
-                RowKind::Delete => {
-                    decode::decode_image(
-                        meta,
-                        cols_before.unwrap_or(&[]),
-                        &mut r,
-                        &mut self.before,
-                        None,
-                    )
-                    .map_err(col_err)?;
-                    (Some(&self.before), None)
-                }
-                RowKind::Update => {
-                    decode::decode_image(
-                        meta,
-                        cols_before.unwrap_or(&[]),
-                        &mut r,
-                        &mut self.before,
-                        None,
-                    )
-                    .map_err(col_err)?;
-                    let mut partial_bits: Option<&[u8]> = None;
-                    if partial {
-                        // value_options (packed int); bit 0 = PARTIAL_JSON_UPDATES,
-                        // then one bit per JSON column: is its value a diff.
-                        let options = lenenc(&mut r).map_err(|e| bad(&e))?;
-                        if options & 1 == 1 {
-                            partial_bits =
-                                Some(r.take(meta.json_columns.div_ceil(8)).map_err(|e| bad(&e))?);
-                        }
-                    }
-                    let diff = partial_bits.map(|b| (b, &self.before));
-                    decode::decode_image(
-                        meta,
-                        cols_after.unwrap_or(&[]),
-                        &mut r,
-                        &mut self.after,
-                        diff,
-                    )
-                    .map_err(col_err)?;
-                    (Some(&self.before), Some(&self.after))
-                }
-            };
-            if r.position() == row_start {
-                return Err(bad(
-                    "a row image that names no column, in a rows event with bytes left",
-                ));
+            RowError::Column(ColumnError { column: None, msg }) => {
+                Error::malformed(at, "row image", msg)
             }
-            self.line.clear();
-            self.writer.write(
-                &RowRef {
-                    table: meta,
-                    kind,
-                    timestamp,
-                    position: &position,
-                    index,
-                    gtid: self.gtid.as_deref(),
-                    before,
-                    after,
-                },
-                self.opts.view,
-                &mut self.line,
-            );
-            sink.row(meta, timestamp, &self.line)?;
-            index += 1;
+            RowError::Bytes(msg) => Error::malformed(at, "rows event", msg),
         }
-        if index > 0 {
-            let per_table = self.stats.rows.entry(meta.full_name.clone()).or_default();
-            *per_table.entry(kind).or_default() += index as u64;
-            self.stats.last_timestamp = Some(timestamp);
-        }
-        Ok(())
     }
+}
+
+/// Decodes one row's images (as its kind has them) into `before` and `after`.
+fn decode_row(
+    meta: &TableMeta,
+    shape: &RowsShape,
+    head: &RowsHeader<'_>,
+    r: &mut Bytes<'_>,
+    before: &mut RowImage,
+    after: &mut RowImage,
+) -> std::result::Result<(), RowError> {
+    if shape.kind != RowKind::Write {
+        decode::decode_image(meta, head.before_cols, r, before, None).map_err(RowError::Column)?;
+    }
+    if shape.kind == RowKind::Delete {
+        return Ok(());
+    }
+    let mut partial_bits: Option<&[u8]> = None;
+    if shape.partial {
+        // value_options (packed int); bit 0 = PARTIAL_JSON_UPDATES, then one
+        // bit per JSON column: is its value a diff.
+        let options = lenenc(r).map_err(RowError::Bytes)?;
+        if options & 1 == 1 {
+            partial_bits = Some(
+                r.take(meta.json_columns.div_ceil(8))
+                    .map_err(RowError::Bytes)?,
+            );
+        }
+    }
+    let diff = partial_bits.map(|b| (b, &*before));
+    decode::decode_image(meta, head.after_cols, r, after, diff).map_err(RowError::Column)
 }
 
 /// A MySQL length-encoded integer.

@@ -20,7 +20,6 @@ use crate::error::{Error, Result};
 use crate::position::{BinlogPosition, FIRST_EVENT_POS};
 
 const MAGIC: &[u8; 4] = b"\xfebin";
-const HEADER_LEN: usize = 19;
 
 struct OpenFile {
     name: String,
@@ -132,20 +131,20 @@ impl EventSource for FileSource {
                 continue;
             }
             let left = f.len - f.offset;
-            if left < HEADER_LEN as u64 {
+            if left < types::EVENT_HEADER_LEN as u64 {
                 return Err(Error::malformed(
                     &at,
                     "event",
                     format!("the file ends {left} bytes into an event header (truncated file)"),
                 ));
             }
-            self.buf.resize(HEADER_LEN, 0);
+            self.buf.resize(types::EVENT_HEADER_LEN, 0);
             f.reader
-                .read_exact(&mut self.buf[..HEADER_LEN])
+                .read_exact(&mut self.buf[..types::EVENT_HEADER_LEN])
                 .map_err(|e| Error::io(at.to_string(), e))?;
             let size =
                 u32::from_le_bytes([self.buf[9], self.buf[10], self.buf[11], self.buf[12]]) as u64;
-            if size < HEADER_LEN as u64 {
+            if size < types::EVENT_HEADER_LEN as u64 {
                 return Err(Error::malformed(
                     &at,
                     "event",
@@ -161,7 +160,7 @@ impl EventSource for FileSource {
             }
             self.buf.resize(size as usize, 0);
             f.reader
-                .read_exact(&mut self.buf[HEADER_LEN..])
+                .read_exact(&mut self.buf[types::EVENT_HEADER_LEN..])
                 .map_err(|e| Error::io(at.to_string(), e))?;
             f.offset += size;
             self.bytes += size;
@@ -187,7 +186,7 @@ impl EventSource for FileSource {
 /// actually read, whatever the header claims.
 fn read_inner_event(reader: &mut impl Read, at: &BinlogPosition) -> Result<Option<Vec<u8>>> {
     let bad = |msg: String| Error::malformed(at, "event inside a transaction payload", msg);
-    let mut header = [0u8; 19];
+    let mut header = [0u8; types::EVENT_HEADER_LEN];
     let mut got = 0;
     while got < header.len() {
         match reader.read(&mut header[got..]) {

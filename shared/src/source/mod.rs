@@ -51,14 +51,26 @@ pub(crate) fn guarded<T>(
     }
 }
 
-/// Event type codes used by the sources and the decoder (MySQL's and MariaDB's).
+/// Event type codes used by the sources and the decoder (MySQL's and
+/// MariaDB's), and the event header's length: every raw code is named here.
 pub mod types {
+    /// Every event (v4 format) starts with a 19-byte header.
+    pub const EVENT_HEADER_LEN: usize = 19;
+
     pub const QUERY: u8 = 2;
     pub const STOP: u8 = 3;
     pub const ROTATE: u8 = 4;
+    pub const INTVAR: u8 = 5;
+    pub const RAND: u8 = 13;
+    pub const USER_VAR: u8 = 14;
     pub const FORMAT_DESCRIPTION: u8 = 15;
     pub const XID: u8 = 16;
+    pub const BEGIN_LOAD_QUERY: u8 = 17;
+    pub const EXECUTE_LOAD_QUERY: u8 = 18;
     pub const TABLE_MAP: u8 = 19;
+    /// MySQL 5.1.0-5.1.15's rows events (before GA), codes 20 to 22.
+    pub const PRE_GA_WRITE_ROWS: u8 = 20;
+    pub const PRE_GA_DELETE_ROWS: u8 = 22;
     pub const WRITE_ROWS_V1: u8 = 23;
     pub const UPDATE_ROWS_V1: u8 = 24;
     pub const DELETE_ROWS_V1: u8 = 25;
@@ -72,6 +84,9 @@ pub mod types {
     pub const GTID: u8 = 33;
     pub const ANONYMOUS_GTID: u8 = 34;
     pub const PREVIOUS_GTIDS: u8 = 35;
+    pub const TRANSACTION_CONTEXT: u8 = 36;
+    pub const VIEW_CHANGE: u8 = 37;
+    pub const XA_PREPARE: u8 = 38;
     pub const PARTIAL_UPDATE_ROWS: u8 = 39;
     pub const TRANSACTION_PAYLOAD: u8 = 40;
     pub const HEARTBEAT_V2: u8 = 41;

@@ -522,7 +522,7 @@ fn count_payload_events(tpe: &TransactionPayloadEvent<'_>, at: &BinlogPosition) 
     let mut n = 0;
     let mut off = 0usize;
     while off < all.len() {
-        if all.len() - off < 19 {
+        if all.len() - off < types::EVENT_HEADER_LEN {
             return Err(Error::malformed(
                 at,
                 "transaction payload",
@@ -531,7 +531,7 @@ fn count_payload_events(tpe: &TransactionPayloadEvent<'_>, at: &BinlogPosition) 
         }
         let size = u32::from_le_bytes([all[off + 9], all[off + 10], all[off + 11], all[off + 12]])
             as usize;
-        if size < 19 || size > all.len() - off {
+        if size < types::EVENT_HEADER_LEN || size > all.len() - off {
             return Err(Error::malformed(
                 at,
                 "transaction payload",
