@@ -169,6 +169,151 @@ pub struct InfoColumn {
     pub is_primary_key: bool,
 }
 
+/// Each column's type from a table map, named `@1`, `@2`, ... until its
+/// names (if logged) replace them.
+fn column_kinds(tme: &TableMapEvent<'_>) -> Result<Vec<ColumnMeta>, String> {
+    (0..tme.columns_count() as usize)
+        .map(|i| {
+            let raw = tme
+                .get_raw_column_type(i)
+                .map_err(|e| format!("column {}: {e}", i + 1))?
+                .ok_or_else(|| format!("column {} has no type", i + 1))?;
+            let meta = tme.get_column_metadata(i).unwrap_or(&[]);
+            let kind = kind_from_binlog(raw, meta).map_err(|e| format!("column {}: {e}", i + 1))?;
+            Ok(ColumnMeta {
+                name: format!("@{}", i + 1),
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// What a table map's optional metadata (`binlog_row_metadata`) says.
+/// ENUM/SET labels are decoded as UTF-8: the server logs them in the
+/// column's charset, which for every label we can print is ASCII or UTF-8.
+#[derive(Default)]
+struct OptionalMeta {
+    names: Option<Vec<String>>,
+    primary_key: Vec<usize>,
+    enum_labels: Vec<Vec<String>>,
+    set_labels: Vec<Vec<String>>,
+    /// One per text column.
+    charsets: Option<Vec<u16>>,
+    /// One per numeric column: UNSIGNED.
+    signedness: Option<Vec<bool>>,
+}
+
+impl OptionalMeta {
+    /// `text_columns`: how many columns take a charset.
+    fn read(tme: &TableMapEvent<'_>, text_columns: usize) -> Result<Self, String> {
+        let mut out = Self::default();
+        for field in tme.iter_optional_meta() {
+            let field = field.map_err(|e| format!("optional metadata: {e}"))?;
+            match field {
+                // One bit per numeric column, set = UNSIGNED.
+                OptionalMetadataField::Signedness(bits) => {
+                    out.signedness = Some(bits.iter().by_vals().collect());
+                }
+                OptionalMetadataField::DefaultCharset(dc) => {
+                    let mut v = vec![dc.default_charset(); text_columns];
+                    for nd in dc.iter_non_default() {
+                        let nd = nd.map_err(|e| format!("charset metadata: {e}"))?;
+                        *v.get_mut(nd.column_index() as usize)
+                            .ok_or("charset metadata names a column past the end")? = nd.charset();
+                    }
+                    out.charsets = Some(v);
+                }
+                OptionalMetadataField::ColumnCharset(cc) => {
+                    let v = cc
+                        .iter_charsets()
+                        .collect::<Result<Vec<u16>, _>>()
+                        .map_err(|e| format!("charset metadata: {e}"))?;
+                    out.charsets = Some(v);
+                }
+                OptionalMetadataField::ColumnName(names) => {
+                    let names = names
+                        .iter_names()
+                        .map(|n| n.map(|n| String::from_utf8_lossy(n.name_raw()).into_owned()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| format!("column names: {e}"))?;
+                    out.names = Some(names);
+                }
+                OptionalMetadataField::EnumStrValue(values) => {
+                    for labels in values.iter_values() {
+                        let labels = labels.map_err(|e| format!("ENUM labels: {e}"))?;
+                        let texts = labels.values().iter().map(|v| v.value().into_owned());
+                        out.enum_labels.push(texts.collect());
+                    }
+                }
+                OptionalMetadataField::SetStrValue(values) => {
+                    for labels in values.iter_values() {
+                        let labels = labels.map_err(|e| format!("SET labels: {e}"))?;
+                        let texts = labels.values().iter().map(|v| v.value().into_owned());
+                        out.set_labels.push(texts.collect());
+                    }
+                }
+                OptionalMetadataField::SimplePrimaryKey(pk) => {
+                    for idx in pk.iter_indexes() {
+                        out.primary_key
+                            .push(idx.map_err(|e| format!("primary key: {e}"))? as usize);
+                    }
+                }
+                OptionalMetadataField::PrimaryKeyWithPrefix(pk) => {
+                    for key in pk.iter_keys() {
+                        let key = key.map_err(|e| format!("primary key: {e}"))?;
+                        out.primary_key.push(key.column_index() as usize);
+                    }
+                }
+                // Geometry subtypes, visibility and vector sizes do not change
+                // how values decode.
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One flag per numeric column, in column order.
+fn apply_signedness(columns: &mut [ColumnMeta], flags: Vec<bool>) {
+    let numeric = columns.iter_mut().filter(|c| c.kind.is_numeric());
+    for (col, unsigned) in numeric.zip(flags) {
+        if let ColumnKind::Int { unsigned: u, .. } = &mut col.kind {
+            *u = Some(unsigned);
+        }
+    }
+}
+
+/// One collation id per text column (`char_cols`), in column order.
+fn apply_charsets(
+    columns: &mut [ColumnMeta],
+    char_cols: &[usize],
+    cs: Vec<u16>,
+) -> Result<(), String> {
+    if cs.len() != char_cols.len() {
+        return Err(format!(
+            "the table map lists {} charsets for {} text columns",
+            cs.len(),
+            char_cols.len()
+        ));
+    }
+    for (&i, id) in char_cols.iter().zip(cs) {
+        columns[i].kind.set_charset(Charset::from_collation(id));
+    }
+    Ok(())
+}
+
+/// The ENUM columns' labels, then the SET columns', each in column order.
+fn apply_labels(columns: &mut [ColumnMeta], enums: Vec<Vec<String>>, sets: Vec<Vec<String>>) {
+    let (mut enums, mut sets) = (enums.into_iter(), sets.into_iter());
+    for col in columns {
+        match &mut col.kind {
+            ColumnKind::Enum { labels, .. } => *labels = enums.next(),
+            ColumnKind::Set { labels, .. } => *labels = sets.next(),
+            _ => {}
+        }
+    }
+}
+
 impl TableMeta {
     /// Builds the decoding plan from a table map. `mariadb` says which server
     /// wrote it (their optional metadata differ slightly).
@@ -182,144 +327,31 @@ impl TableMeta {
     }
 
     fn from_table_map_unguarded(tme: &TableMapEvent<'_>, mariadb: bool) -> Result<Self, String> {
-        let n = tme.columns_count() as usize;
-        let mut columns = Vec::with_capacity(n);
-        for i in 0..n {
-            let raw = tme
-                .get_raw_column_type(i)
-                .map_err(|e| format!("column {}: {e}", i + 1))?
-                .ok_or_else(|| format!("column {} has no type", i + 1))?;
-            let meta = tme.get_column_metadata(i).unwrap_or(&[]);
-            let kind = kind_from_binlog(raw, meta).map_err(|e| format!("column {}: {e}", i + 1))?;
-            columns.push(ColumnMeta {
-                name: format!("@{}", i + 1),
-                kind,
-            });
-        }
-
-        let mut has_names = false;
-        let mut primary_key = Vec::new();
-        let mut enum_labels: Vec<Vec<String>> = Vec::new();
-        let mut set_labels: Vec<Vec<String>> = Vec::new();
-        let mut charsets: Option<Vec<u16>> = None;
-        let mut signedness: Option<Vec<bool>> = None;
+        let mut columns = column_kinds(tme)?;
+        let n = columns.len();
         let char_cols: Vec<usize> = (0..n)
             .filter(|&i| columns[i].kind.takes_charset(mariadb))
             .collect();
-
-        for field in tme.iter_optional_meta() {
-            let field = field.map_err(|e| format!("optional metadata: {e}"))?;
-            match field {
-                OptionalMetadataField::Signedness(bits) => {
-                    // One bit per numeric column, set = UNSIGNED.
-                    signedness = Some(bits.iter().by_vals().collect());
-                }
-                OptionalMetadataField::DefaultCharset(dc) => {
-                    let mut v = vec![dc.default_charset(); char_cols.len()];
-                    for nd in dc.iter_non_default() {
-                        let nd = nd.map_err(|e| format!("charset metadata: {e}"))?;
-                        let idx = nd.column_index() as usize;
-                        *v.get_mut(idx)
-                            .ok_or("charset metadata names a column past the end")? = nd.charset();
-                    }
-                    charsets = Some(v);
-                }
-                OptionalMetadataField::ColumnCharset(cc) => {
-                    let v = cc
-                        .iter_charsets()
-                        .collect::<Result<Vec<u16>, _>>()
-                        .map_err(|e| format!("charset metadata: {e}"))?;
-                    charsets = Some(v);
-                }
-                OptionalMetadataField::ColumnName(names) => {
-                    let mut i = 0;
-                    for name in names.iter_names() {
-                        let name = name.map_err(|e| format!("column names: {e}"))?;
-                        let col = columns.get_mut(i).ok_or("more column names than columns")?;
-                        col.name = String::from_utf8_lossy(name.name_raw()).into_owned();
-                        i += 1;
-                    }
-                    if i != n {
-                        return Err(format!("{i} column names for {n} columns"));
-                    }
-                    has_names = true;
-                }
-                OptionalMetadataField::EnumStrValue(values) => {
-                    for labels in values.iter_values() {
-                        let labels = labels.map_err(|e| format!("ENUM labels: {e}"))?;
-                        enum_labels.push(
-                            labels
-                                .values()
-                                .iter()
-                                .map(|v| v.value().into_owned())
-                                .collect(),
-                        );
-                    }
-                }
-                OptionalMetadataField::SetStrValue(values) => {
-                    for labels in values.iter_values() {
-                        let labels = labels.map_err(|e| format!("SET labels: {e}"))?;
-                        set_labels.push(
-                            labels
-                                .values()
-                                .iter()
-                                .map(|v| v.value().into_owned())
-                                .collect(),
-                        );
-                    }
-                }
-                OptionalMetadataField::SimplePrimaryKey(pk) => {
-                    for idx in pk.iter_indexes() {
-                        primary_key.push(idx.map_err(|e| format!("primary key: {e}"))? as usize);
-                    }
-                }
-                OptionalMetadataField::PrimaryKeyWithPrefix(pk) => {
-                    for key in pk.iter_keys() {
-                        let key = key.map_err(|e| format!("primary key: {e}"))?;
-                        primary_key.push(key.column_index() as usize);
-                    }
-                }
-                // ENUM/SET labels are decoded as UTF-8 (the server logs them in
-                // the column's charset, which for every label we can print is
-                // ASCII or UTF-8); geometry subtypes, visibility and vector
-                // sizes do not change how values decode.
-                _ => {}
+        let optional = OptionalMeta::read(tme, char_cols.len())?;
+        let has_names = optional.names.is_some();
+        if let Some(names) = optional.names {
+            if names.len() != n {
+                return Err(format!("{} column names for {n} columns", names.len()));
+            }
+            for (col, name) in columns.iter_mut().zip(names) {
+                col.name = name;
             }
         }
-
-        if let Some(flags) = signedness {
-            let numeric: Vec<usize> = (0..n).filter(|&i| columns[i].kind.is_numeric()).collect();
-            for (&i, unsigned) in numeric.iter().zip(flags) {
-                if let ColumnKind::Int { unsigned: u, .. } = &mut columns[i].kind {
-                    *u = Some(unsigned);
-                }
-            }
+        if let Some(flags) = optional.signedness {
+            apply_signedness(&mut columns, flags);
         }
-        if let Some(cs) = charsets {
-            if cs.len() != char_cols.len() {
-                return Err(format!(
-                    "the table map lists {} charsets for {} text columns",
-                    cs.len(),
-                    char_cols.len()
-                ));
-            }
-            for (&i, id) in char_cols.iter().zip(cs) {
-                columns[i].kind.set_charset(Charset::from_collation(id));
-            }
+        if let Some(cs) = optional.charsets {
+            apply_charsets(&mut columns, &char_cols, cs)?;
         }
-        let mut enums = enum_labels.into_iter();
-        let mut sets = set_labels.into_iter();
-        for col in &mut columns {
-            match &mut col.kind {
-                ColumnKind::Enum { labels, .. } => *labels = enums.next(),
-                ColumnKind::Set { labels, .. } => *labels = sets.next(),
-                _ => {}
-            }
-        }
-        if primary_key.iter().any(|&i| i >= n) {
+        apply_labels(&mut columns, optional.enum_labels, optional.set_labels);
+        if optional.primary_key.iter().any(|&i| i >= n) {
             return Err("primary key names a column past the end".into());
         }
-
         let schema = String::from_utf8_lossy(tme.database_name_raw()).into_owned();
         let table = String::from_utf8_lossy(tme.table_name_raw()).into_owned();
         let mut meta = TableMeta {
@@ -327,7 +359,7 @@ impl TableMeta {
             schema,
             table,
             columns,
-            primary_key,
+            primary_key: optional.primary_key,
             has_names,
             by_name: Vec::new(),
             key_by_name: Vec::new(),
