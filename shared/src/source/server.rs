@@ -21,7 +21,7 @@ use std::future::Future;
 use futures_util::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts};
-use mysql_common::binlog::events::{RotateEvent, TransactionPayloadEvent};
+use mysql_common::binlog::events::{Event, RotateEvent, TransactionPayloadEvent};
 
 use super::{guarded, types, EventSource, SourceEvent};
 use crate::error::server_codes::{
@@ -342,6 +342,80 @@ impl ServerSource {
         })
     }
 
+    /// The stream's next raw event; `None` at the end of the server's log,
+    /// which is an error while `to` is not reached.
+    async fn next_raw(&mut self) -> Result<Option<Event>> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(None);
+        };
+        // mysql_async expands TRANSACTION_PAYLOAD events itself, through
+        // mysql_common, which may panic on corrupt ones: caught quietly.
+        let mut next = std::pin::pin!(stream.next());
+        let polled = futures_util::future::poll_fn(|cx| {
+            match crate::guard::catch(|| next.as_mut().poll(cx)) {
+                Ok(p) => p.map(Ok),
+                Err(_) => std::task::Poll::Ready(Err(())),
+            }
+        });
+        let Ok(item) = polled.await else {
+            return Err(Error::malformed(
+                &self.next,
+                "event",
+                "the server sent an event shorter than its own header says",
+            ));
+        };
+        match item {
+            Some(Ok(event)) => Ok(Some(event)),
+            Some(Err(e)) => Err(stream_error(e, &self.next)),
+            None => {
+                self.done = true;
+                self.close().await;
+                match &self.to {
+                    Some(to) => Err(Error::BadPosition {
+                        at: to.clone(),
+                        msg: format!(
+                            "the log ended at {} before reaching the end position",
+                            self.next
+                        ),
+                    }),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Whether the event at `start` (ending at `end`) is where the range
+    /// stops; an error when `to` is not an event boundary, or was passed.
+    fn reached_end(&self, start: &BinlogPosition, end: u64) -> Result<bool> {
+        let Some(to) = &self.to else {
+            return Ok(false);
+        };
+        let bad = |msg: String| Error::BadPosition {
+            at: to.clone(),
+            msg,
+        };
+        let same_file = start.file() == to.file();
+        if same_file && start.pos() == to.pos() {
+            return Ok(true);
+        }
+        if same_file && start.pos() > to.pos() {
+            return Err(bad(format!(
+                "the end position is not an event boundary (an event starts at {start})"
+            )));
+        }
+        if same_file && end > to.pos() {
+            return Err(bad(format!(
+                "the end position is inside the event at {start}"
+            )));
+        }
+        if start > to {
+            return Err(bad(format!(
+                "the end position was passed without being reached (now at {start})"
+            )));
+        }
+        Ok(false)
+    }
+
     /// Ends the dump (reading to the end of the range does it too).
     pub async fn close(&mut self) {
         if let Some(s) = self.stream.take() {
@@ -385,45 +459,8 @@ impl EventSource for ServerSource {
                 self.close().await;
                 return Ok(None);
             }
-            let Some(stream) = self.stream.as_mut() else {
+            let Some(event) = self.next_raw().await? else {
                 return Ok(None);
-            };
-            // mysql_async expands TRANSACTION_PAYLOAD events itself, through
-            // mysql_common, which may panic on corrupt ones: caught quietly.
-            let mut next = std::pin::pin!(stream.next());
-            let polled = futures_util::future::poll_fn(|cx| {
-                match crate::guard::catch(|| next.as_mut().poll(cx)) {
-                    Ok(p) => p.map(Ok),
-                    Err(_) => std::task::Poll::Ready(Err(())),
-                }
-            });
-            let item = match polled.await {
-                Ok(item) => item,
-                Err(()) => {
-                    return Err(Error::malformed(
-                        &self.next,
-                        "event",
-                        "the server sent an event shorter than its own header says",
-                    ))
-                }
-            };
-            let event = match item {
-                None => {
-                    self.done = true;
-                    self.close().await;
-                    if let Some(to) = &self.to {
-                        return Err(Error::BadPosition {
-                            at: to.clone(),
-                            msg: format!(
-                                "the log ended at {} before reaching the end position",
-                                self.next
-                            ),
-                        });
-                    }
-                    return Ok(None);
-                }
-                Some(Err(e)) => return Err(stream_error(e, &self.next)),
-                Some(Ok(ev)) => ev,
             };
             let h = event.header();
             let size = h.event_size() as u64;
@@ -462,37 +499,13 @@ impl EventSource for ServerSource {
             }
             let end = h.log_pos() as u64;
             let start = BinlogPosition::new(self.file.clone(), end.saturating_sub(size));
-            if let Some(to) = &self.to {
-                if start.file() == to.file() && start.pos() >= to.pos() {
-                    if start.pos() > to.pos() {
-                        return Err(Error::BadPosition {
-                            at: to.clone(),
-                            msg: format!("the end position is not an event boundary (an event starts at {start})"),
-                        });
-                    }
-                    self.done = true;
-                    continue;
-                }
-                if start.file() == to.file() && end > to.pos() {
-                    return Err(Error::BadPosition {
-                        at: to.clone(),
-                        msg: format!("the end position is inside the event at {start}"),
-                    });
-                }
-                if start > *to {
-                    return Err(Error::BadPosition {
-                        at: to.clone(),
-                        msg: format!(
-                            "the end position was passed without being reached (now at {start})"
-                        ),
-                    });
-                }
+            if self.reached_end(&start, end)? {
+                self.done = true;
+                continue;
             }
             self.next = start.with_pos(end);
-            if let Some(to) = &self.to {
-                if self.next == *to {
-                    self.done = true;
-                }
+            if self.to.as_ref() == Some(&self.next) {
+                self.done = true;
             }
             if h.event_type_raw() == types::TRANSACTION_PAYLOAD {
                 // mysql_async unpacks the payload and yields its events next;
