@@ -12,38 +12,19 @@
 use aws_sdk_sfn::types::ExecutionStatus;
 use binlog_cdc::config::StartAt;
 use binlog_cdc::contracts::{
-    BinlogHistory, Chunk, ListBinlogsInput, RestartAt, RunPlan, RunStatus,
+    BinlogHistory, Chunk, ListBinlogsInput, Meta, RestartAt, RunPlan, RunStatus,
 };
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::layout::run_id;
 use binlog_cdc::metrics::{self, Headroom, Metric};
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::plan::{bytes_between, plan_chunks, Budget};
+use binlog_cdc::plan::{bytes_between, plan_chunks, Budget, Planned};
 use binlog_cdc::source::server;
 use binlog_cdc::{checkpoint, history, BinlogPosition};
 
 pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     let stored = checkpoint::read(deps.store.as_ref(), &deps.layout).await?;
-    let meta_etag = stored.as_ref().map(|(_, e)| e.clone());
-    let checkpoint = stored.as_ref().map(|(m, _)| m.position.position.clone());
-    let mut plan = RunPlan {
-        status: RunStatus::Skipped,
-        run_id: String::new(),
-        from: checkpoint.clone(),
-        to: checkpoint.clone(),
-        more: false,
-        commit: false,
-        meta_etag,
-        to_gtid: None,
-        to_history: None,
-        planned_at_ms: None,
-        behind_bytes: None,
-        retention_headroom: None,
-        chunks: Vec::new(),
-        max_concurrency: deps.config.max_concurrency,
-        reason: None,
-        execution: input.execution_arn.clone(),
-    };
+    let mut plan = skipped(&stored, &input, deps);
     // Only an execution's first iteration can overlap another execution.
     if input.loop_state.iteration == 0 {
         if let Some(reason) = other_execution_running(&input, deps).await? {
@@ -64,13 +45,8 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     // run only: the old history is not checked (the position may even look
     // the same on another server).
     let restarting = input.input.restart_at.is_some() && input.loop_state.iteration == 0;
-    let mut input = input;
-    if let (Some(RestartAt::AfterGtid(state)), true) = (&input.input.restart_at, restarting) {
-        let at = server::position_after_gtid_state(&url, state, base).await?;
-        tracing::info!(gtid = %state, position = %at, "the GTID state ends here");
-        input.input.restart_at = Some(RestartAt::At(at));
-    }
-    let (from, commit) = start_of_run(&input, checkpoint.as_ref(), &files, &current, deps)?;
+    let input = resolve_gtid_restart(input, restarting, &url, base).await?;
+    let (from, commit) = start_of_run(&input, plan.from.as_ref(), &files, &current, deps)?;
     if let Some((meta, _)) = stored.as_ref().filter(|_| commit && !restarting) {
         if let (Some(recorded), true) = (&meta.history, meta.position.position == from) {
             history::check(&mut conn, &url, &files, &meta.position, recorded, base).await?;
@@ -91,20 +67,72 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
         ));
         return Ok(plan);
     }
-    let budget = Budget {
-        chunk_bytes: deps.config.chunk_bytes,
-        max_chunks: deps.config.max_run_chunks,
-        max_bytes: deps.config.max_run_bytes,
-    };
-    let planned = plan_chunks(&url, &files, &from, &end, budget, base).await?;
+    let planned = plan_chunks(&url, &files, &from, &end, budget(deps), base).await?;
     let to = planned.end().cloned().unwrap_or(end);
     plan.to_gtid = history::gtid_at(&mut conn, &to).await;
     if commit {
         plan.to_history = Some(history::mark(&mut conn, &url, to.file(), base).await?);
     }
     let _ = conn.disconnect().await;
+    fill_run(&mut plan, planned, to, deps);
+    tracing::info!(run_id = %plan.run_id, from = %from, to = ?plan.to, chunks = plan.chunks.len(),
+        more = plan.more, commit, iteration = input.loop_state.iteration, "planned");
+    Ok(plan)
+}
 
+/// The plan before anything is read: from and to at the checkpoint,
+/// skipped unless the run goes on.
+fn skipped(stored: &Option<(Meta, String)>, input: &ListBinlogsInput, deps: &Deps) -> RunPlan {
+    let checkpoint = stored.as_ref().map(|(m, _)| m.position.position.clone());
+    RunPlan {
+        status: RunStatus::Skipped,
+        run_id: String::new(),
+        from: checkpoint.clone(),
+        to: checkpoint,
+        more: false,
+        commit: false,
+        meta_etag: stored.as_ref().map(|(_, e)| e.clone()),
+        to_gtid: None,
+        to_history: None,
+        planned_at_ms: None,
+        behind_bytes: None,
+        retention_headroom: None,
+        chunks: Vec::new(),
+        max_concurrency: deps.config.max_concurrency,
+        reason: None,
+        execution: input.execution_arn.clone(),
+    }
+}
+
+/// A `restartAt` GTID state becomes the position after it (MariaDB), in the
+/// execution's first run.
+async fn resolve_gtid_restart(
+    mut input: ListBinlogsInput,
+    restarting: bool,
+    url: &str,
+    base: u32,
+) -> Result<ListBinlogsInput> {
+    if let (Some(RestartAt::AfterGtid(state)), true) = (&input.input.restart_at, restarting) {
+        let at = server::position_after_gtid_state(url, state, base).await?;
+        tracing::info!(gtid = %state, position = %at, "the GTID state ends here");
+        input.input.restart_at = Some(RestartAt::At(at));
+    }
+    Ok(input)
+}
+
+fn budget(deps: &Deps) -> Budget {
+    Budget {
+        chunk_bytes: deps.config.chunk_bytes,
+        max_chunks: deps.config.max_run_chunks,
+        max_bytes: deps.config.max_run_bytes,
+    }
+}
+
+/// The run's id, chunks (each with its replication server id) and end.
+fn fill_run(plan: &mut RunPlan, planned: Planned, to: BinlogPosition, deps: &Deps) {
+    let from = plan.from.clone().unwrap_or_else(|| to.clone());
     let rid = run_id(&from, &to, &deps.config);
+    let base = deps.config.server_id_base;
     plan.status = RunStatus::Run;
     plan.more = planned.more;
     plan.chunks = planned
@@ -120,10 +148,7 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
         })
         .collect();
     plan.run_id = rid;
-    plan.to = Some(to.clone());
-    tracing::info!(run_id = %plan.run_id, from = %from, to = %to, chunks = plan.chunks.len(),
-        more = plan.more, commit, iteration = input.loop_state.iteration, "planned");
-    Ok(plan)
+    plan.to = Some(to);
 }
 
 /// How far behind the stream is (bytes from the run's start to the server's
