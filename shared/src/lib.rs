@@ -1,35 +1,30 @@
-//! binlog-cdc: MySQL/MariaDB binlog -> exact change events.
+//! binlog-cdc's pipeline: the state payloads ([`contracts`]), planning
+//! ([`plan`]), the object store and its keys ([`store`], [`layout`]), the
+//! checkpoint and the binlog history it is in ([`checkpoint`], [`history`]),
+//! settings and AWS clients ([`config`], [`aws`]), metrics and the
+//! `RunCommitted` event ([`metrics`], [`notify`]), and what every step needs
+//! ([`pipeline`]).
 //!
-//! How a row travels: a [`source`] yields raw events (a live server over the
-//! replication protocol, or local binlog files); [`schema`] turns each table
-//! map into a decoding plan; [`decode`] turns row images into JSON values, one
-//! function per type family; [`event`] writes each row's change event (the
-//! contract in docs/EVENTS.md); [`reader`] drives it all and hands events to
-//! a sink. [`position`] is the one `file:pos` type; [`error`] names every
-//! failure and maps it to a stable Step Functions error name.
+//! The decoder underneath (positions, sources, schema, decode, event,
+//! reader, filter, errors) is its own crate, `binlog-cdc-decoder`, with no
+//! AWS dependency; its modules are re-exported here under the same names.
+
+pub use binlog_decoder::{
+    decode, error, event, filter, guard, json, position, reader, schema, source,
+};
 
 pub mod aws;
 pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod contracts;
-pub mod decode;
-pub mod error;
-pub mod event;
-pub mod filter;
 pub mod gtid;
-pub mod guard;
 pub mod history;
-pub mod json;
 pub mod layout;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod plan;
-pub mod position;
-pub mod reader;
-pub mod schema;
-pub mod source;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 //! (the replication stream included); against a certificate from another CA
 //! it refuses to connect, with a definite error; `require` encrypts without
 //! verifying. Every TLS connection also trusts the Amazon RDS root CAs the
-//! build ships (`shared/certs/`): the verified run below loads all of them,
+//! build ships (`decoder/certs/`): the verified run below loads all of them,
 //! and they do not make the other CA's certificate pass.
 
 use std::path::Path;

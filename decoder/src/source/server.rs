@@ -33,7 +33,7 @@ use crate::position::BinlogPosition;
 /// `LOG_EVENT_ARTIFICIAL_F`: the server made this event up for the stream.
 const ARTIFICIAL: u16 = 0x20;
 
-/// Amazon RDS's root certificate authorities (`shared/certs/`, with their
+/// Amazon RDS's root certificate authorities (`decoder/certs/`, with their
 /// provenance): RDS and Aurora certificates chain to them, and they are not
 /// among the built-in web roots, so every TLS connection trusts them too and
 /// `DB_TLS=verify` works against RDS out of the box.

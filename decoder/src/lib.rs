@@ -1,0 +1,24 @@
+//! The binlog decoder: MySQL/MariaDB binlog -> exact change events, with no
+//! AWS dependency (the pipeline is `binlog-cdc-shared`, on top of it).
+//!
+//! How a row travels: a [`source`] yields raw events (a live server over the
+//! replication protocol, or local binlog files); [`schema`] turns each table
+//! map into a decoding plan; [`decode`] turns row images into JSON values, one
+//! function per type family; [`event`] writes each row's change event (the
+//! contract in docs/EVENTS.md); [`reader`] drives it all and hands events to
+//! a sink. [`position`] is the one `file:pos` type; [`error`] names every
+//! failure and maps it to a stable Step Functions error name.
+
+pub mod decode;
+pub mod error;
+pub mod event;
+pub mod filter;
+pub mod guard;
+pub mod json;
+pub mod position;
+pub mod reader;
+pub mod schema;
+pub mod source;
+
+pub use error::{Error, Result};
+pub use position::BinlogPosition;
