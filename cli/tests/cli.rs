@@ -9,6 +9,19 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_binlog-cdc"))
 }
 
+/// Runs a `parse` command that must succeed: its event lines, its stderr.
+fn parse_lines(cmd: &mut Command) -> (Vec<serde_json::Value>, String) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, stderr)
+}
+
 #[test]
 fn help_documents_every_flag() {
     let out = bin().args(["parse", "--help"]).output().unwrap();
@@ -30,24 +43,13 @@ fn help_documents_every_flag() {
 
 #[test]
 fn files_decode_to_lines_with_a_summary() {
-    let out = bin()
-        .args(["parse", "--view", "new", "--file"])
-        .arg(fixtures_dir().join("mysql_type_bit.000001"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (lines, stderr) = parse_lines(
+        bin()
+            .args(["parse", "--view", "new", "--file"])
+            .arg(fixtures_dir().join("mysql_type_bit.000001")),
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["newImage"]["a"], 4);
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("1 row events") && stderr.contains("mysql.foo: WriteRowsEvent 1"),
         "{stderr}"
@@ -120,37 +122,26 @@ fn a_server_range_with_filters() {
          INSERT INTO a.t VALUES (1); INSERT INTO a.skip_me VALUES (2); INSERT INTO b.t VALUES (3);",
     );
     let to = db.position();
-    let out = bin()
-        .args([
-            "parse",
-            "--url",
-            &db.url(),
-            "--from",
-            &from.to_string(),
-            "--to",
-            &to.to_string(),
-        ])
-        .args([
-            "--include",
-            "a.*",
-            "--exclude",
-            "*.skip_*",
-            "--server-id",
-            "91",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 1, "{stdout}");
+    let mut cmd = bin();
+    cmd.args([
+        "parse",
+        "--url",
+        &db.url(),
+        "--from",
+        &from.to_string(),
+        "--to",
+        &to.to_string(),
+    ])
+    .args([
+        "--include",
+        "a.*",
+        "--exclude",
+        "*.skip_*",
+        "--server-id",
+        "91",
+    ]);
+    let (lines, _) = parse_lines(&mut cmd);
+    assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["keys"]["id"], 1);
     assert!(
         lines[0].get("newImage").is_none(),
