@@ -1,7 +1,8 @@
-//! Every state's input and output, in one place (camelCase JSON), so the
-//! state machine definition and the Rust types cannot drift; and the
+//! Every state's input and output, in one place (camelCase JSON), and the
 //! summaries the steps leave in the run's staging for each other. A test
-//! round-trips each through JSON.
+//! round-trips each through JSON; another (`contracts_asl.rs`) runs one
+//! iteration's data through the state machine definition's paths with these
+//! types, so the two cannot drift apart unnoticed.
 //!
 //! ```text
 //! execution input ─▶ Start {input, loop} ─▶ ListBinlogs (ListBinlogsInput ─▶ RunPlan)
@@ -484,6 +485,10 @@ pub struct Meta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<BinlogHistory>,
 }
+
+#[cfg(test)]
+#[path = "contracts_asl.rs"]
+mod asl;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,232 @@
+//! The state machine definition read against these types: one iteration's
+//! data flow through `statemachine/binlog-pipeline.asl.json` (Parameters,
+//! ItemsPath, ItemSelector, ResultSelector, ResultPath, OutputPath, Choice
+//! variables), each task's effective input decoded as the type its function
+//! takes, each result placed where the definition puts it. A path the
+//! definition names that the types do not have fails here.
+
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+
+use super::*;
+
+const ASL: &str = include_str!("../../statemachine/binlog-pipeline.asl.json");
+
+/// `$.a.b` in `doc` (`$` itself too); `$$.` names the context object.
+fn path<'a>(doc: &'a Value, ctx: &'a Value, p: &str) -> &'a Value {
+    let (root, rest) = match p.strip_prefix("$$") {
+        Some(rest) => (ctx, rest),
+        None => (doc, p.strip_prefix('$').expect("a path starts with $")),
+    };
+    rest.split('.')
+        .filter(|s| !s.is_empty())
+        .fold(root, |v, key| {
+            v.get(key)
+                .unwrap_or_else(|| panic!("{p}: no {key:?} in {v}"))
+        })
+}
+
+/// A Parameters / ItemSelector / ResultSelector template applied.
+fn template(t: &Value, doc: &Value, ctx: &Value) -> Value {
+    match t {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| match k.strip_suffix(".$") {
+                    Some(k) => (
+                        k.to_string(),
+                        path(doc, ctx, v.as_str().expect("a path")).clone(),
+                    ),
+                    None => (k.clone(), template(v, doc, ctx)),
+                })
+                .collect::<Map<_, _>>(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// `doc` with `result` at `ResultPath` (`null`: discarded).
+fn place(doc: &Value, st: &Value, result: Value) -> Value {
+    match st.get("ResultPath") {
+        Some(Value::Null) => doc.clone(),
+        None => result,
+        Some(Value::String(p)) => {
+            let key = p.strip_prefix("$.").expect("ResultPath $.key");
+            let mut out = doc.clone();
+            out[key] = result;
+            out
+        }
+        Some(other) => panic!("ResultPath {other}"),
+    }
+}
+
+fn effective_input(st: &Value, doc: &Value, ctx: &Value) -> Value {
+    st.get("Parameters")
+        .map_or_else(|| doc.clone(), |t| template(t, doc, ctx))
+}
+
+/// The task's effective input, decoded as `T` (fails on a missing or
+/// misnamed field, or a path the document does not have).
+fn task_input<T: DeserializeOwned>(st: &Value, doc: &Value, ctx: &Value) -> T {
+    let input = effective_input(st, doc, ctx);
+    serde_json::from_value(input.clone()).unwrap_or_else(|e| panic!("{e}: {input}"))
+}
+
+fn task_result<T: Serialize>(st: &Value, doc: &Value, result: &T, ctx: &Value) -> Value {
+    let raw = serde_json::to_value(result).unwrap();
+    let selected = st
+        .get("ResultSelector")
+        .map_or(raw.clone(), |t| template(t, &raw, ctx));
+    place(doc, st, selected)
+}
+
+#[test]
+fn one_iteration_flows_through_the_definition_as_the_types_say() {
+    let asl: Value = serde_json::from_str(ASL).unwrap();
+    let states = &asl["States"];
+    let ctx = json!({"Execution": {"Id": "arn:aws:states:r:1:execution:m:e"},
+                     "StateMachine": {"Id": "arn:aws:states:r:1:stateMachine:m"}});
+    let p = |s: &str| s.parse::<BinlogPosition>().unwrap();
+
+    let mut doc = template(
+        &states["Start"]["Parameters"],
+        &json!({"restartAt": "oldest"}),
+        &ctx,
+    );
+    let list: ListBinlogsInput = task_input(&states["ListBinlogs"], &doc, &ctx);
+    assert_eq!(list.input.restart_at, Some(RestartAt::Oldest));
+    assert_eq!(
+        list.execution_arn.as_deref(),
+        Some("arn:aws:states:r:1:execution:m:e")
+    );
+    assert_eq!(list.loop_state.iteration, 0);
+
+    let chunk = Chunk {
+        run_id: "r1".into(),
+        index: 0,
+        from: p("binlog.000001:4"),
+        to: p("binlog.000001:900"),
+        server_id: 7,
+    };
+    let plan = RunPlan {
+        status: RunStatus::Run,
+        run_id: "r1".into(),
+        from: Some(p("binlog.000001:4")),
+        to: Some(p("binlog.000001:900")),
+        more: true,
+        commit: true,
+        meta_etag: None,
+        to_gtid: None,
+        to_history: None,
+        planned_at_ms: None,
+        behind_bytes: None,
+        retention_headroom: None,
+        chunks: vec![chunk.clone()],
+        max_concurrency: 3,
+        reason: None,
+        execution: list.execution_arn.clone(),
+    };
+    doc = task_result(&states["ListBinlogs"], &doc, &plan, &ctx);
+    assert_eq!(
+        path(&doc, &ctx, choice_variable(&states["AnythingToDo"])),
+        "run"
+    );
+
+    let parse = &states["ParseChunks"];
+    assert_eq!(
+        path(&doc, &ctx, parse["MaxConcurrencyPath"].as_str().unwrap()),
+        3
+    );
+    let items: Vec<Chunk> =
+        serde_json::from_value(path(&doc, &ctx, parse["ItemsPath"].as_str().unwrap()).clone())
+            .unwrap();
+    assert_eq!(items, [chunk]);
+    doc = place(&doc, parse, Value::Null);
+
+    let request: FanOutRequest = task_input(&states["PlanFanOut"], &doc, &ctx);
+    assert_eq!(
+        request,
+        FanOutRequest::Plan {
+            plan: Box::new(plan.clone())
+        }
+    );
+    let planned = FanOutPlanned {
+        shards: vec![ShardTask {
+            run_id: "r1".into(),
+            shard: 0,
+        }],
+        tables: 2,
+        events: 9,
+    };
+    doc = task_result(&states["PlanFanOut"], &doc, &planned, &ctx);
+
+    let shards = &states["FanOutShards"];
+    let items = path(&doc, &ctx, shards["ItemsPath"].as_str().unwrap())
+        .as_array()
+        .unwrap()
+        .clone();
+    for item in items {
+        let item_ctx = json!({"Map": {"Item": {"Value": item}}});
+        let request: FanOutRequest =
+            serde_json::from_value(template(&shards["ItemSelector"], &doc, &item_ctx)).unwrap();
+        assert_eq!(
+            request,
+            FanOutRequest::Shard {
+                shard: planned.shards[0].clone()
+            }
+        );
+    }
+    doc = place(&doc, shards, Value::Null);
+
+    let join: FanOutRequest = task_input(&states["JoinAllTables"], &doc, &ctx);
+    assert_eq!(
+        join,
+        FanOutRequest::Join {
+            run_id: "r1".into()
+        }
+    );
+    doc = place(
+        &doc,
+        &states["JoinAllTables"],
+        serde_json::to_value(JoinOutput::default()).unwrap(),
+    );
+
+    let commit: CommitInput = task_input(&states["CommitCheckpoint"], &doc, &ctx);
+    assert_eq!(commit.plan, plan);
+    let out = CommitOutput {
+        committed: true,
+        run_id: "r1".into(),
+        position: p("binlog.000001:900"),
+        meta_etag: Some("\"e\"".into()),
+        progress: Progress::Behind,
+        lag_seconds: Some(1),
+        loop_state: LoopState {
+            iteration: 1,
+            history_events: 40,
+            resume_from: None,
+            again: true,
+        },
+    };
+    doc = task_result(&states["CommitCheckpoint"], &doc, &out, &ctx);
+    assert_eq!(path(&doc, &ctx, choice_variable(&states["MoreToDo"])), true);
+
+    // Round again: ListBinlogs sees the same execution input and the new loop.
+    doc = effective_input(&states["NextIteration"], &doc, &ctx);
+    let again: ListBinlogsInput = task_input(&states["ListBinlogs"], &doc, &ctx);
+    assert_eq!(again.input, list.input);
+    assert_eq!(again.loop_state, out.loop_state);
+
+    // The execution's output is the last commit, as the README shows it.
+    let done = path(
+        &task_result(&states["CommitCheckpoint"], &doc, &out, &ctx),
+        &ctx,
+        states["Done"]["OutputPath"].as_str().unwrap(),
+    )
+    .clone();
+    assert_eq!(serde_json::from_value::<CommitOutput>(done).unwrap(), out);
+}
+
+fn choice_variable(st: &Value) -> &str {
+    st["Choices"][0]["Variable"]
+        .as_str()
+        .expect("a Choice on a variable")
+}
