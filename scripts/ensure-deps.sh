@@ -3,7 +3,8 @@
 # - MariaDB server, client and mariadb-binlog (Debian's mariadb-server);
 # - Node.js and npm (Debian's), and tests/e2e's npm packages
 #   (aws-local-stepfunctions, asl-validator), pinned by package-lock.json;
-# - a Python venv .venv/e2e with moto server (S3, Secrets Manager) and
+# - a Python venv .venv/e2e with moto server (S3, Secrets Manager, EventBridge, SQS),
+#   duckdb (Athena's stand-in for the README's queries) and
 #   cargo-lambda (which brings zig), pinned versions;
 # - a Python venv .venv/infra with cfn-lint and the AWS SAM CLI, pinned, and
 #   Rust's aarch64-unknown-linux-gnu target, for the offline infra checks;
@@ -38,6 +39,11 @@ if [ ! -x .venv/e2e/bin/moto_server ] || [ ! -x .venv/e2e/bin/cargo-lambda ]; th
   python3 -m venv .venv/e2e
   .venv/e2e/bin/pip install -q --disable-pip-version-check \
     'moto[server,s3,secretsmanager,stepfunctions]==5.2.5' 'flask<4' 'flask-cors<7' 'cargo-lambda==1.9.2'
+fi
+# DuckDB stands in for Athena to run the README's example queries (tests/tests/athena.rs).
+if ! .venv/e2e/bin/python -c 'import duckdb' 2>/dev/null; then
+  echo "installing duckdb into .venv/e2e..." >&2
+  .venv/e2e/bin/pip install -q --disable-pip-version-check 'duckdb==2.0.1'
 fi
 if [ ! -x .venv/infra/bin/cfn-lint ] || [ ! -x .venv/infra/bin/sam ]; then
   echo "installing cfn-lint and the SAM CLI into .venv/infra..." >&2
