@@ -504,8 +504,9 @@ mod tests {
         json
     }
 
-    #[test]
-    fn every_payload_round_trips_in_camel_case() {
+    /// A plan with every field set and one chunk (the round trips here, and
+    /// the definition's data flow in `contracts_asl.rs`).
+    pub(super) fn sample_plan() -> RunPlan {
         let p = |s: &str| s.parse::<BinlogPosition>().unwrap();
         let chunk = Chunk {
             run_id: "r".into(),
@@ -514,7 +515,7 @@ mod tests {
             to: p("binlog.000001:900"),
             server_id: 7,
         };
-        let plan = RunPlan {
+        RunPlan {
             status: RunStatus::Run,
             run_id: "r".into(),
             from: Some(p("binlog.000001:4")),
@@ -532,11 +533,18 @@ mod tests {
             planned_at_ms: Some(1_790_000_000_000),
             behind_bytes: Some(1 << 30),
             retention_headroom: Some(crate::metrics::Headroom::new(86_400, 3_600)),
-            chunks: vec![chunk.clone()],
+            chunks: vec![chunk],
             max_concurrency: 4,
             reason: None,
             execution: Some("arn:aws:states:us-east-1:1:execution:m:e".into()),
-        };
+        }
+    }
+
+    #[test]
+    fn every_payload_round_trips_in_camel_case() {
+        let p = |s: &str| s.parse::<BinlogPosition>().unwrap();
+        let plan = sample_plan();
+        let chunk = plan.chunks[0].clone();
         let json = round_trip(&plan);
         assert_eq!(
             json["execution"],

@@ -100,31 +100,12 @@ fn one_iteration_flows_through_the_definition_as_the_types_say() {
     );
     assert_eq!(list.loop_state.iteration, 0);
 
-    let chunk = Chunk {
-        run_id: "r1".into(),
-        index: 0,
-        from: p("binlog.000001:4"),
-        to: p("binlog.000001:900"),
-        server_id: 7,
-    };
     let plan = RunPlan {
-        status: RunStatus::Run,
-        run_id: "r1".into(),
-        from: Some(p("binlog.000001:4")),
-        to: Some(p("binlog.000001:900")),
-        more: true,
-        commit: true,
-        meta_etag: None,
-        to_gtid: None,
-        to_history: None,
-        planned_at_ms: None,
-        behind_bytes: None,
-        retention_headroom: None,
-        chunks: vec![chunk.clone()],
         max_concurrency: 3,
-        reason: None,
         execution: list.execution_arn.clone(),
+        ..super::tests::sample_plan()
     };
+    let chunk = plan.chunks[0].clone();
     doc = task_result(&states["ListBinlogs"], &doc, &plan, &ctx);
     assert_eq!(
         path(&doc, &ctx, choice_variable(&states["AnythingToDo"])),
@@ -151,7 +132,7 @@ fn one_iteration_flows_through_the_definition_as_the_types_say() {
     );
     let planned = FanOutPlanned {
         shards: vec![ShardTask {
-            run_id: "r1".into(),
+            run_id: plan.run_id.clone(),
             shard: 0,
         }],
         tables: 2,
@@ -181,7 +162,7 @@ fn one_iteration_flows_through_the_definition_as_the_types_say() {
     assert_eq!(
         join,
         FanOutRequest::Join {
-            run_id: "r1".into()
+            run_id: plan.run_id.clone()
         }
     );
     doc = place(
@@ -194,7 +175,7 @@ fn one_iteration_flows_through_the_definition_as_the_types_say() {
     assert_eq!(commit.plan, plan);
     let out = CommitOutput {
         committed: true,
-        run_id: "r1".into(),
+        run_id: plan.run_id.clone(),
         position: p("binlog.000001:900"),
         meta_etag: Some("\"e\"".into()),
         progress: Progress::Behind,
