@@ -49,10 +49,6 @@ struct Stack {
     repl_secret: String,
     /// Every checkpoint committed, by run id.
     metas: BTreeMap<String, Meta>,
-    /// Checkpoint positions in commit order: each run starts where the last ended.
-    order: Vec<String>,
-    /// The published table: what was tried, how it ended.
-    rows: Vec<[String; 3]>,
     round: u32,
 }
 
@@ -104,15 +100,14 @@ impl Stack {
     async fn record(&mut self) {
         if let Some((m, _)) = pipeline::meta(&self.deps).await {
             if !self.metas.contains_key(&m.run_id) {
-                self.order.push(m.position.position.to_string());
                 self.metas.insert(m.run_id.clone(), m);
             }
         }
     }
 
-    fn row(&mut self, what: &str, how: &str, outcome: String) {
+    /// Prints one row of the published table (docs/RELIABILITY.md).
+    fn row(&self, what: &str, how: &str, outcome: String) {
         println!("| {what} | {how} | {outcome} |");
-        self.rows.push([what.into(), how.into(), outcome]);
     }
 
     async fn set_repl_password(&self, password: &str) {
@@ -296,8 +291,6 @@ async fn every_fault_survived_exactly_once() {
         secrets: aws.secrets.clone(),
         repl_secret: repl,
         metas: BTreeMap::new(),
-        order: Vec::new(),
-        rows: Vec::new(),
         round: 0,
     };
     println!("| fault | where | outcome |\n|---|---|---|");
