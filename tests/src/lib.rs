@@ -524,8 +524,8 @@ pub mod pipeline {
 /// Manager) and `cargo lambda watch` serving the real function binaries.
 /// `scripts/test.sh` installs both into `.venv/e2e`.
 pub mod aws_local {
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
+    use std::io::Read;
+    use std::net::TcpStream;
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
     use std::sync::{Arc, Mutex};
@@ -960,51 +960,25 @@ pub mod aws_local {
         }
     }
 
-    /// A minimal HTTP/1.1 client (Connection: close).
+    /// One HTTP request (ureq): the status and the body, whatever the status.
     pub fn http(
         method: &str,
         base: &str,
         path: &str,
         body: &[u8],
     ) -> std::io::Result<(u16, Vec<u8>)> {
-        let host = base.trim_start_matches("http://");
-        let mut s = TcpStream::connect(host)?;
-        s.set_read_timeout(Some(Duration::from_secs(600)))?;
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
-        s.write_all(body)?;
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp)?;
-        let split = resp
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;
-        let head = String::from_utf8_lossy(&resp[..split]).to_string();
-        let status: u16 = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other("bad status"))?;
-        let mut body = resp[split + 4..].to_vec();
-        if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            body = dechunk(&body);
-        }
-        Ok((status, body))
-    }
-
-    fn dechunk(mut b: &[u8]) -> Vec<u8> {
+        let res = ureq::request(method, &format!("{base}{path}"))
+            .set("Content-Type", "application/json")
+            .timeout(Duration::from_secs(600))
+            .send_bytes(body);
+        let resp = match res {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        };
+        let status = resp.status();
         let mut out = Vec::new();
-        while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
-            let n = usize::from_str_radix(String::from_utf8_lossy(&b[..i]).trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&b[i + 2..i + 2 + n]);
-            b = &b[i + 2 + n + 2..];
-        }
-        out
+        resp.into_reader().read_to_end(&mut out)?;
+        Ok((status, out))
     }
 
     /// A local ResponseURL for custom resources: records every PUT body.
@@ -1015,47 +989,19 @@ pub mod aws_local {
 
     impl ResponseUrl {
         pub fn start() -> Self {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-            let url = format!(
-                "http://{}/cfn-response",
-                listener.local_addr().expect("addr")
-            );
+            let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
+            let addr = server.server_addr().to_ip().expect("an IP address");
+            let url = format!("http://{addr}/cfn-response");
             let bodies = Arc::new(Mutex::new(Vec::new()));
             let b = bodies.clone();
             std::thread::spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    let mut stream = stream;
-                    let mut buf = Vec::new();
-                    let mut tmp = [0u8; 8192];
-                    let mut want: Option<usize> = None;
-                    while let Ok(n) = stream.read(&mut tmp) {
-                        if n == 0 {
-                            break;
-                        }
-                        buf.extend_from_slice(&tmp[..n]);
-                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                            let len = head
-                                .lines()
-                                .find_map(|l| {
-                                    l.strip_prefix("content-length:")
-                                        .map(|v| v.trim().parse().unwrap_or(0))
-                                })
-                                .unwrap_or(0);
-                            want = Some(end + 4 + len);
-                        }
-                        if want.is_some_and(|w| buf.len() >= w) {
-                            break;
-                        }
+                for mut req in server.incoming_requests() {
+                    let mut body = Vec::new();
+                    let _ = req.as_reader().read_to_end(&mut body);
+                    if let Ok(v) = serde_json::from_slice(&body) {
+                        b.lock().expect("lock").push(v);
                     }
-                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        if let Ok(v) = serde_json::from_slice(&buf[end + 4..]) {
-                            b.lock().expect("lock").push(v);
-                        }
-                    }
-                    let _ = stream.write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
+                    let _ = req.respond(tiny_http::Response::empty(200));
                 }
             });
             Self { url, bodies }
