@@ -290,60 +290,80 @@ async fn prepare(props: &Properties, deps: &Deps) -> Result<Outcome> {
         .parse()
         .map_err(|_| Error::Config("RetentionHours must be a whole number".into()))?;
     out.insert("retention".into(), retention(&mut conn, hours).await?);
-
     if flag(&props.create_replication_user) {
-        let user = props
-            .replication_user_name
-            .clone()
-            .unwrap_or_else(|| "binlog_cdc".into());
-        let password = props.replication_password.clone().ok_or_else(|| {
-            Error::Config("CreateReplicationUser needs ReplicationPasswordSecretArn".into())
-        })?;
-        // Account statements take no placeholders: quote the literals by the
-        // server's own rules (backslash escapes unless NO_BACKSLASH_ESCAPES).
-        let mode: Option<String> = conn
-            .query_first("SELECT @@SESSION.sql_mode")
-            .await
-            .map_err(|e| Error::mysql("SELECT @@sql_mode", e))?;
-        let backslash = !mode.unwrap_or_default().contains("NO_BACKSLASH_ESCAPES");
-        let u = format!("{}@'%'", quote_literal(&user, backslash));
-        let pw = quote_literal(&password, backslash);
-        conn.query_drop(format!("CREATE USER IF NOT EXISTS {u} IDENTIFIED BY {pw}"))
-            .await
-            .map_err(|e| Error::mysql(format!("creating user {user}"), e))?;
-        conn.query_drop(format!("ALTER USER {u} IDENTIFIED BY {pw}"))
-            .await
-            .map_err(|e| Error::mysql(format!("setting the password of {user}"), e))?;
-        conn.query_drop(format!(
-            "GRANT SELECT, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO {u}"
-        ))
-        .await
-        .map_err(|e| Error::mysql(format!("granting {user}"), e))?;
+        let user = create_replication_user(&mut conn, props).await?;
         out.insert("replicationUser".into(), user);
     }
-
     if flag(&props.demo_data) {
         let schema = quote_ident(props.demo_schema.as_deref().unwrap_or("binlog_cdc_demo"));
-        let stmts = [
-            format!("CREATE DATABASE IF NOT EXISTS {schema}"),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {schema}.tasks (task_id INT AUTO_INCREMENT PRIMARY KEY, \
-                 title VARCHAR(255) NOT NULL, description TEXT, done TINYINT(1) NOT NULL DEFAULT 0)"
-            ),
-            format!("INSERT INTO {schema}.tasks (title, description) VALUES ('Task 1', 'first')"),
-            format!("INSERT INTO {schema}.tasks (title, description) VALUES ('Task 2/2', 'second')"),
-            format!("INSERT INTO {schema}.tasks (title, description) VALUES ('Task 3', 'x'), ('Task 4', 'y'), ('Task 5', 'z')"),
-            format!("UPDATE {schema}.tasks SET title = 'Task 2/3' WHERE title = 'Task 2/2'"),
-            format!("DELETE FROM {schema}.tasks WHERE title = 'Task 1' LIMIT 1"),
-        ];
-        for s in stmts {
-            conn.query_drop(&s)
-                .await
-                .map_err(|e| Error::mysql("loading the demo data", e))?;
-        }
+        load_demo_data(&mut conn, &schema).await?;
         out.insert("demoData".into(), format!("{schema}.tasks"));
     }
+    let server_id = write_server_id(&mut conn, deps).await?;
+    out.insert("serverId".into(), server_id.to_string());
+    let _ = conn.disconnect().await;
+    Ok(out)
+}
 
+/// Creates (or updates) the least-privilege replication user; returns its name.
+async fn create_replication_user(
+    conn: &mut mysql_async::Conn,
+    props: &Properties,
+) -> Result<String> {
+    let user = props
+        .replication_user_name
+        .clone()
+        .unwrap_or_else(|| "binlog_cdc".into());
+    let password = props.replication_password.clone().ok_or_else(|| {
+        Error::Config("CreateReplicationUser needs ReplicationPasswordSecretArn".into())
+    })?;
+    // Account statements take no placeholders: quote the literals by the
+    // server's own rules (backslash escapes unless NO_BACKSLASH_ESCAPES).
+    let mode: Option<String> = conn
+        .query_first("SELECT @@SESSION.sql_mode")
+        .await
+        .map_err(|e| Error::mysql("SELECT @@sql_mode", e))?;
+    let backslash = !mode.unwrap_or_default().contains("NO_BACKSLASH_ESCAPES");
+    let u = format!("{}@'%'", quote_literal(&user, backslash));
+    let pw = quote_literal(&password, backslash);
+    conn.query_drop(format!("CREATE USER IF NOT EXISTS {u} IDENTIFIED BY {pw}"))
+        .await
+        .map_err(|e| Error::mysql(format!("creating user {user}"), e))?;
+    conn.query_drop(format!("ALTER USER {u} IDENTIFIED BY {pw}"))
+        .await
+        .map_err(|e| Error::mysql(format!("setting the password of {user}"), e))?;
+    conn.query_drop(format!(
+        "GRANT SELECT, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO {u}"
+    ))
+    .await
+    .map_err(|e| Error::mysql(format!("granting {user}"), e))?;
+    Ok(user)
+}
+
+/// The original's demo table (`{schema}.tasks`) and a few writes to it.
+async fn load_demo_data(conn: &mut mysql_async::Conn, schema: &str) -> Result<()> {
+    let stmts = [
+        format!("CREATE DATABASE IF NOT EXISTS {schema}"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {schema}.tasks (task_id INT AUTO_INCREMENT PRIMARY KEY, \
+             title VARCHAR(255) NOT NULL, description TEXT, done TINYINT(1) NOT NULL DEFAULT 0)"
+        ),
+        format!("INSERT INTO {schema}.tasks (title, description) VALUES ('Task 1', 'first')"),
+        format!("INSERT INTO {schema}.tasks (title, description) VALUES ('Task 2/2', 'second')"),
+        format!("INSERT INTO {schema}.tasks (title, description) VALUES ('Task 3', 'x'), ('Task 4', 'y'), ('Task 5', 'z')"),
+        format!("UPDATE {schema}.tasks SET title = 'Task 2/3' WHERE title = 'Task 2/2'"),
+        format!("DELETE FROM {schema}.tasks WHERE title = 'Task 1' LIMIT 1"),
+    ];
+    for s in stmts {
+        conn.query_drop(&s)
+            .await
+            .map_err(|e| Error::mysql("loading the demo data", e))?;
+    }
+    Ok(())
+}
+
+/// Writes `serverId.json` (`{"@@server_id": N}`); returns N.
+async fn write_server_id(conn: &mut mysql_async::Conn, deps: &Deps) -> Result<u64> {
     let server_id: Option<u64> = conn
         .query_first("SELECT @@server_id")
         .await
@@ -354,9 +374,7 @@ async fn prepare(props: &Properties, deps: &Deps) -> Result<Outcome> {
     deps.store
         .put(&deps.layout.server_id(), body, PutCondition::None)
         .await?;
-    out.insert("serverId".into(), server_id.to_string());
-    let _ = conn.disconnect().await;
-    Ok(out)
+    Ok(server_id)
 }
 
 /// Reads the replication user's password from its secret (a JSON with
