@@ -167,7 +167,11 @@ impl ObjectStore for LocalStore {
 
     async fn exists(&self, key: &str) -> Result<bool> {
         let path = self.path(key)?;
-        Ok(tokio::fs::try_exists(&path).await.unwrap_or(false) && path.is_file())
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(path.display().to_string(), e)),
+        }
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
