@@ -113,6 +113,20 @@ struct RunArgs {
     #[arg(long, value_name = "oldest|latest|FILE:POS|gtid:STATE")]
     restart_at: Option<binlog_cdc::contracts::RestartAt>,
 
+    /// Snapshot the existing rows of the tables this pattern names (as
+    /// --include; repeatable), within the committed stream: each row a
+    /// SnapshotRowEvent, ranges read in parallel with the binlog's chunks.
+    #[arg(long, value_name = "PATTERN")]
+    snapshot: Vec<String>,
+
+    /// Rows per snapshot range.
+    #[arg(long, value_name = "N", default_value_t = defaults().snapshot_range_rows)]
+    snapshot_range_rows: u64,
+
+    /// Snapshot ranges per run (read beside its binlog chunks).
+    #[arg(long, value_name = "N", default_value_t = defaults().snapshot_ranges_per_run)]
+    snapshot_ranges_per_run: u32,
+
     /// Chunks parsed at once (the state machine's Map MaxConcurrency).
     #[arg(long, value_name = "N", default_value_t = defaults().max_concurrency)]
     concurrency: u32,
@@ -530,6 +544,8 @@ async fn run(args: RunArgs) -> Result<()> {
         include: args.events.include,
         exclude: args.events.exclude,
         max_concurrency: args.concurrency.max(1),
+        snapshot_range_rows: args.snapshot_range_rows,
+        snapshot_ranges_per_run: args.snapshot_ranges_per_run,
         ..Default::default()
     };
     config.validate()?;
@@ -540,6 +556,7 @@ async fn run(args: RunArgs) -> Result<()> {
         to: args.to,
         commit: args.no_commit.then_some(false),
         restart_at: args.restart_at,
+        snapshot: (!args.snapshot.is_empty()).then_some(args.snapshot),
     };
     let iterations = pipeline_driver::run_until_caught_up(&deps, input).await?;
     let report = run_report(&iterations, &deps.store.describe(), started.elapsed());

@@ -37,6 +37,7 @@ pub mod server_codes {
     pub const ER_BAD_DB_ERROR: u16 = 1049;
     pub const ER_SERVER_SHUTDOWN: u16 = 1053;
     pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+    pub const ER_NO_SUCH_TABLE: u16 = 1146;
     pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
     pub const ER_LOCK_DEADLOCK: u16 = 1213;
     /// The binlog dump refused: a purged file, a bad offset, a truncated log.
@@ -148,6 +149,11 @@ pub enum Error {
     #[error("{key} changed since it was read (another run wrote it)")]
     PreconditionFailed { key: String },
 
+    /// A snapshot cannot read a table, or a value of it, exactly (no primary
+    /// key, a type it cannot write as the binlog would).
+    #[error("snapshot of {table}: {msg}")]
+    Snapshot { table: String, msg: String },
+
     /// Another run committed first; this one commits nothing.
     #[error("{0}")]
     ConcurrentRun(String),
@@ -182,7 +188,8 @@ impl Error {
             Error::Malformed { .. }
             | Error::Value { .. }
             | Error::Schema { .. }
-            | Error::Unsupported { .. } => names::DECODE,
+            | Error::Unsupported { .. }
+            | Error::Snapshot { .. } => names::DECODE,
             Error::BinlogPurged { .. } => names::BINLOG_PURGED,
             Error::BadPosition { .. } | Error::Config(_) | Error::InvalidSystemSetting { .. } => {
                 names::CONFIG

@@ -21,6 +21,10 @@ pub enum RowKind {
     Update,
     #[serde(rename = "DeleteRowsEvent")]
     Delete,
+    /// A row that existed when the snapshot read it (see `snapshot`): an
+    /// insert-or-replace at its `position`.
+    #[serde(rename = "SnapshotRowEvent")]
+    Snapshot,
 }
 
 impl RowKind {
@@ -30,6 +34,7 @@ impl RowKind {
             RowKind::Write => "WriteRowsEvent",
             RowKind::Update => "UpdateRowsEvent",
             RowKind::Delete => "DeleteRowsEvent",
+            RowKind::Snapshot => "SnapshotRowEvent",
         }
     }
 }
@@ -143,7 +148,8 @@ impl EventWriter {
             Some(img) => object(t, img, &t.by_name, out),
             None => out.extend_from_slice(b"{}"),
         }
-        if view.new_image() {
+        // A snapshot row always carries its image: it is the row.
+        if view.new_image() || row.kind == RowKind::Snapshot {
             if let Some(img) = row.after {
                 out.extend_from_slice(b",\"newImage\":");
                 object(t, img, &t.by_name, out);

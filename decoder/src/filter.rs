@@ -3,7 +3,11 @@
 //!
 //! A table is kept when it matches some include pattern (or there are none)
 //! and no exclude pattern. Matching is case-sensitive, like table names on
-//! Linux servers.
+//! Linux servers. The snapshot's own schema ([`SIGNAL_SCHEMA`]) is never kept.
+
+/// binlog-cdc's own schema on the server (the snapshot's watermarks): its
+/// writes are never change events.
+pub const SIGNAL_SCHEMA: &str = "binlog_cdc";
 
 #[derive(Debug, Clone, Default)]
 pub struct TableFilter {
@@ -25,6 +29,9 @@ impl TableFilter {
 
     /// Whether `schema.table` passes the filter.
     pub fn keeps(&self, schema: &str, table: &str) -> bool {
+        if schema == SIGNAL_SCHEMA {
+            return false;
+        }
         let name = format!("{schema}.{table}");
         (self.include.is_empty() || self.include.iter().any(|p| glob(p, &name)))
             && !self.exclude.iter().any(|p| glob(p, &name))
@@ -75,6 +82,7 @@ mod tests {
         assert!(!f.keeps("shop", "tmp_x"));
         assert!(!f.keeps("other", "orders"));
         assert!(TableFilter::default().keeps("a", "b"));
+        assert!(!TableFilter::default().keeps(SIGNAL_SCHEMA, "snapshot_signal"));
         assert!(TableFilter::new(vec!["".into()], vec![]).is_err());
     }
 }

@@ -18,6 +18,7 @@ pub mod json;
 pub mod position;
 pub mod reader;
 pub mod schema;
+pub mod snapshot;
 pub mod source;
 
 pub use error::{Error, Result};

@@ -364,7 +364,8 @@ impl Decoder {
     /// Writes the row just decoded (the images its kind has) into `line`.
     fn write_row(&mut self, meta: &TableMeta, kind: RowKind, row: &RowContext, index: u32) {
         let (before, after) = match kind {
-            RowKind::Write => (None, Some(&self.after)),
+            // (The binlog has no snapshot rows; a snapshot row is an insert's shape.)
+            RowKind::Write | RowKind::Snapshot => (None, Some(&self.after)),
             RowKind::Delete => (Some(&self.before), None),
             RowKind::Update => (Some(&self.before), Some(&self.after)),
         };
@@ -473,7 +474,7 @@ impl<'a> RowsHeader<'a> {
         let columns = lenenc(&mut r)? as usize;
         let bitmap = columns.div_ceil(8);
         let before_cols = match shape.kind {
-            RowKind::Write => &[][..],
+            RowKind::Write | RowKind::Snapshot => &[][..],
             _ => r.take(bitmap)?,
         };
         let after_cols = match shape.kind {

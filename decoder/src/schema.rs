@@ -370,6 +370,30 @@ impl TableMeta {
         Ok(meta)
     }
 
+    /// A table from its columns (named) and primary key, as information_schema
+    /// describes it (see `snapshot::columns`).
+    pub fn from_columns(
+        schema: &str,
+        table: &str,
+        columns: Vec<ColumnMeta>,
+        primary_key: Vec<usize>,
+    ) -> Self {
+        let mut meta = TableMeta {
+            full_name: format!("{schema}.{table}"),
+            schema: schema.to_string(),
+            table: table.to_string(),
+            columns,
+            primary_key,
+            has_names: true,
+            by_name: Vec::new(),
+            key_by_name: Vec::new(),
+            json_names: Vec::new(),
+            json_columns: 0,
+        };
+        meta.finish();
+        meta
+    }
+
     /// Recomputes the derived fields after names or kinds changed.
     fn finish(&mut self) {
         let mut by_name: Vec<usize> = (0..self.columns.len()).collect();
@@ -549,7 +573,7 @@ fn compatible(kind: &ColumnKind, data_type: &str) -> bool {
 }
 
 /// `enum('a','b''c')` -> `["a", "b'c"]`.
-fn parse_labels(column_type: &str) -> Vec<String> {
+pub fn parse_labels(column_type: &str) -> Vec<String> {
     let Some(start) = column_type.find('(') else {
         return Vec::new();
     };

@@ -104,6 +104,15 @@ pub struct PipelineConfig {
     pub shard_bytes: u64,
     pub shard_tables: u32,
     pub history_budget: u32,
+    /// Patterns of the tables a first run snapshots (`SNAPSHOT_TABLES`).
+    #[serde(default)]
+    pub snapshot_tables: Vec<String>,
+    /// Rows per snapshot range (`SNAPSHOT_RANGE_ROWS`).
+    #[serde(default)]
+    pub snapshot_range_rows: u64,
+    /// Snapshot ranges per run (`SNAPSHOT_RANGES_PER_RUN`), beside its chunks.
+    #[serde(default)]
+    pub snapshot_ranges_per_run: u32,
 }
 
 /// The most chunks a run may plan: 256 chunks of ~150 bytes keep the plan,
@@ -130,6 +139,9 @@ impl Default for PipelineConfig {
             shard_bytes: 1 << 30,
             shard_tables: 1000,
             history_budget: crate::contracts::HISTORY_EVENT_BUDGET,
+            snapshot_tables: Vec::new(),
+            snapshot_range_rows: 100_000,
+            snapshot_ranges_per_run: 8,
         }
     }
 }
@@ -191,9 +203,21 @@ impl PipelineConfig {
             shard_bytes: parse_env("FANOUT_SHARD_BYTES", d.shard_bytes)?,
             shard_tables: parse_env("FANOUT_SHARD_TABLES", d.shard_tables)?,
             history_budget: parse_env("EXECUTION_HISTORY_BUDGET", d.history_budget)?,
+            snapshot_tables: list(env("SNAPSHOT_TABLES")),
+            snapshot_range_rows: parse_env("SNAPSHOT_RANGE_ROWS", d.snapshot_range_rows)?,
+            snapshot_ranges_per_run: parse_env(
+                "SNAPSHOT_RANGES_PER_RUN",
+                d.snapshot_ranges_per_run,
+            )?,
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// The stream's include/exclude filter.
+    pub fn table_filter(&self) -> Result<crate::filter::TableFilter> {
+        crate::filter::TableFilter::new(self.include.clone(), self.exclude.clone())
+            .map_err(Error::Config)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -210,10 +234,17 @@ impl PipelineConfig {
                 "PARSE_MAX_CONCURRENCY must be at least 1".into(),
             ));
         }
-        if self.max_run_chunks == 0 || self.max_run_chunks > MAX_RUN_CHUNKS_LIMIT {
+        if self.max_run_chunks == 0
+            || self.max_run_chunks + self.snapshot_ranges_per_run > MAX_RUN_CHUNKS_LIMIT
+        {
             return Err(Error::Config(format!(
-                "MAX_RUN_CHUNKS must be between 1 and {MAX_RUN_CHUNKS_LIMIT} (the plan travels in the execution's state)"
+                "MAX_RUN_CHUNKS must be at least 1, and with SNAPSHOT_RANGES_PER_RUN at most {MAX_RUN_CHUNKS_LIMIT} (the plan travels in the execution's state)"
             )));
+        }
+        if self.snapshot_range_rows == 0 || self.snapshot_ranges_per_run == 0 {
+            return Err(Error::Config(
+                "SNAPSHOT_RANGE_ROWS and SNAPSHOT_RANGES_PER_RUN must be above 0".into(),
+            ));
         }
         if self.history_budget > crate::contracts::HISTORY_EVENT_BUDGET {
             return Err(Error::Config(format!(

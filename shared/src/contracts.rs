@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::position::BinlogPosition;
+pub use crate::snapshot::{KeyRange, KeyValue};
 
 /// What an execution may be started with (all optional). `{}` is a scheduled
 /// run: from the checkpoint to the server's current position, committed.
@@ -44,6 +45,10 @@ pub struct RunInput {
     /// goes on from the new checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_at: Option<RestartAt>,
+    /// Starts a snapshot of the tables these patterns name (as include
+    /// patterns: `["shop.*", "crm.customers"]`), replacing one in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Vec<String>>,
 }
 
 /// Where [`RunInput::restart_at`] restarts the stream.
@@ -195,6 +200,58 @@ pub struct Chunk {
     pub to: BinlogPosition,
     /// The replication server id this chunk's reader uses.
     pub server_id: u32,
+    /// A range of the binlog, or a snapshot range (its [`KeyRange`] is in
+    /// the run's staging; `from` and `to` are then the run's).
+    #[serde(default, skip_serializing_if = "ChunkKind::is_binlog")]
+    pub kind: ChunkKind,
+}
+
+/// What a [`Chunk`] reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChunkKind {
+    #[default]
+    Binlog,
+    Snapshot,
+}
+
+impl ChunkKind {
+    pub fn is_binlog(&self) -> bool {
+        *self == ChunkKind::Binlog
+    }
+}
+
+/// Where a snapshot stands: which table its next range starts in, and after
+/// which key. In `meta.json` (with the table list, [`SnapshotState`]) and,
+/// as it will be once a run commits, in the run's plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotProgress {
+    /// The run that started it.
+    pub id: String,
+    /// Tables in the snapshot, and how many are done.
+    pub tables: u32,
+    pub tables_done: u32,
+    /// The last key of the last range done in table `tables_done`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<KeyValue>>,
+    /// Ranges and rows done so far.
+    pub ranges: u32,
+}
+
+impl SnapshotProgress {
+    pub fn done(&self) -> bool {
+        self.tables_done >= self.tables
+    }
+}
+
+/// A snapshot in `meta.json`: its progress and its tables (`schema.table`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotState {
+    #[serde(flatten)]
+    pub progress: SnapshotProgress,
+    pub table_names: Vec<String>,
 }
 
 /// ListBinlogs' output.
@@ -246,6 +303,10 @@ pub struct RunPlan {
     /// earlier, acknowledged-but-lost commit from another run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
+    /// The snapshot as it stands once this run commits (its ranges are
+    /// among `chunks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotProgress>,
 }
 
 impl RunPlan {
@@ -484,6 +545,9 @@ pub struct Meta {
     /// earlier versions: then the next commit records it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<BinlogHistory>,
+    /// The snapshot in progress or last finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotState>,
 }
 
 #[cfg(test)]
@@ -514,6 +578,7 @@ mod tests {
             from: p("binlog.000001:4"),
             to: p("binlog.000001:900"),
             server_id: 7,
+            kind: ChunkKind::Binlog,
         };
         RunPlan {
             status: RunStatus::Run,
@@ -537,6 +602,13 @@ mod tests {
             max_concurrency: 4,
             reason: None,
             execution: Some("arn:aws:states:us-east-1:1:execution:m:e".into()),
+            snapshot: Some(SnapshotProgress {
+                id: "s1".into(),
+                tables: 3,
+                tables_done: 1,
+                after: Some(vec![KeyValue::UInt(7)]),
+                ranges: 2,
+            }),
         }
     }
 
@@ -677,6 +749,16 @@ mod tests {
             committed_at: "2026-01-01T00:00:00Z".into(),
             execution: None,
             history: None,
+            snapshot: Some(SnapshotState {
+                progress: SnapshotProgress {
+                    id: "s1".into(),
+                    tables: 2,
+                    tables_done: 1,
+                    after: Some(vec![KeyValue::Int(5), KeyValue::Bytes(b"k".to_vec())]),
+                    ranges: 3,
+                },
+                table_names: vec!["a.b".into(), "a.c".into()],
+            }),
         });
         for (text, want) in [
             ("oldest", RestartAt::Oldest),
@@ -708,6 +790,7 @@ mod tests {
                 from: p("mysql-bin-changelog.123456:4294967295"),
                 to: p("mysql-bin-changelog.123457:4294967295"),
                 server_id: 4_294_967_295,
+                kind: ChunkKind::Snapshot,
             })
             .collect();
         let plan = RunPlan {
@@ -738,6 +821,15 @@ mod tests {
                 "m".repeat(80),
                 "e".repeat(80)
             )),
+            // A snapshot inside a table whose key is as long as InnoDB
+            // allows (3072 bytes).
+            snapshot: Some(SnapshotProgress {
+                id: "s1790000000000".into(),
+                tables: u32::MAX,
+                tables_done: u32::MAX - 1,
+                after: Some(vec![KeyValue::Bytes(vec![0xff; 3072])]),
+                ranges: u32::MAX,
+            }),
         };
         let shards: Vec<ShardTask> = (0..MAX_FANOUT_SHARDS)
             .map(|shard| ShardTask {

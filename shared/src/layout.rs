@@ -82,6 +82,16 @@ impl Layout {
         format!("{}staging/{run_id}/chunks/{chunk:05}.json", self.prefix)
     }
 
+    /// A snapshot range's [`crate::contracts::KeyRange`] (chunk `chunk` of the run).
+    pub fn snapshot_range(&self, run_id: &str, chunk: u32) -> String {
+        format!("{}staging/{run_id}/snapshot/{chunk:05}.json", self.prefix)
+    }
+
+    /// The tables of a snapshot the run starts, for its commit.
+    pub fn snapshot_tables(&self, run_id: &str) -> String {
+        format!("{}staging/{run_id}/snapshot/tables.json", self.prefix)
+    }
+
     pub fn fan_out_plan(&self, run_id: &str) -> String {
         format!("{}staging/{run_id}/fanout.json", self.prefix)
     }
@@ -192,6 +202,18 @@ fn safe(s: &str) -> String {
 pub fn run_id(from: &BinlogPosition, to: &BinlogPosition, config: &PipelineConfig) -> String {
     let mut h = Sha256::new();
     h.update(format!("{from}|{to}|{}", config.output_fingerprint()));
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The id of a run with snapshot ranges: its range's id and where the
+/// snapshot stands (a snapshot run may read no binlog: `from == to`).
+pub fn snapshot_run_id(run_id: &str, p: &crate::contracts::SnapshotProgress) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("{run_id}|{}|{}", p.id, p.ranges));
     h.finalize()
         .iter()
         .take(8)

@@ -10,7 +10,7 @@
 //! AWS dependency; its modules are re-exported here under the same names.
 
 pub use binlog_decoder::{
-    decode, error, event, filter, guard, json, position, reader, schema, source,
+    decode, error, event, filter, guard, json, position, reader, schema, snapshot, source,
 };
 
 pub mod aws;
@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod plan;
+pub mod snapshot_plan;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -126,6 +126,26 @@ impl RowImage {
         self.spans.is_empty()
     }
 
+    /// Starts an image of `n` columns built value by value (a queried row:
+    /// see `snapshot::encode`), each with [`RowImage::push_with`].
+    pub fn reset(&mut self, n: usize) {
+        self.clear(n);
+    }
+
+    /// Appends the next column's JSON text, written by `write`.
+    pub fn push_with(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let start = self.buf.len() as u32;
+        write(&mut self.buf)?;
+        self.spans.push(Span {
+            start,
+            end: self.buf.len() as u32,
+        });
+        Ok(())
+    }
+
     fn clear(&mut self, n: usize) {
         self.buf.clear();
         self.spans.clear();

@@ -60,12 +60,44 @@ fn check_micros(v: u64) -> Result<u64, String> {
     }
 }
 
+/// `"YYYY-MM-DD"`: a DATE's text, whether from a row image or a query.
+pub fn write_date(out: &mut Vec<u8>, y: u64, m: u64, d: u64) {
+    out.push(b'"');
+    ymd(out, y, m, d);
+    out.push(b'"');
+}
+
+/// `"YYYY-MM-DD HH:MM:SS[.f]"`: a DATETIME's text with `fsp` fraction digits.
+pub fn write_datetime(
+    out: &mut Vec<u8>,
+    date: (u64, u64, u64),
+    time: (u64, u64, u64),
+    micros: u64,
+    fsp: u8,
+) {
+    out.push(b'"');
+    ymd(out, date.0, date.1, date.2);
+    out.push(b' ');
+    hms(out, time.0, time.1, time.2);
+    fraction(out, micros, fsp);
+    out.push(b'"');
+}
+
+/// `"[-]HH:MM:SS[.f]"`: a TIME's text (hours up to 838).
+pub fn write_time(out: &mut Vec<u8>, negative: bool, time: (u64, u64, u64), micros: u64, fsp: u8) {
+    out.push(b'"');
+    if negative {
+        out.push(b'-');
+    }
+    hms(out, time.0, time.1, time.2);
+    fraction(out, micros, fsp);
+    out.push(b'"');
+}
+
 /// DATE: 3 bytes little-endian: day (5 bits), month (4 bits), year (15 bits).
 pub fn date(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
     let v = r.uint_le(3)?;
-    out.push(b'"');
-    ymd(out, v >> 9, (v >> 5) & 0xf, v & 0x1f);
-    out.push(b'"');
+    write_date(out, v >> 9, (v >> 5) & 0xf, v & 0x1f);
     Ok(())
 }
 
@@ -81,12 +113,13 @@ pub fn datetime2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), St
     let ymd_part = packed >> 17;
     let hms_part = packed & 0x1ffff;
     let ym = ymd_part >> 5;
-    out.push(b'"');
-    ymd(out, ym / 13, ym % 13, ymd_part & 0x1f);
-    out.push(b' ');
-    hms(out, hms_part >> 12, (hms_part >> 6) & 0x3f, hms_part & 0x3f);
-    fraction(out, micros, fsp);
-    out.push(b'"');
+    write_datetime(
+        out,
+        (ym / 13, ym % 13, ymd_part & 0x1f),
+        (hms_part >> 12, (hms_part >> 6) & 0x3f, hms_part & 0x3f),
+        micros,
+        fsp,
+    );
     Ok(())
 }
 
@@ -125,13 +158,8 @@ pub fn time2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), String
     let hms_part = abs >> 24;
     let micros = check_micros(abs & 0xff_ffff)?;
     let hours = (hms_part >> 12) & 0x3ff;
-    out.push(b'"');
-    if negative {
-        out.push(b'-');
-    }
-    hms(out, hours, (hms_part >> 6) & 0x3f, hms_part & 0x3f);
-    fraction(out, micros, fsp);
-    out.push(b'"');
+    let time = (hours, (hms_part >> 6) & 0x3f, hms_part & 0x3f);
+    write_time(out, negative, time, micros, fsp);
     Ok(())
 }
 
@@ -165,20 +193,20 @@ pub fn datetime_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> 
 pub fn timestamp2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), String> {
     let secs = r.uint_be(4)?;
     let micros = check_micros(frac_micros(r, fsp)?)?;
-    timestamp_text(secs, micros, fsp, out);
+    write_timestamp(out, secs, micros, fsp);
     Ok(())
 }
 
 /// Old TIMESTAMP: 4 bytes little-endian seconds.
 pub fn timestamp_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
     let secs = r.uint_le(4)?;
-    timestamp_text(secs, 0, 0, out);
+    write_timestamp(out, secs, 0, 0);
     Ok(())
 }
 
 /// Seconds since the epoch as UTC ISO 8601. The zero timestamp is the
 /// server's `0000-00-00 00:00:00`, not 1970.
-fn timestamp_text(secs: u64, micros: u64, fsp: u8, out: &mut Vec<u8>) {
+pub fn write_timestamp(out: &mut Vec<u8>, secs: u64, micros: u64, fsp: u8) {
     out.push(b'"');
     if secs == 0 && micros == 0 {
         ymd(out, 0, 0, 0);
@@ -196,6 +224,18 @@ fn timestamp_text(secs: u64, micros: u64, fsp: u8, out: &mut Vec<u8>) {
     hms(out, rem / 3600, rem / 60 % 60, rem % 60);
     fraction(out, micros, fsp);
     out.extend_from_slice(b"Z\"");
+}
+
+/// (year, month, day) -> days since 1970-01-01, the inverse of
+/// [`civil_from_days`] (Howard Hinnant's `days_from_civil`).
+pub fn days_from_civil(y: i64, m: u64, d: u64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Days since 1970-01-01 -> (year, month, day), proleptic Gregorian
@@ -231,6 +271,10 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(civil_from_days(24_855), (2038, 1, 19));
+        for days in [-719_468, -1, 0, 11_016, 24_855, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
     }
 
     #[test]

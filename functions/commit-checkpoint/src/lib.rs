@@ -24,12 +24,12 @@
 use binlog_cdc::checkpoint;
 use binlog_cdc::contracts::{
     iteration_history_events, Checkpoint, CommitInput, CommitOutput, FanOutPlan, LoopState, Meta,
-    Progress, RunPlan, MAX_FANOUT_SHARDS,
+    Progress, RunPlan, SnapshotState, MAX_FANOUT_SHARDS,
 };
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::metrics::{self, Metric};
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::store::find_json;
+use binlog_cdc::store::{find_json, get_json};
 
 pub mod publish;
 
@@ -147,7 +147,9 @@ async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<(Meta, 
     if let Some((m, _)) = previous.as_ref().filter(|(m, _)| m.run_id != plan.run_id) {
         publish::finish_committed(m, deps).await?;
     }
+    let snapshot = snapshot_state(plan, previous.as_ref().map(|(m, _)| m), deps).await?;
     let meta = Meta {
+        snapshot,
         from: plan.from.clone(),
         timestamp: fan
             .timestamp
@@ -198,12 +200,40 @@ async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<(Meta, 
     }
 }
 
+/// The snapshot once this run commits: the plan's progress with the
+/// snapshot's tables (from the last `meta.json`, or from staging when this
+/// run started it); without snapshot ranges, the last one unchanged.
+async fn snapshot_state(
+    plan: &RunPlan,
+    previous: Option<&Meta>,
+    deps: &Deps,
+) -> Result<Option<SnapshotState>> {
+    let before = previous.and_then(|m| m.snapshot.clone());
+    let Some(progress) = plan.snapshot.clone() else {
+        return Ok(before);
+    };
+    let table_names = match before {
+        Some(s) if s.progress.id == progress.id => s.table_names,
+        _ => {
+            let key = deps.layout.snapshot_tables(&plan.run_id);
+            get_json::<SnapshotState>(deps.store.as_ref(), &key)
+                .await?
+                .table_names
+        }
+    };
+    Ok(Some(SnapshotState {
+        progress,
+        table_names,
+    }))
+}
+
 /// The loop after this run: go round again when the run stopped at its
 /// budget and the execution's history has room for a whole further
 /// iteration at the largest size the settings allow.
 fn next_loop(current: &LoopState, plan: &RunPlan, shards: u32, deps: &Deps) -> LoopState {
     let spent = current.history_events + iteration_history_events(plan.chunks.len() as u32, shards);
-    let worst_next = iteration_history_events(deps.config.max_run_chunks, MAX_FANOUT_SHARDS);
+    let most_chunks = deps.config.max_run_chunks + deps.config.snapshot_ranges_per_run;
+    let worst_next = iteration_history_events(most_chunks, MAX_FANOUT_SHARDS);
     LoopState {
         iteration: current.iteration + 1,
         history_events: spent,

@@ -12,13 +12,15 @@
 use aws_sdk_sfn::types::ExecutionStatus;
 use binlog_cdc::config::StartAt;
 use binlog_cdc::contracts::{
-    BinlogHistory, Chunk, ListBinlogsInput, Meta, RestartAt, RunPlan, RunStatus,
+    BinlogHistory, Chunk, ChunkKind, KeyRange, ListBinlogsInput, Meta, RestartAt, RunPlan,
+    RunStatus, SnapshotProgress, SnapshotState,
 };
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::layout::run_id;
 use binlog_cdc::metrics::{self, Headroom, Metric};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::plan::{bytes_between, plan_chunks, Budget, Planned};
+use binlog_cdc::snapshot_plan::{self, Wanted};
 use binlog_cdc::source::server;
 use binlog_cdc::{checkpoint, history, BinlogPosition};
 
@@ -58,7 +60,9 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     check_range(&files, &from, &end)?;
     plan.commit = commit;
     plan.from = Some(from.clone());
-    if from == end {
+    let stored_meta = stored.as_ref().map(|(m, _)| m);
+    let snapshot = plan_snapshot(&mut conn, &input, stored_meta, commit, deps).await?;
+    if from == end && snapshot.is_none() {
         let _ = conn.disconnect().await;
         plan.status = RunStatus::Nothing;
         plan.to = Some(end);
@@ -75,6 +79,9 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     }
     let _ = conn.disconnect().await;
     fill_run(&mut plan, planned, to, deps);
+    if let Some(s) = snapshot {
+        add_snapshot(&mut plan, s, deps).await?;
+    }
     tracing::info!(run_id = %plan.run_id, from = %from, to = ?plan.to, chunks = plan.chunks.len(),
         more = plan.more, commit, iteration = input.loop_state.iteration, "planned");
     Ok(plan)
@@ -101,7 +108,105 @@ fn skipped(stored: &Option<(Meta, String)>, input: &ListBinlogsInput, deps: &Dep
         max_concurrency: deps.config.max_concurrency,
         reason: None,
         execution: input.execution_arn.clone(),
+        snapshot: None,
     }
+}
+
+/// A run's share of a snapshot: its ranges, the progress once done, and
+/// the snapshot's state when this run starts it.
+struct SnapshotShare {
+    ranges: Vec<KeyRange>,
+    progress: SnapshotProgress,
+    started: Option<SnapshotState>,
+}
+
+/// The snapshot ranges this run reads, if a snapshot is requested (first
+/// iteration), configured for a first run, or in progress.
+async fn plan_snapshot(
+    conn: &mut mysql_async::Conn,
+    input: &ListBinlogsInput,
+    meta: Option<&Meta>,
+    commit: bool,
+    deps: &Deps,
+) -> Result<Option<SnapshotShare>> {
+    let requested = input
+        .input
+        .snapshot
+        .as_deref()
+        .filter(|_| input.loop_state.iteration == 0);
+    if requested.is_some_and(|p| !p.is_empty()) && !commit {
+        return Err(Error::Config(
+            "a snapshot is part of the committed stream: it cannot be replayed (commit: false)"
+                .into(),
+        ));
+    }
+    if !commit {
+        return Ok(None);
+    }
+    let cfg = &deps.config;
+    let started;
+    let state = match snapshot_plan::wanted(requested, meta, &cfg.snapshot_tables) {
+        None => return Ok(None),
+        Some(Wanted::Going(s)) => {
+            started = None;
+            s
+        }
+        Some(Wanted::New(patterns)) => {
+            let stream = cfg.table_filter()?;
+            let id = format!("s{}", metrics::now_ms());
+            started = Some(snapshot_plan::start(conn, &patterns, &stream, &id).await?);
+            tracing::info!(snapshot = %id, tables = ?started.as_ref().map(|s| s.progress.tables), "snapshot started");
+            started
+                .as_ref()
+                .ok_or_else(|| Error::Config("snapshot not started".into()))?
+        }
+    };
+    let (ranges, progress) = snapshot_plan::next_ranges(
+        conn,
+        state,
+        cfg.snapshot_range_rows,
+        cfg.snapshot_ranges_per_run,
+    )
+    .await?;
+    Ok(Some(SnapshotShare {
+        ranges,
+        progress,
+        started,
+    }))
+}
+
+/// Adds the snapshot's ranges to the run as chunks after its binlog chunks
+/// (their plans in staging), and the progress the run commits.
+async fn add_snapshot(plan: &mut RunPlan, share: SnapshotShare, deps: &Deps) -> Result<()> {
+    plan.run_id = binlog_cdc::layout::snapshot_run_id(&plan.run_id, &share.progress);
+    let store = deps.store.as_ref();
+    if let Some(state) = &share.started {
+        let key = deps.layout.snapshot_tables(&plan.run_id);
+        binlog_cdc::store::put_json(store, &key, state).await?;
+    }
+    let (from, to) = plan.range()?;
+    let (from, to) = (from.clone(), to.clone());
+    for c in plan.chunks.iter_mut() {
+        c.run_id = plan.run_id.clone();
+    }
+    let base = deps.config.server_id_base;
+    for range in share.ranges {
+        let index = plan.chunks.len() as u32;
+        let key = deps.layout.snapshot_range(&plan.run_id, index);
+        binlog_cdc::store::put_json(store, &key, &range).await?;
+        plan.chunks.push(Chunk {
+            run_id: plan.run_id.clone(),
+            index,
+            from: from.clone(),
+            to: to.clone(),
+            server_id: base.wrapping_add(1 + index),
+            kind: ChunkKind::Snapshot,
+        });
+    }
+    plan.status = RunStatus::Run;
+    plan.more |= !share.progress.done();
+    plan.snapshot = Some(share.progress);
+    Ok(())
 }
 
 /// A `restartAt` GTID state becomes the position after it (MariaDB), in the
@@ -145,6 +250,7 @@ fn fill_run(plan: &mut RunPlan, planned: Planned, to: BinlogPosition, deps: &Dep
             from: r.from,
             to: r.to,
             server_id: base.wrapping_add(1 + i as u32),
+            kind: ChunkKind::Binlog,
         })
         .collect();
     plan.run_id = rid;

@@ -1,0 +1,24 @@
+//! The initial snapshot: a table's existing rows as `SnapshotRowEvent`s,
+//! read in primary-key ranges in parallel, with no lock and no transaction
+//! longer than one SELECT, and ordered against the change stream.
+//!
+//! ```text
+//! read::tables ─▶ read::range_end (walk the key: where each range ends)
+//!   per range: read::read_range
+//!     low = position ─▶ watermark write ─▶ SELECT range ─▶ high = position
+//!     ─▶ binlog [low, high): keys changed there ─▶ drop those rows
+//!   ─▶ encode (each value as the binlog path writes it) ─▶ events at `high`
+//! ```
+//!
+//! The rule a consumer applies (docs/EVENTS.md): order a table's events by
+//! `(position, index)`; a snapshot row is the row's whole state at its
+//! position (insert or replace), and every change after it applies on top.
+//! A row the binlog changed while its range was read is not in the
+//! snapshot: the change events in `[low, high)` carry it.
+
+pub mod columns;
+pub mod encode;
+pub mod read;
+
+pub use columns::SnapshotTable;
+pub use read::{KeyRange, KeyValue, RangeRows};

@@ -1,0 +1,492 @@
+//! The snapshot's work on the server: which tables, where each range of a
+//! table ends (walking the primary key), and reading one range so that it
+//! is ordered against the binlog (see the module map in `snapshot`).
+
+use std::collections::HashSet;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Params};
+use mysql_common::value::Value;
+use serde::{Deserialize, Serialize};
+
+use super::columns::{quote, InfoRow, SnapshotTable};
+use super::encode;
+use crate::decode::RowImage;
+use crate::error::{server_codes, Error, Result};
+use crate::event::View;
+use crate::filter::{TableFilter, SIGNAL_SCHEMA};
+use crate::position::BinlogPosition;
+use crate::reader::{DecodeOptions, Decoder, RowSink};
+use crate::schema::TableMeta;
+use crate::source::server::{self, InformationSchema, ServerSource};
+use crate::source::EventSource;
+
+/// The table each range writes its low watermark into (see [`read_range`]).
+pub const SIGNAL_TABLE: &str = "snapshot_signal";
+
+/// One value of a key bound, as stored in a range's plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum KeyValue {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Float(f32),
+    Double(f64),
+    /// Text or bytes as the server returned them (UTF-8 for text); base64
+    /// in JSON.
+    Bytes(#[serde(with = "base64_bytes")] Vec<u8>),
+    Date(u16, u8, u8, u8, u8, u8, u32),
+    Time(bool, u32, u8, u8, u8, u32),
+}
+
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&B64.encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        B64.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<Value> for KeyValue {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::NULL => KeyValue::Null,
+            Value::Int(i) => KeyValue::Int(i),
+            Value::UInt(u) => KeyValue::UInt(u),
+            Value::Float(f) => KeyValue::Float(f),
+            Value::Double(d) => KeyValue::Double(d),
+            Value::Bytes(b) => KeyValue::Bytes(b),
+            Value::Date(y, m, d, h, i, s, us) => KeyValue::Date(y, m, d, h, i, s, us),
+            Value::Time(n, d, h, i, s, us) => KeyValue::Time(n, d, h, i, s, us),
+        }
+    }
+}
+
+impl From<&KeyValue> for Value {
+    fn from(v: &KeyValue) -> Self {
+        match v.clone() {
+            KeyValue::Null => Value::NULL,
+            KeyValue::Int(i) => Value::Int(i),
+            KeyValue::UInt(u) => Value::UInt(u),
+            KeyValue::Float(f) => Value::Float(f),
+            KeyValue::Double(d) => Value::Double(d),
+            KeyValue::Bytes(b) => Value::Bytes(b),
+            KeyValue::Date(y, m, d, h, i, s, us) => Value::Date(y, m, d, h, i, s, us),
+            KeyValue::Time(n, d, h, i, s, us) => Value::Time(n, d, h, i, s, us),
+        }
+    }
+}
+
+/// A key range of one table: rows with key `> after` and `<= upto` (`None`:
+/// unbounded on that side), in key order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRange {
+    pub schema: String,
+    pub table: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<KeyValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upto: Option<Vec<KeyValue>>,
+}
+
+/// A connection for the snapshot's queries: UTC, and (for reading rows)
+/// strings as their stored bytes.
+pub async fn connect(url: &str, raw_strings: bool) -> Result<Conn> {
+    let mut conn = server::connect(url).await?;
+    let set = if raw_strings {
+        "SET time_zone = '+00:00', character_set_results = binary"
+    } else {
+        "SET time_zone = '+00:00'"
+    };
+    conn.query_drop(set)
+        .await
+        .map_err(|e| Error::mysql("setting the snapshot session", e))?;
+    Ok(conn)
+}
+
+/// The base tables that `wanted` and the stream's `filter` both keep, in
+/// name order (never the system schemas, nor the snapshot's own).
+pub async fn tables(
+    conn: &mut Conn,
+    wanted: &TableFilter,
+    filter: &TableFilter,
+) -> Result<Vec<(String, String)>> {
+    let rows: Vec<(String, String)> = conn
+        .query(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+             WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN \
+             ('mysql', 'information_schema', 'performance_schema', 'sys') \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME",
+        )
+        .await
+        .map_err(|e| Error::mysql("listing tables to snapshot", e))?;
+    Ok(rows
+        .into_iter()
+        .filter(|(s, t)| s != SIGNAL_SCHEMA && wanted.keeps(s, t) && filter.keeps(s, t))
+        .collect())
+}
+
+/// The table's columns and key; a table without a primary key is refused
+/// (its rows could not be told apart from the stream's changes).
+pub async fn describe(conn: &mut Conn, schema: &str, table: &str) -> Result<SnapshotTable> {
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<u64>,
+        Option<u64>,
+        Option<u64>,
+        Option<u64>,
+    );
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT c.COLUMN_NAME, LOWER(c.DATA_TYPE), c.COLUMN_TYPE, c.CHARACTER_SET_NAME, \
+               c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.DATETIME_PRECISION, k.ORDINAL_POSITION \
+             FROM information_schema.COLUMNS c LEFT JOIN information_schema.KEY_COLUMN_USAGE k \
+               ON k.TABLE_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME \
+               AND k.COLUMN_NAME = c.COLUMN_NAME AND k.CONSTRAINT_NAME = 'PRIMARY' \
+             WHERE c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? ORDER BY c.ORDINAL_POSITION",
+            (schema, table),
+        )
+        .await
+        .map_err(|e| Error::mysql(format!("reading the columns of {schema}.{table}"), e))?;
+    let info: Vec<InfoRow> = rows
+        .into_iter()
+        .map(
+            |(name, data_type, column_type, charset, p, s, d, k)| InfoRow {
+                name,
+                data_type,
+                column_type,
+                charset,
+                numeric_precision: p,
+                numeric_scale: s,
+                datetime_precision: d,
+                key_ordinal: k,
+            },
+        )
+        .collect();
+    let refuse = |msg: String| Error::Snapshot {
+        table: format!("{schema}.{table}"),
+        msg,
+    };
+    if info.is_empty() {
+        return Err(refuse("the table is gone".into()));
+    }
+    let mariadb = server::is_mariadb(conn).await?;
+    let t = SnapshotTable::new(schema, table, &info, mariadb).map_err(refuse)?;
+    if t.meta.primary_key.is_empty() {
+        return Err(refuse(
+            "the table has no primary key: a snapshot orders rows against the stream by key; \
+             add one, or leave the table out of the snapshot's patterns"
+                .into(),
+        ));
+    }
+    Ok(t)
+}
+
+/// `WHERE (k1, k2) > (?, ?)` / `<= (?, ?)` for a range's bounds.
+fn range_condition(keys: &str, after: bool, upto: bool) -> String {
+    let n = keys.split(", ").count();
+    let marks = vec!["?"; n].join(", ");
+    let mut parts = Vec::new();
+    if after {
+        parts.push(format!("({keys}) > ({marks})"));
+    }
+    if upto {
+        parts.push(format!("({keys}) <= ({marks})"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", parts.join(" AND "))
+    }
+}
+
+fn from_table(t: &SnapshotTable) -> String {
+    format!("{}.{}", quote(&t.meta.schema), quote(&t.meta.table))
+}
+
+/// Where a range that starts after `after` and holds `rows` rows ends: the
+/// key of its last row, walking the primary key index (keys only); `None`
+/// when fewer rows are left (the range runs to the table's end).
+pub async fn range_end(
+    conn: &mut Conn,
+    t: &SnapshotTable,
+    after: Option<&[KeyValue]>,
+    rows: u64,
+) -> Result<Option<Vec<KeyValue>>> {
+    let keys = t.key_list().join(", ");
+    let sql = format!(
+        "SELECT {keys} FROM {}{} ORDER BY {keys} LIMIT 1 OFFSET {}",
+        from_table(t),
+        range_condition(&keys, after.is_some(), false),
+        rows.saturating_sub(1)
+    );
+    let params: Vec<Value> = after.unwrap_or_default().iter().map(Value::from).collect();
+    let row: Option<mysql_async::Row> = conn
+        .exec_first(sql, Params::Positional(params))
+        .await
+        .map_err(|e| {
+            Error::mysql(
+                format!("walking the primary key of {}", t.meta.full_name),
+                e,
+            )
+        })?;
+    Ok(row.map(|r| r.unwrap().into_iter().map(KeyValue::from).collect()))
+}
+
+/// What reading one range gave: its rows (those the binlog does not
+/// supersede) and the position they are ordered at.
+pub struct RangeRows {
+    pub table: TableMeta,
+    pub rows: Vec<RowImage>,
+    pub position: BinlogPosition,
+    /// Rows read, and of those dropped because the binlog changed their key
+    /// while the range was read.
+    pub read: u64,
+    pub superseded: u64,
+}
+
+/// Reads one range, ordered against the binlog without locks:
+///
+/// 1. `low` = the server's position; then a write to the signal table,
+///    committed. Commits are ordered as the binlog is (MariaDB always;
+///    MySQL with `binlog_order_commits`, checked), so every transaction
+///    before `low` is visible to what follows.
+/// 2. One SELECT of the range (one statement: one consistent read).
+/// 3. `high` = the server's position: every transaction the SELECT saw is
+///    before it.
+/// 4. The binlog `[low, high)`: any key of this table changed there may be
+///    seen by the SELECT or not, so its selected row is dropped (the
+///    change events there carry its state). Every other row is the table's
+///    state at `high`, and is emitted at `high`.
+pub async fn read_range(url: &str, range: &KeyRange, server_id: u32) -> Result<RangeRows> {
+    let mut conn = connect(url, true).await?;
+    let t = describe(&mut conn, &range.schema, &range.table).await?;
+    check_commit_order(&mut conn).await?;
+    let low = server::current_position(&mut conn).await?;
+    low_watermark(&mut conn, server_id).await?;
+    let selected = select(&mut conn, &t, range).await?;
+    let high = server::current_position(&mut conn).await?;
+    let _ = conn.disconnect().await;
+    let changed = changed_keys(url, &t.meta, &low, &high, server_id).await?;
+    let read = selected.len() as u64;
+    let rows: Vec<RowImage> = if changed.is_empty() {
+        selected
+    } else {
+        selected
+            .into_iter()
+            .filter(|img| !key_of_image(&t.meta, img).is_some_and(|k| changed.contains(&k)))
+            .collect()
+    };
+    Ok(RangeRows {
+        superseded: read - rows.len() as u64,
+        read,
+        table: t.meta,
+        rows,
+        position: high,
+    })
+}
+
+/// MySQL can commit out of binlog order when `binlog_order_commits` is OFF;
+/// the watermark then proves nothing.
+async fn check_commit_order(conn: &mut Conn) -> Result<()> {
+    match server::variable(conn, "binlog_order_commits").await? {
+        Some(v) if v != "1" && !v.eq_ignore_ascii_case("ON") => Err(Error::InvalidSystemSetting {
+            setting: "binlog_order_commits".into(),
+            expected: "ON".into(),
+            actual: v,
+            fix: "a snapshot orders its rows against the binlog by commit order; set it in the \
+                  DB parameter group (it is dynamic)"
+                .into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The low watermark: one committed write to the signal table (created
+/// here if init-db has not).
+async fn low_watermark(conn: &mut Conn, server_id: u32) -> Result<()> {
+    let write = format!(
+        "INSERT INTO {}.{SIGNAL_TABLE} (id, at) VALUES ({server_id}, NOW(6)) \
+         ON DUPLICATE KEY UPDATE at = VALUES(at)",
+        quote(SIGNAL_SCHEMA)
+    );
+    match conn.query_drop(&write).await {
+        Err(mysql_async::Error::Server(e))
+            if matches!(e.code, server_codes::ER_NO_SUCH_TABLE | server_codes::ER_BAD_DB_ERROR) =>
+        {
+            create_signal_table(conn).await?;
+            conn.query_drop(&write)
+                .await
+                .map_err(|e| Error::mysql("writing the snapshot's watermark", e))
+        }
+        other => other.map_err(|e| Error::mysql(format!("writing the snapshot's watermark into {SIGNAL_SCHEMA}.{SIGNAL_TABLE} (init-db creates it and grants INSERT, UPDATE on it)"), e)),
+    }
+}
+
+/// The signal table (init-db creates it; this is for a user who may).
+pub async fn create_signal_table(conn: &mut Conn) -> Result<()> {
+    let schema = quote(SIGNAL_SCHEMA);
+    conn.query_drop(format!(
+        "CREATE DATABASE IF NOT EXISTS {schema}; \
+         CREATE TABLE IF NOT EXISTS {schema}.{SIGNAL_TABLE} \
+         (id INT UNSIGNED PRIMARY KEY, at DATETIME(6) NOT NULL)"
+    ))
+    .await
+    .map_err(|e| Error::mysql(format!("creating {SIGNAL_SCHEMA}.{SIGNAL_TABLE}"), e))
+}
+
+/// The range's rows, in key order, as images.
+async fn select(conn: &mut Conn, t: &SnapshotTable, range: &KeyRange) -> Result<Vec<RowImage>> {
+    let keys = t.key_list().join(", ");
+    let sql = format!(
+        "SELECT {} FROM {}{} ORDER BY {keys}",
+        t.select_list(),
+        from_table(t),
+        range_condition(&keys, range.after.is_some(), range.upto.is_some())
+    );
+    let params: Vec<Value> = range
+        .after
+        .iter()
+        .chain(range.upto.iter())
+        .flatten()
+        .map(Value::from)
+        .collect();
+    let context = || format!("reading a range of {}", t.meta.full_name);
+    let mut result = conn
+        .exec_iter(sql, Params::Positional(params))
+        .await
+        .map_err(|e| Error::mysql(context(), e))?;
+    let mut rows = Vec::new();
+    while let Some(row) = result
+        .next()
+        .await
+        .map_err(|e| Error::mysql(context(), e))?
+    {
+        let mut img = RowImage::default();
+        encode::image(&t.meta, &t.reads, &row.unwrap(), &mut img).map_err(|msg| {
+            Error::Snapshot {
+                table: t.meta.full_name.clone(),
+                msg,
+            }
+        })?;
+        rows.push(img);
+    }
+    Ok(rows)
+}
+
+/// A row's key as comparable text: its key columns' values, parsed and
+/// printed again (so the binlog's text and the query's compare equal).
+fn key_of_image(t: &TableMeta, img: &RowImage) -> Option<String> {
+    let values: Option<Vec<serde_json::Value>> = t
+        .primary_key
+        .iter()
+        .map(|&i| img.get(i).and_then(|b| serde_json::from_slice(b).ok()))
+        .collect();
+    values.map(|v| serde_json::Value::Array(v).to_string())
+}
+
+/// Collects the keys (before and after) of the table's row events.
+struct KeysOf<'a> {
+    table: &'a TableMeta,
+    keys: HashSet<String>,
+}
+
+impl RowSink for KeysOf<'_> {
+    fn row(&mut self, table: &TableMeta, _timestamp: u32, json: &[u8]) -> Result<()> {
+        if table.full_name != self.table.full_name {
+            return Ok(());
+        }
+        let event: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| Error::io("reading back a change event", std::io::Error::other(e)))?;
+        for image in ["newImage", "oldImage"] {
+            let Some(img) = event.get(image) else {
+                continue;
+            };
+            let key: Vec<serde_json::Value> = self
+                .table
+                .primary_key
+                .iter()
+                .map(|&i| {
+                    img.get(&self.table.columns[i].name)
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect();
+            self.keys.insert(serde_json::Value::Array(key).to_string());
+        }
+        Ok(())
+    }
+}
+
+/// The keys of `t` that row events in `[from, to)` changed.
+async fn changed_keys(
+    url: &str,
+    t: &TableMeta,
+    from: &BinlogPosition,
+    to: &BinlogPosition,
+    server_id: u32,
+) -> Result<HashSet<String>> {
+    let mut sink = KeysOf {
+        table: t,
+        keys: HashSet::new(),
+    };
+    if from >= to {
+        return Ok(sink.keys);
+    }
+    let opts = DecodeOptions {
+        view: View::Both,
+        filter: TableFilter::new(vec![t.full_name.clone()], Vec::new()).map_err(Error::Config)?,
+    };
+    let mut source = ServerSource::open(url, from, Some(to.clone()), server_id).await?;
+    let lookup = InformationSchema::connect(url).await?;
+    let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
+    while let Some(ev) = source.next_event().await? {
+        decoder.handle(&ev, &mut sink).await?;
+    }
+    source.close().await;
+    Ok(sink.keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_conditions() {
+        assert_eq!(range_condition("`a`", false, false), "");
+        assert_eq!(
+            range_condition("`a`, `b`", true, false),
+            " WHERE (`a`, `b`) > (?, ?)"
+        );
+        assert_eq!(
+            range_condition("`a`", true, true),
+            " WHERE (`a`) > (?) AND (`a`) <= (?)"
+        );
+    }
+
+    #[test]
+    fn key_values_round_trip_through_serde() {
+        let k = vec![
+            KeyValue::Bytes(b"x".to_vec()),
+            KeyValue::Date(2020, 1, 2, 3, 4, 5, 6),
+        ];
+        let text = serde_json::to_string(&k).unwrap();
+        assert_eq!(serde_json::from_str::<Vec<KeyValue>>(&text).unwrap(), k);
+        assert_eq!(
+            KeyValue::from(Value::from(&KeyValue::Int(-1))),
+            KeyValue::Int(-1)
+        );
+    }
+}
