@@ -14,7 +14,7 @@ pub enum Read {
     /// stores them: the labels then come from the same list.
     Number,
     /// MariaDB's UUID: a query prints it as text; the binlog holds its 16
-    /// stored bytes (see `encode::uuid_record_bytes`).
+    /// bytes (see `encode::uuid_bytes`).
     Uuid,
     /// MariaDB's INET6/INET4: `INET6_ATON`/`INET_ATON` give the stored bytes.
     Inet6,
