@@ -290,6 +290,9 @@ async fn prepare(props: &Properties, deps: &Deps) -> Result<Outcome> {
         .parse()
         .map_err(|_| Error::Config("RetentionHours must be a whole number".into()))?;
     out.insert("retention".into(), retention(&mut conn, hours).await?);
+    // The snapshot's watermarks (see binlog_cdc::snapshot): a one-row-per-
+    // range table in binlog-cdc's own schema, never streamed.
+    binlog_cdc::snapshot::read::create_signal_table(&mut conn).await?;
     if flag(&props.create_replication_user) {
         let user = create_replication_user(&mut conn, props).await?;
         out.insert("replicationUser".into(), user);
@@ -337,6 +340,15 @@ async fn create_replication_user(
     ))
     .await
     .map_err(|e| Error::mysql(format!("granting {user}"), e))?;
+    // A snapshot range writes its low watermark here.
+    let signal = format!(
+        "{}.{}",
+        quote_ident(binlog_cdc::filter::SIGNAL_SCHEMA),
+        binlog_cdc::snapshot::read::SIGNAL_TABLE
+    );
+    conn.query_drop(format!("GRANT INSERT, UPDATE ON {signal} TO {u}"))
+        .await
+        .map_err(|e| Error::mysql(format!("granting {user} the snapshot's watermarks"), e))?;
     Ok(user)
 }
 

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The snapshot benchmark: one table of ROWS rows (8 mixed columns, the same
+# as scripts/bench.sh) in a throwaway MariaDB, written before `RESET MASTER`
+# (the binlog never had them), then read RUNS times each, alternating, by
+#   - mariadb-dump of the table to /dev/null (one thread, its defaults), and
+#   - binlog-cdc run --snapshot: 4 ranges read in parallel, events staged,
+#     joined into the per-table and all-tables objects, meta.json committed
+#     (jsonl, a fresh local directory each time).
+# Prints medians of wall time, rows/s and peak RSS (GNU time).
+#   scripts/bench-snapshot.sh [ROWS] [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${1:-1000000}; RUNS=${2:-5}
+bash scripts/ensure-deps.sh
+cargo build --release --locked --bin binlog-cdc
+dir=$(mktemp -d /tmp/binlog-cdc-snapbench.XXXXXX)
+trap 'bash scripts/local-mariadb.sh stop "$dir"; rm -rf "$dir"' EXIT
+port=$(bash scripts/local-mariadb.sh start "$dir")
+sql() { mariadb --no-defaults --socket="$dir/sock" -uroot -e "$1"; }
+echo "loading $ROWS rows..." >&2
+sql "CREATE DATABASE bench; CREATE TABLE bench.orders (
+  id BIGINT UNSIGNED PRIMARY KEY, customer INT NOT NULL, sku VARCHAR(32) NOT NULL, qty SMALLINT NOT NULL,
+  price DECIMAL(12,2) NOT NULL, weight DOUBLE, created DATETIME(3) NOT NULL, note VARCHAR(64))"
+batch=100000
+for ((start = 1; start <= ROWS; start += batch)); do
+  end=$((start + batch - 1)); [ $end -gt "$ROWS" ] && end=$ROWS
+  sql "INSERT INTO bench.orders SELECT seq, seq % 9973, CONCAT('SKU-', seq % 1000), seq % 50,
+       (seq % 100000) / 100, seq / 7.0, TIMESTAMP'2026-01-01 00:00:00' + INTERVAL seq SECOND,
+       IF(seq % 3 = 0, NULL, CONCAT('note ', seq, ' é')) FROM bench.seq_${start}_to_${end}"
+done
+sql "RESET MASTER"
+python3 - "$dir" "$port" "$ROWS" "$RUNS" <<'PY'
+import os, shutil, statistics, subprocess, sys
+d, port, rows, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+url = f"mysql://cdc:cdc@127.0.0.1:{port}"
+ranges = 4
+cmds = {
+    "mariadb-dump (1 thread)": ["mariadb-dump", "--no-defaults", f"--socket={d}/sock", "-uroot",
+                                "bench", "orders"],
+    f"binlog-cdc run --snapshot ({ranges} ranges)": ["target/release/binlog-cdc", "run", "--url", url,
+        "--out", f"{d}/out", "--format", "jsonl", "--snapshot", "bench.orders",
+        "--snapshot-range-rows", str(-(-rows // ranges)), "--snapshot-ranges-per-run", str(ranges),
+        "--concurrency", str(ranges)],
+}
+results = {k: [] for k in cmds}
+for _ in range(runs):
+    for name, cmd in cmds.items():
+        shutil.rmtree(f"{d}/out", ignore_errors=True)
+        p = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, check=True)
+        secs, kib = p.stderr.strip().splitlines()[-1].split()
+        results[name].append((float(secs), int(kib)))
+print(f"\n{rows:,} rows, {runs} runs each, alternating; medians\n")
+print("| reader | seconds | rows/s | peak RSS (MiB) |")
+print("|---|---:|---:|---:|")
+for name, rs in results.items():
+    s = statistics.median(r[0] for r in rs)
+    m = statistics.median(r[1] for r in rs) / 1024
+    print(f"| {name} | {s:.2f} | {rows / s:,.0f} | {m:.0f} |")
+PY
