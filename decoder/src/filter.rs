@@ -13,6 +13,9 @@ pub const SIGNAL_SCHEMA: &str = "binlog_cdc";
 pub struct TableFilter {
     include: Vec<String>,
     exclude: Vec<String>,
+    /// Keeps [`SIGNAL_SCHEMA`] too (only a snapshot's own reads, which look
+    /// for their watermarks).
+    keep_signal: bool,
 }
 
 impl TableFilter {
@@ -24,12 +27,22 @@ impl TableFilter {
                 );
             }
         }
-        Ok(Self { include, exclude })
+        Ok(Self {
+            include,
+            exclude,
+            keep_signal: false,
+        })
+    }
+
+    /// The same filter, keeping binlog-cdc's own schema when it matches.
+    pub fn with_signal(mut self) -> Self {
+        self.keep_signal = true;
+        self
     }
 
     /// Whether `schema.table` passes the filter.
     pub fn keeps(&self, schema: &str, table: &str) -> bool {
-        if schema == SIGNAL_SCHEMA {
+        if schema == SIGNAL_SCHEMA && !self.keep_signal {
             return false;
         }
         let name = format!("{schema}.{table}");

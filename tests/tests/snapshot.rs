@@ -275,6 +275,25 @@ async fn a_snapshot_during_writes_rebuilds_every_table_exactly() {
             "{table} has no changes"
         );
     }
+    // (position, index) identifies every event, snapshot rows included:
+    // each range's rows sit at its own watermark's position.
+    let mut ids = std::collections::BTreeSet::new();
+    for e in events.values().flatten() {
+        let id = (e["position"].to_string(), e["index"].as_u64().unwrap());
+        assert!(ids.insert(id), "(position, index) twice: {e}");
+    }
+    let positions: std::collections::BTreeSet<&str> = events
+        .values()
+        .flatten()
+        .filter(|e| e["type"] == "SnapshotRowEvent")
+        .map(|e| e["position"].as_str().unwrap())
+        .collect();
+    // (A table's last range may be empty: every range with rows has one.)
+    assert!(
+        positions.len() + KEYS.len() >= ranges,
+        "{} positions, {ranges} ranges",
+        positions.len()
+    );
     // The signal table's watermarks are never events.
     assert!(
         events.keys().all(|t| t.starts_with("shop.")),

@@ -250,6 +250,8 @@ pub async fn range_end(
 pub struct RangeRows {
     pub table: TableMeta,
     pub rows: Vec<RowImage>,
+    /// The range's high watermark: the position of its own write to the
+    /// signal table, which no change event shares.
     pub position: BinlogPosition,
     /// Rows read, and of those dropped because the binlog changed their key
     /// while the range was read.
@@ -259,34 +261,41 @@ pub struct RangeRows {
 
 /// Reads one range, ordered against the binlog without locks:
 ///
-/// 1. `low` = the server's position; then a write to the signal table,
-///    committed. Commits are ordered as the binlog is (MariaDB always;
-///    MySQL with `binlog_order_commits`, checked), so every transaction
-///    before `low` is visible to what follows.
+/// 1. `low` = the server's position; then the low watermark, a write to the
+///    signal table, committed. Commits are ordered as the binlog is
+///    (MariaDB always; MySQL with `binlog_order_commits`, checked), so every
+///    transaction before `low` is visible to what follows.
 /// 2. One SELECT of the range (one statement: one consistent read).
-/// 3. `high` = the server's position: every transaction the SELECT saw is
-///    before it.
+/// 3. The high watermark, a write with a mark of its own, then `high` = the
+///    server's position: every transaction the SELECT saw is before the
+///    high watermark.
 /// 4. The binlog `[low, high)`: any key of this table changed there may be
-///    seen by the SELECT or not, so its selected row is dropped (the
-///    change events there carry its state). Every other row is the table's
-///    state at `high`, and is emitted at `high`.
+///    seen by the SELECT or not, so its selected row is dropped (the change
+///    events there carry its state). Every other row is the table's state
+///    at the high watermark, and is emitted at its position.
 pub async fn read_range(url: &str, range: &KeyRange, server_id: u32) -> Result<RangeRows> {
     let mut conn = connect(url, true).await?;
     let t = describe(&mut conn, &range.schema, &range.table).await?;
     check_commit_order(&mut conn).await?;
     let low = server::current_position(&mut conn).await?;
-    low_watermark(&mut conn, server_id).await?;
+    watermark(&mut conn, server_id, "low").await?;
     let selected = select(&mut conn, &t, range).await?;
+    let mark = unique_mark(server_id);
+    watermark(&mut conn, server_id, &mark).await?;
     let high = server::current_position(&mut conn).await?;
     let _ = conn.disconnect().await;
-    let changed = changed_keys(url, &t.meta, &low, &high, server_id).await?;
+    let window = read_window(url, &t.meta, &low, &high, server_id, &mark).await?;
+    let position = window.mark_at.ok_or_else(|| Error::Snapshot {
+        table: t.meta.full_name.clone(),
+        msg: format!("its high watermark {mark:?} is not in the binlog between {low} and {high}"),
+    })?;
     let read = selected.len() as u64;
-    let rows: Vec<RowImage> = if changed.is_empty() {
+    let rows: Vec<RowImage> = if window.keys.is_empty() {
         selected
     } else {
         selected
             .into_iter()
-            .filter(|img| !key_of_image(&t.meta, img).is_some_and(|k| changed.contains(&k)))
+            .filter(|img| !key_of_image(&t.meta, img).is_some_and(|k| window.keys.contains(&k)))
             .collect()
     };
     Ok(RangeRows {
@@ -294,8 +303,17 @@ pub async fn read_range(url: &str, range: &KeyRange, server_id: u32) -> Result<R
         read,
         table: t.meta,
         rows,
-        position: high,
+        position,
     })
+}
+
+/// A mark no other watermark has: the range's server id and the time.
+fn unique_mark(server_id: u32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("high-{server_id}-{nanos}")
 }
 
 /// MySQL can commit out of binlog order when `binlog_order_commits` is OFF;
@@ -314,12 +332,12 @@ async fn check_commit_order(conn: &mut Conn) -> Result<()> {
     }
 }
 
-/// The low watermark: one committed write to the signal table (created
-/// here if init-db has not).
-async fn low_watermark(conn: &mut Conn, server_id: u32) -> Result<()> {
+/// A watermark: one committed write of `mark` to the signal table (the
+/// range's own row; the table is created here if init-db has not).
+async fn watermark(conn: &mut Conn, server_id: u32, mark: &str) -> Result<()> {
     let write = format!(
-        "INSERT INTO {}.{SIGNAL_TABLE} (id, at) VALUES ({server_id}, NOW(6)) \
-         ON DUPLICATE KEY UPDATE at = VALUES(at)",
+        "INSERT INTO {}.{SIGNAL_TABLE} (id, mark, at) VALUES ({server_id}, '{mark}', NOW(6)) \
+         ON DUPLICATE KEY UPDATE mark = VALUES(mark), at = VALUES(at)",
         quote(SIGNAL_SCHEMA)
     );
     match conn.query_drop(&write).await {
@@ -341,7 +359,7 @@ pub async fn create_signal_table(conn: &mut Conn) -> Result<()> {
     conn.query_drop(format!(
         "CREATE DATABASE IF NOT EXISTS {schema}; \
          CREATE TABLE IF NOT EXISTS {schema}.{SIGNAL_TABLE} \
-         (id INT UNSIGNED PRIMARY KEY, at DATETIME(6) NOT NULL)"
+         (id INT UNSIGNED PRIMARY KEY, mark VARCHAR(64) NOT NULL, at DATETIME(6) NOT NULL)"
     ))
     .await
     .map_err(|e| Error::mysql(format!("creating {SIGNAL_SCHEMA}.{SIGNAL_TABLE}"), e))
@@ -397,19 +415,26 @@ fn key_of_image(t: &TableMeta, img: &RowImage) -> Option<String> {
     values.map(|v| serde_json::Value::Array(v).to_string())
 }
 
-/// Collects the keys (before and after) of the table's row events.
-struct KeysOf<'a> {
+/// What the binlog between a range's positions says: the keys of the
+/// table its row events changed (before and after), and where the range's
+/// high watermark is.
+struct Window<'a> {
     table: &'a TableMeta,
+    mark: &'a str,
     keys: HashSet<String>,
+    mark_at: Option<BinlogPosition>,
 }
 
-impl RowSink for KeysOf<'_> {
-    fn row(&mut self, table: &TableMeta, _timestamp: u32, json: &[u8]) -> Result<()> {
-        if table.full_name != self.table.full_name {
-            return Ok(());
+impl Window<'_> {
+    fn watermark(&mut self, event: &serde_json::Value) -> Result<()> {
+        if event["newImage"]["mark"].as_str() == Some(self.mark) {
+            let at = event["position"].as_str().unwrap_or_default();
+            self.mark_at = Some(at.parse().map_err(|e| Error::Config(format!("{e}")))?);
         }
-        let event: serde_json::Value = serde_json::from_slice(json)
-            .map_err(|e| Error::io("reading back a change event", std::io::Error::other(e)))?;
+        Ok(())
+    }
+
+    fn changed(&mut self, event: &serde_json::Value) {
         for image in ["newImage", "oldImage"] {
             let Some(img) = event.get(image) else {
                 continue;
@@ -426,37 +451,54 @@ impl RowSink for KeysOf<'_> {
                 .collect();
             self.keys.insert(serde_json::Value::Array(key).to_string());
         }
-        Ok(())
     }
 }
 
-/// The keys of `t` that row events in `[from, to)` changed.
-async fn changed_keys(
+impl RowSink for Window<'_> {
+    fn row(&mut self, table: &TableMeta, _timestamp: u32, json: &[u8]) -> Result<()> {
+        let event: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| Error::io("reading back a change event", std::io::Error::other(e)))?;
+        if table.schema == SIGNAL_SCHEMA && table.table == SIGNAL_TABLE {
+            self.watermark(&event)
+        } else {
+            self.changed(&event);
+            Ok(())
+        }
+    }
+}
+
+/// Reads the binlog `[from, to)` for the table's changes and the range's
+/// high watermark.
+async fn read_window<'a>(
     url: &str,
-    t: &TableMeta,
+    t: &'a TableMeta,
     from: &BinlogPosition,
     to: &BinlogPosition,
     server_id: u32,
-) -> Result<HashSet<String>> {
-    let mut sink = KeysOf {
+    mark: &'a str,
+) -> Result<Window<'a>> {
+    let mut window = Window {
         table: t,
+        mark,
         keys: HashSet::new(),
+        mark_at: None,
     };
-    if from >= to {
-        return Ok(sink.keys);
-    }
+    let signal = format!("{SIGNAL_SCHEMA}.{SIGNAL_TABLE}");
+    let filter = TableFilter::new(vec![t.full_name.clone(), signal], Vec::new())
+        .map_err(Error::Config)?
+        .with_signal();
     let opts = DecodeOptions {
         view: View::Both,
-        filter: TableFilter::new(vec![t.full_name.clone()], Vec::new()).map_err(Error::Config)?,
+        filter,
     };
     let mut source = ServerSource::open(url, from, Some(to.clone()), server_id).await?;
     let lookup = InformationSchema::connect(url).await?;
     let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
     while let Some(ev) = source.next_event().await? {
-        decoder.handle(&ev, &mut sink).await?;
+        decoder.handle(&ev, &mut window).await?;
     }
     source.close().await;
-    Ok(sink.keys)
+    Ok(window)
 }
 
 #[cfg(test)]
