@@ -47,7 +47,9 @@ for _ in range(runs):
     for name, cmd in cmds.items():
         shutil.rmtree(f"{d}/out", ignore_errors=True)
         p = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True, check=True)
+                           stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0:
+            sys.exit(f"{name} failed:\n{p.stderr}")
         secs, kib = p.stderr.strip().splitlines()[-1].split()
         results[name].append((float(secs), int(kib)))
 print(f"\n{rows:,} rows, {runs} runs each, alternating; medians\n")

@@ -489,6 +489,16 @@ fn print_status(st: &pipeline_driver::status::Status) {
             "- (no time limit, or no recorded history)"
         )
     );
+    if let Some(s) = &st.snapshot {
+        println!(
+            "snapshot            {}: {} of {} tables, {} ranges{}",
+            s.id,
+            s.tables_done,
+            s.tables,
+            s.ranges,
+            if s.done() { ", done" } else { ", going on" }
+        );
+    }
     match &st.next_run {
         Some(n) => println!(
             "next run            {} .. {} in {} chunks{}",

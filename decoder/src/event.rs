@@ -103,6 +103,14 @@ pub struct EventWriter {
 impl EventWriter {
     /// Appends one event (without a newline) to `out`.
     pub fn write(&mut self, row: &RowRef<'_>, view: View, out: &mut Vec<u8>) {
+        self.write_head(row, view, out);
+        Self::write_tail(row, out);
+    }
+
+    /// The event's fields before `position` (from `{` on). Rows that share
+    /// their position, table, timestamp and kind (a snapshot range's) share
+    /// the rest: see [`EventWriter::write_tail`].
+    pub fn write_head(&mut self, row: &RowRef<'_>, view: View, out: &mut Vec<u8>) {
         let t = row.table;
         // The image that identifies the row: after for inserts and updates
         // (the original's choice), before for deletes.
@@ -164,6 +172,11 @@ impl EventWriter {
         if partial {
             out.extend_from_slice(b",\"partial\":true");
         }
+    }
+
+    /// The event's fields from `position` on, to its closing `}`.
+    pub fn write_tail(row: &RowRef<'_>, out: &mut Vec<u8>) {
+        let t = row.table;
         out.extend_from_slice(b",\"position\":\"");
         out.extend_from_slice(row.position.as_bytes());
         out.extend_from_slice(b"\",\"schema\":");
@@ -201,7 +214,7 @@ impl EventWriter {
 }
 
 /// `{"col":value,...}` over `cols`, skipping columns absent from the image.
-fn object(t: &TableMeta, img: &RowImage, cols: &[usize], out: &mut Vec<u8>) {
+pub(crate) fn object(t: &TableMeta, img: &RowImage, cols: &[usize], out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first = true;
     for &i in cols {

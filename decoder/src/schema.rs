@@ -609,39 +609,20 @@ pub fn parse_labels(column_type: &str) -> Vec<String> {
 fn kind_from_binlog(raw: ColumnType, meta: &[u8]) -> Result<ColumnKind, String> {
     use ColumnType::*;
     let m = |i: usize| meta.get(i).copied().unwrap_or(0);
+    let int = |bytes| ColumnKind::Int {
+        bytes,
+        unsigned: None,
+    };
     Ok(match raw {
-        MYSQL_TYPE_TINY => ColumnKind::Int {
-            bytes: 1,
-            unsigned: None,
-        },
-        MYSQL_TYPE_SHORT => ColumnKind::Int {
-            bytes: 2,
-            unsigned: None,
-        },
-        MYSQL_TYPE_INT24 => ColumnKind::Int {
-            bytes: 3,
-            unsigned: None,
-        },
-        MYSQL_TYPE_LONG => ColumnKind::Int {
-            bytes: 4,
-            unsigned: None,
-        },
-        MYSQL_TYPE_LONGLONG => ColumnKind::Int {
-            bytes: 8,
-            unsigned: None,
-        },
+        MYSQL_TYPE_TINY => int(1),
+        MYSQL_TYPE_SHORT => int(2),
+        MYSQL_TYPE_INT24 => int(3),
+        MYSQL_TYPE_LONG => int(4),
+        MYSQL_TYPE_LONGLONG => int(8),
         MYSQL_TYPE_YEAR => ColumnKind::Year,
         MYSQL_TYPE_FLOAT => ColumnKind::Float,
         MYSQL_TYPE_DOUBLE => ColumnKind::Double,
-        MYSQL_TYPE_NEWDECIMAL => {
-            let (precision, scale) = (m(0), m(1));
-            if precision == 0 || precision > 65 || scale > 30 || scale > precision {
-                return Err(format!(
-                    "DECIMAL({precision},{scale}) is not a valid decimal type"
-                ));
-            }
-            ColumnKind::Decimal { precision, scale }
-        }
+        MYSQL_TYPE_NEWDECIMAL => decimal_kind(m(0), m(1))?,
         MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => ColumnKind::Date,
         MYSQL_TYPE_TIME => ColumnKind::TimeOld,
         MYSQL_TYPE_TIME2 => ColumnKind::Time { fsp: fsp(m(0))? },
@@ -654,33 +635,7 @@ fn kind_from_binlog(raw: ColumnType, meta: &[u8]) -> Result<ColumnKind, String> 
             fixed: false,
             charset: Charset::NotLogged,
         },
-        MYSQL_TYPE_STRING => {
-            // Quirk: CHAR, ENUM and SET all log as MYSQL_TYPE_STRING. The first
-            // metadata byte is the real type; for CHAR longer than 255 bytes,
-            // bits 4-5 of it are the inverted high bits of the length.
-            let (b0, b1) = (m(0), m(1));
-            let (real, len) = if b0 & 0x30 != 0x30 {
-                (b0 | 0x30, ((((b0 & 0x30) ^ 0x30) as u16) << 4) | b1 as u16)
-            } else {
-                (b0, b1 as u16)
-            };
-            match real {
-                x if x == MYSQL_TYPE_ENUM as u8 => ColumnKind::Enum {
-                    bytes: b1,
-                    labels: None,
-                },
-                x if x == MYSQL_TYPE_SET as u8 => ColumnKind::Set {
-                    bytes: b1,
-                    labels: None,
-                },
-                x if x == MYSQL_TYPE_STRING as u8 => ColumnKind::String {
-                    max_len: len,
-                    fixed: true,
-                    charset: Charset::NotLogged,
-                },
-                other => return Err(format!("unknown real type {other} for a CHAR column")),
-            }
-        }
+        MYSQL_TYPE_STRING => string_kind(m(0), m(1))?,
         MYSQL_TYPE_ENUM => ColumnKind::Enum {
             bytes: m(1).max(1),
             labels: None,
@@ -706,17 +661,59 @@ fn kind_from_binlog(raw: ColumnType, meta: &[u8]) -> Result<ColumnKind, String> 
         MYSQL_TYPE_VECTOR => ColumnKind::Vector {
             len_bytes: len_bytes(m(0))?,
         },
-        MYSQL_TYPE_BIT => {
-            // Metadata: bits in the last byte, then whole bytes.
-            let bits = m(1) as u16 * 8 + m(0) as u16;
-            if bits == 0 || bits > 64 {
-                return Err(format!("BIT({bits}) is not a valid BIT type"));
-            }
-            ColumnKind::Bit { bits }
-        }
+        MYSQL_TYPE_BIT => bit_kind(m(0), m(1))?,
         MYSQL_TYPE_NULL => ColumnKind::Null,
         other => return Err(format!("binlog column type {other:?} is not supported")),
     })
+}
+
+/// DECIMAL: metadata is precision, then scale.
+fn decimal_kind(precision: u8, scale: u8) -> Result<ColumnKind, String> {
+    if precision == 0 || precision > 65 || scale > 30 || scale > precision {
+        return Err(format!(
+            "DECIMAL({precision},{scale}) is not a valid decimal type"
+        ));
+    }
+    Ok(ColumnKind::Decimal { precision, scale })
+}
+
+/// MYSQL_TYPE_STRING: CHAR, ENUM or SET.
+///
+/// Quirk: CHAR, ENUM and SET all log as MYSQL_TYPE_STRING. The first
+/// metadata byte is the real type; for CHAR longer than 255 bytes, bits 4-5
+/// of it are the inverted high bits of the length.
+fn string_kind(b0: u8, b1: u8) -> Result<ColumnKind, String> {
+    use ColumnType::*;
+    let (real, len) = if b0 & 0x30 != 0x30 {
+        (b0 | 0x30, ((((b0 & 0x30) ^ 0x30) as u16) << 4) | b1 as u16)
+    } else {
+        (b0, b1 as u16)
+    };
+    Ok(match real {
+        x if x == MYSQL_TYPE_ENUM as u8 => ColumnKind::Enum {
+            bytes: b1,
+            labels: None,
+        },
+        x if x == MYSQL_TYPE_SET as u8 => ColumnKind::Set {
+            bytes: b1,
+            labels: None,
+        },
+        x if x == MYSQL_TYPE_STRING as u8 => ColumnKind::String {
+            max_len: len,
+            fixed: true,
+            charset: Charset::NotLogged,
+        },
+        other => return Err(format!("unknown real type {other} for a CHAR column")),
+    })
+}
+
+/// BIT: metadata is the bits in the last byte, then whole bytes.
+fn bit_kind(last_bits: u8, bytes: u8) -> Result<ColumnKind, String> {
+    let bits = bytes as u16 * 8 + last_bits as u16;
+    if bits == 0 || bits > 64 {
+        return Err(format!("BIT({bits}) is not a valid BIT type"));
+    }
+    Ok(ColumnKind::Bit { bits })
 }
 
 fn fsp(v: u8) -> Result<u8, String> {

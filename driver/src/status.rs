@@ -3,7 +3,7 @@
 //! run would plan (ListBinlogs' own planning, which writes nothing: bytes
 //! behind, retention headroom, chunks), and a verdict with named reasons.
 
-use binlog_cdc::contracts::{ListBinlogsInput, RunStatus};
+use binlog_cdc::contracts::{ListBinlogsInput, RunStatus, SnapshotProgress};
 use binlog_cdc::metrics::{now_ms, Headroom};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::{checkpoint, BinlogPosition, Result};
@@ -39,6 +39,8 @@ pub struct Status {
     pub behind_bytes: Option<u64>,
     pub retention_headroom: Option<Headroom>,
     pub next_run: Option<NextRun>,
+    /// The snapshot in progress or last done (from `meta.json`).
+    pub snapshot: Option<SnapshotProgress>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,9 +82,13 @@ pub async fn status(deps: &Deps, limits: Thresholds) -> Result<Status> {
         behind_bytes: None,
         retention_headroom: None,
         next_run: None,
+        snapshot: stored
+            .as_ref()
+            .and_then(|(m, _)| m.snapshot.as_ref().map(|s| s.progress.clone())),
     };
-    match list_binlogs::handle(ListBinlogsInput::default(), deps).await {
-        Ok(plan) => {
+    // Planned only: nothing is stored.
+    match list_binlogs::plan(ListBinlogsInput::default(), deps).await {
+        Ok((plan, _)) => {
             st.behind_bytes = plan.behind_bytes;
             st.retention_headroom = plan.retention_headroom;
             if plan.status == RunStatus::Run {
@@ -136,6 +142,7 @@ mod tests {
             behind_bytes: behind,
             retention_headroom: headroom,
             next_run: None,
+            snapshot: None,
         };
         judge(&mut st, Thresholds::default());
         st

@@ -253,7 +253,6 @@ async fn every_type_decodes_to_what_the_sql_wrote() {
 
 /// A snapshot of the whole table (one range): each row's `newImage` by id.
 async fn snapshot_images(db: &MariaDb, schema: &str, table: &str) -> BTreeMap<i64, Value> {
-    use binlog_cdc::event::{EventWriter, RowKind, RowRef};
     let range = binlog_cdc::snapshot::KeyRange {
         schema: schema.into(),
         table: table.into(),
@@ -267,24 +266,10 @@ async fn snapshot_images(db: &MariaDb, schema: &str, table: &str) -> BTreeMap<i6
         got.superseded, 0,
         "nothing changed while the range was read"
     );
-    let position = got.position.to_string();
-    let mut writer = EventWriter::default();
-    got.rows
-        .iter()
-        .enumerate()
-        .map(|(i, img)| {
-            let mut line = Vec::new();
-            let row = RowRef {
-                table: &got.table,
-                kind: RowKind::Snapshot,
-                timestamp: 0,
-                position: &position,
-                index: i as u32,
-                gtid: None,
-                before: None,
-                after: Some(img),
-            };
-            writer.write(&row, View::Keys, &mut line);
+    let tail = got.tail(0);
+    got.heads()
+        .map(|head| {
+            let line = [head, &tail[..]].concat();
             let event: Value = serde_json::from_slice(&line).expect("an event");
             assert_eq!(event["type"], "SnapshotRowEvent");
             let image = event["newImage"].clone();

@@ -13,7 +13,7 @@ use super::columns::{quote, InfoRow, SnapshotTable};
 use super::encode;
 use crate::decode::RowImage;
 use crate::error::{server_codes, Error, Result};
-use crate::event::View;
+use crate::event::{EventWriter, RowKind, RowRef, View};
 use crate::filter::{TableFilter, SIGNAL_SCHEMA};
 use crate::position::BinlogPosition;
 use crate::reader::{DecodeOptions, Decoder, RowSink};
@@ -246,10 +246,9 @@ pub async fn range_end(
 }
 
 /// What reading one range gave: its rows (those the binlog does not
-/// supersede) and the position they are ordered at.
+/// supersede) as events, and the position they are ordered at.
 pub struct RangeRows {
     pub table: TableMeta,
-    pub rows: Vec<RowImage>,
     /// The range's high watermark: the position of its own write to the
     /// signal table, which no change event shares.
     pub position: BinlogPosition,
@@ -257,6 +256,107 @@ pub struct RangeRows {
     /// while the range was read.
     pub read: u64,
     pub superseded: u64,
+    heads: Heads,
+    kept: Vec<bool>,
+}
+
+impl RangeRows {
+    /// Each kept row's event up to its `position` field; each is followed by
+    /// [`RangeRows::tail`] to make the whole event.
+    pub fn heads(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.kept.len())
+            .filter(|&i| self.kept[i])
+            .map(|i| self.heads.head(i))
+    }
+
+    /// The rest of every event of the range: its position, table,
+    /// `timestamp` and type.
+    pub fn tail(&self, timestamp: u32) -> Vec<u8> {
+        let position = self.position.to_string();
+        let mut out = Vec::new();
+        EventWriter::write_tail(
+            &snapshot_row(&self.table, &position, timestamp, 0, None),
+            &mut out,
+        );
+        out
+    }
+
+    /// How many rows the range emits.
+    pub fn len(&self) -> usize {
+        (self.read - self.superseded) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn snapshot_row<'a>(
+    table: &'a TableMeta,
+    position: &'a str,
+    timestamp: u32,
+    index: u32,
+    after: Option<&'a RowImage>,
+) -> RowRef<'a> {
+    RowRef {
+        table,
+        kind: RowKind::Snapshot,
+        timestamp,
+        position,
+        index,
+        gtid: None,
+        before: None,
+        after,
+    }
+}
+
+/// A range's rows as they are read: each row's event head
+/// ([`EventWriter::write_head`]) and its key (a JSON array of its key
+/// columns, in key order), back to back, so that a range of any number of
+/// rows is a few buffers, not an allocation per row.
+#[derive(Default)]
+struct Heads {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    keys: Vec<u8>,
+    key_ends: Vec<usize>,
+    writer: EventWriter,
+}
+
+impl Heads {
+    fn push(&mut self, t: &TableMeta, img: &RowImage) {
+        let index = self.ends.len() as u32;
+        let row = snapshot_row(t, "", 0, index, Some(img));
+        self.writer.write_head(&row, View::Keys, &mut self.bytes);
+        self.ends.push(self.bytes.len());
+        self.keys.push(b'[');
+        for (n, &i) in t.primary_key.iter().enumerate() {
+            if n > 0 {
+                self.keys.push(b',');
+            }
+            self.keys.extend_from_slice(img.get(i).unwrap_or(b"null"));
+        }
+        self.keys.push(b']');
+        self.key_ends.push(self.keys.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn head(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    /// Row `i`'s key as comparable text: parsed and printed again, so the
+    /// binlog's text and the query's compare equal.
+    fn key(&self, i: usize) -> Option<String> {
+        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
+        let v: serde_json::Value =
+            serde_json::from_slice(&self.keys[start..self.key_ends[i]]).ok()?;
+        Some(v.to_string())
+    }
 }
 
 /// Reads one range, ordered against the binlog without locks:
@@ -289,21 +389,18 @@ pub async fn read_range(url: &str, range: &KeyRange, server_id: u32) -> Result<R
         table: t.meta.full_name.clone(),
         msg: format!("its high watermark {mark:?} is not in the binlog between {low} and {high}"),
     })?;
-    let read = selected.len() as u64;
-    let rows: Vec<RowImage> = if window.keys.is_empty() {
-        selected
-    } else {
-        selected
-            .into_iter()
-            .filter(|img| !key_of_image(&t.meta, img).is_some_and(|k| window.keys.contains(&k)))
-            .collect()
-    };
+    let kept: Vec<bool> = (0..selected.len())
+        .map(|i| {
+            window.keys.is_empty() || !selected.key(i).is_some_and(|k| window.keys.contains(&k))
+        })
+        .collect();
     Ok(RangeRows {
-        superseded: read - rows.len() as u64,
-        read,
+        read: kept.len() as u64,
+        superseded: kept.iter().filter(|k| !**k).count() as u64,
         table: t.meta,
-        rows,
         position,
+        heads: selected,
+        kept,
     })
 }
 
@@ -365,8 +462,8 @@ pub async fn create_signal_table(conn: &mut Conn) -> Result<()> {
     .map_err(|e| Error::mysql(format!("creating {SIGNAL_SCHEMA}.{SIGNAL_TABLE}"), e))
 }
 
-/// The range's rows, in key order, as images.
-async fn select(conn: &mut Conn, t: &SnapshotTable, range: &KeyRange) -> Result<Vec<RowImage>> {
+/// The range's rows, in key order, as event heads.
+async fn select(conn: &mut Conn, t: &SnapshotTable, range: &KeyRange) -> Result<Heads> {
     let keys = t.key_list().join(", ");
     let sql = format!(
         "SELECT {} FROM {}{} ORDER BY {keys}",
@@ -386,33 +483,21 @@ async fn select(conn: &mut Conn, t: &SnapshotTable, range: &KeyRange) -> Result<
         .exec_iter(sql, Params::Positional(params))
         .await
         .map_err(|e| Error::mysql(context(), e))?;
-    let mut rows = Vec::new();
+    let (mut heads, mut img) = (Heads::default(), RowImage::default());
     while let Some(row) = result
         .next()
         .await
         .map_err(|e| Error::mysql(context(), e))?
     {
-        let mut img = RowImage::default();
         encode::image(&t.meta, &t.reads, &row.unwrap(), &mut img).map_err(|msg| {
             Error::Snapshot {
                 table: t.meta.full_name.clone(),
                 msg,
             }
         })?;
-        rows.push(img);
+        heads.push(&t.meta, &img);
     }
-    Ok(rows)
-}
-
-/// A row's key as comparable text: its key columns' values, parsed and
-/// printed again (so the binlog's text and the query's compare equal).
-fn key_of_image(t: &TableMeta, img: &RowImage) -> Option<String> {
-    let values: Option<Vec<serde_json::Value>> = t
-        .primary_key
-        .iter()
-        .map(|&i| img.get(i).and_then(|b| serde_json::from_slice(b).ok()))
-        .collect();
-    values.map(|v| serde_json::Value::Array(v).to_string())
+    Ok(heads)
 }
 
 /// What the binlog between a range's positions says: the keys of the

@@ -24,14 +24,28 @@ use binlog_cdc::snapshot_plan::{self, Wanted};
 use binlog_cdc::source::server;
 use binlog_cdc::{checkpoint, history, BinlogPosition};
 
+/// Plans the run, and stores in its staging what its snapshot ranges need.
 pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
+    let (plan, staged) = plan(input, deps).await?;
+    for (key, body) in &staged {
+        binlog_cdc::store::put_json(deps.store.as_ref(), key, body).await?;
+    }
+    Ok(plan)
+}
+
+/// Objects a plan needs in its run's staging: key and JSON body.
+pub type Staged = Vec<(String, serde_json::Value)>;
+
+/// The run's plan, and what [`handle`] stores for it (`binlog-cdc status`
+/// plans without storing anything).
+pub async fn plan(input: ListBinlogsInput, deps: &Deps) -> Result<(RunPlan, Staged)> {
     let stored = checkpoint::read(deps.store.as_ref(), &deps.layout).await?;
     let mut plan = skipped(&stored, &input, deps);
     // Only an execution's first iteration can overlap another execution.
     if input.loop_state.iteration == 0 {
         if let Some(reason) = other_execution_running(&input, deps).await? {
             plan.reason = Some(reason);
-            return Ok(plan);
+            return Ok((plan, Staged::new()));
         }
     }
 
@@ -61,7 +75,7 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     plan.commit = commit;
     plan.from = Some(from.clone());
     let stored_meta = stored.as_ref().map(|(m, _)| m);
-    let snapshot = plan_snapshot(&mut conn, &input, stored_meta, commit, deps).await?;
+    let snapshot = plan_snapshot(&url, &input, stored_meta, commit, deps).await?;
     if from == end && snapshot.is_none() {
         let _ = conn.disconnect().await;
         plan.status = RunStatus::Nothing;
@@ -69,7 +83,7 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
         plan.reason = Some(format!(
             "the run would start at its end {from}: nothing to read"
         ));
-        return Ok(plan);
+        return Ok((plan, Staged::new()));
     }
     let planned = plan_chunks(&url, &files, &from, &end, budget(deps), base).await?;
     let to = planned.end().cloned().unwrap_or(end);
@@ -79,12 +93,13 @@ pub async fn handle(input: ListBinlogsInput, deps: &Deps) -> Result<RunPlan> {
     }
     let _ = conn.disconnect().await;
     fill_run(&mut plan, planned, to, deps);
-    if let Some(s) = snapshot {
-        add_snapshot(&mut plan, s, deps).await?;
-    }
+    let staged = match snapshot {
+        Some(s) => add_snapshot(&mut plan, s, deps)?,
+        None => Staged::new(),
+    };
     tracing::info!(run_id = %plan.run_id, from = %from, to = ?plan.to, chunks = plan.chunks.len(),
         more = plan.more, commit, iteration = input.loop_state.iteration, "planned");
-    Ok(plan)
+    Ok((plan, staged))
 }
 
 /// The plan before anything is read: from and to at the checkpoint,
@@ -123,7 +138,7 @@ struct SnapshotShare {
 /// The snapshot ranges this run reads, if a snapshot is requested (first
 /// iteration), configured for a first run, or in progress.
 async fn plan_snapshot(
-    conn: &mut mysql_async::Conn,
+    url: &str,
     input: &ListBinlogsInput,
     meta: Option<&Meta>,
     commit: bool,
@@ -144,30 +159,34 @@ async fn plan_snapshot(
         return Ok(None);
     }
     let cfg = &deps.config;
-    let started;
-    let state = match snapshot_plan::wanted(requested, meta, &cfg.snapshot_tables) {
-        None => return Ok(None),
-        Some(Wanted::Going(s)) => {
-            started = None;
-            s
-        }
-        Some(Wanted::New(patterns)) => {
-            let stream = cfg.table_filter()?;
+    let Some(wanted) = snapshot_plan::wanted(requested, meta, &cfg.snapshot_tables) else {
+        return Ok(None);
+    };
+    // Key bounds are read in a session like the ranges' own (UTC).
+    let mut conn = binlog_cdc::snapshot::read::connect(url, false).await?;
+    let started = match &wanted {
+        Wanted::New(patterns) => {
             let id = format!("s{}", metrics::now_ms());
-            started = Some(snapshot_plan::start(conn, &patterns, &stream, &id).await?);
-            tracing::info!(snapshot = %id, tables = ?started.as_ref().map(|s| s.progress.tables), "snapshot started");
-            started
-                .as_ref()
-                .ok_or_else(|| Error::Config("snapshot not started".into()))?
+            let stream = cfg.table_filter()?;
+            let state = snapshot_plan::start(&mut conn, patterns, &stream, &id).await?;
+            tracing::info!(snapshot = %id, tables = state.progress.tables, "snapshot started");
+            Some(state)
         }
+        Wanted::Going(_) => None,
+    };
+    let state = match (&wanted, &started) {
+        (Wanted::Going(s), _) => *s,
+        (_, Some(s)) => s,
+        (Wanted::New(_), None) => return Ok(None),
     };
     let (ranges, progress) = snapshot_plan::next_ranges(
-        conn,
+        &mut conn,
         state,
         cfg.snapshot_range_rows,
         cfg.snapshot_ranges_per_run,
     )
     .await?;
+    let _ = conn.disconnect().await;
     Ok(Some(SnapshotShare {
         ranges,
         progress,
@@ -175,14 +194,14 @@ async fn plan_snapshot(
     }))
 }
 
-/// Adds the snapshot's ranges to the run as chunks after its binlog chunks
-/// (their plans in staging), and the progress the run commits.
-async fn add_snapshot(plan: &mut RunPlan, share: SnapshotShare, deps: &Deps) -> Result<()> {
+/// Adds the snapshot's ranges to the run as chunks after its binlog chunks,
+/// and the progress the run commits; returns the ranges' plans (and a new
+/// snapshot's tables) for the run's staging.
+fn add_snapshot(plan: &mut RunPlan, share: SnapshotShare, deps: &Deps) -> Result<Staged> {
     plan.run_id = binlog_cdc::layout::snapshot_run_id(&plan.run_id, &share.progress);
-    let store = deps.store.as_ref();
+    let mut staged = Staged::new();
     if let Some(state) = &share.started {
-        let key = deps.layout.snapshot_tables(&plan.run_id);
-        binlog_cdc::store::put_json(store, &key, state).await?;
+        staged.push((deps.layout.snapshot_tables(&plan.run_id), json(state)?));
     }
     let (from, to) = plan.range()?;
     let (from, to) = (from.clone(), to.clone());
@@ -192,8 +211,10 @@ async fn add_snapshot(plan: &mut RunPlan, share: SnapshotShare, deps: &Deps) -> 
     let base = deps.config.server_id_base;
     for range in share.ranges {
         let index = plan.chunks.len() as u32;
-        let key = deps.layout.snapshot_range(&plan.run_id, index);
-        binlog_cdc::store::put_json(store, &key, &range).await?;
+        staged.push((
+            deps.layout.snapshot_range(&plan.run_id, index),
+            json(&range)?,
+        ));
         plan.chunks.push(Chunk {
             run_id: plan.run_id.clone(),
             index,
@@ -206,7 +227,12 @@ async fn add_snapshot(plan: &mut RunPlan, share: SnapshotShare, deps: &Deps) -> 
     plan.status = RunStatus::Run;
     plan.more |= !share.progress.done();
     plan.snapshot = Some(share.progress);
-    Ok(())
+    Ok(staged)
+}
+
+/// A staged object's body.
+fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::Config(format!("a snapshot plan as JSON: {e}")))
 }
 
 /// A `restartAt` GTID state becomes the position after it (MariaDB), in the

@@ -4,7 +4,6 @@
 
 use binlog_cdc::contracts::{Chunk, ChunkAck, KeyRange};
 use binlog_cdc::error::Result;
-use binlog_cdc::event::{EventWriter, RowKind, RowRef};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::reader::RowSink;
 use binlog_cdc::snapshot::read;
@@ -19,29 +18,23 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
     let url = deps.checked_db_url().await?;
     let got = read::read_range(&url, &range, chunk.server_id).await?;
     let timestamp = (binlog_cdc::metrics::now_ms() / 1000) as u32;
-    let position = got.position.to_string();
+    let tail = got.tail(timestamp);
     let mut staging = Staging::new(deps);
-    let (mut writer, mut line) = (EventWriter::default(), Vec::new());
-    for (index, img) in got.rows.iter().enumerate() {
+    let mut line = Vec::new();
+    for head in got.heads() {
         line.clear();
-        let row = RowRef {
-            table: &got.table,
-            kind: RowKind::Snapshot,
-            timestamp,
-            position: &position,
-            index: index as u32,
-            gtid: None,
-            before: None,
-            after: Some(img),
-        };
-        writer.write(&row, deps.config.view, &mut line);
+        line.extend_from_slice(head);
+        line.extend_from_slice(&tail);
         staging.row(&got.table, timestamp, &line)?;
         staging.flush_if_needed(&chunk, deps).await?;
     }
-    let summary = staging.finish(&chunk, 0, Some(timestamp), deps).await?;
+    // A range without rows (an empty table's) stages nothing and dates
+    // nothing.
+    let last = (!got.is_empty()).then_some(timestamp);
+    let summary = staging.finish(&chunk, 0, last, deps).await?;
     tracing::info!(
         run_id = %chunk.run_id, chunk = chunk.index, table = %got.table.full_name,
-        position = %position, rows = got.rows.len(), superseded = got.superseded,
+        position = %got.position, rows = got.len(), superseded = got.superseded,
         secs = started.elapsed().as_secs_f64(), "snapshot range staged"
     );
     Ok(ChunkAck {
