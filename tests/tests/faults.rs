@@ -37,6 +37,10 @@ const ROTATED_PASSWORD: &str = "R0tated-f4ults-Hm2";
 const WRONG_PASSWORD: &str = "Wr0ng-f4ults-Jc5";
 
 struct Stack {
+    /// moto and its clients: kept for as long as the stack.
+    _aws: LocalAws,
+    /// Where the first run started.
+    first: binlog_cdc::BinlogPosition,
     db: MariaDb,
     lambda: Option<LambdaWatch>,
     lambda_starts: u32,
@@ -225,8 +229,36 @@ fn lost_and_doubled(
     (lost, doubled)
 }
 
+/// One stack for every scenario, in order: each leaves new committed runs
+/// behind, and the promise (exactly once) is checked over all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_survived_exactly_once() {
+    let mut st = start().await;
+    println!("| fault | where | outcome |\n|---|---|---|");
+    warm_up(&mut st).await;
+    let only: Option<Vec<usize>> = std::env::var("FAULT_CASES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect());
+    for (i, c) in cases().iter().enumerate() {
+        if only.as_ref().is_none_or(|o| o.contains(&i)) {
+            step_fault(&mut st, i, c).await;
+        }
+    }
+    two_executions_at_once(&mut st).await;
+    database_crash(&mut st).await;
+    s3_failing(&mut st).await;
+    password_rotated(&mut st).await;
+    wrong_password(&mut st).await;
+    unreachable_database(&mut st).await;
+    missing_secret(&mut st).await;
+    let last = exactly_once(&st).await;
+    binlogs_purged(&mut st, &last).await;
+    no_password_in_logs(&st);
+}
+
+/// MariaDB, moto behind the fault proxy, cargo lambda watch at debug level;
+/// init-db makes the replication user.
+async fn start() -> Stack {
     let db = MariaDb::start();
     let logs = db.dir.clone();
     let aws = LocalAws::start(&logs, BUCKET).await;
@@ -280,7 +312,8 @@ async fn every_fault_survived_exactly_once() {
         view: View::Both,
         ..Default::default()
     };
-    let mut st = Stack {
+    Stack {
+        first,
         deps: Deps::new(store, config, db.url()),
         db,
         lambda: Some(lambda),
@@ -289,128 +322,147 @@ async fn every_fault_survived_exactly_once() {
         logs: logs.clone(),
         proxy,
         secrets: aws.secrets.clone(),
+        _aws: aws,
         repl_secret: repl,
         metas: BTreeMap::new(),
         round: 0,
-    };
-    println!("| fault | where | outcome |\n|---|---|---|");
+    }
+}
 
-    // A clean run first: every binary is built and warm.
+/// A clean run first: every binary is built and warm.
+async fn warm_up(st: &mut Stack) {
     st.writes();
     let r = st.exec("warm-up", &json!({}), &json!({}));
     assert_eq!(r["status"], "SUCCEEDED", "{r}");
     st.record().await;
+}
 
-    // Each step, each way of breaking it.
-    let only: Option<Vec<usize>> = std::env::var("FAULT_CASES")
-        .ok()
-        .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect());
-    for (i, c) in cases().iter().enumerate() {
-        if only.as_ref().is_some_and(|o| !o.contains(&i)) {
-            continue;
-        }
-        if c.kind == "kill" {
-            // Enough work that the kill lands mid-call: a 30,000-row
-            // transaction, alone in the run's first chunk.
-            st.db.sql(&format!(
-                "INSERT INTO faults.items (id, round, note) SELECT {} + seq, 0, 'big' FROM faults.seq_1_to_30000;",
-                3_000_000 + 100_000 * i
-            ));
-        }
-        st.writes();
-        let name = format!("case-{i}");
-        let error = if c.error.is_empty() {
-            Value::Null
-        } else {
-            json!(c.error)
-        };
-        let mut fault = json!({"state": c.state, "nth": c.nth, "times": c.times,
-            "kind": c.kind, "error": error, "delayMs": c.delay_ms});
-        let item = if c.kind == "kill" { 0 } else { 1 };
-        if c.state == "ParseChunk" {
-            fault["item"] = json!(item);
-        }
-        let options = json!({ "faults": [fault] });
-        let r = st.exec(&name, &json!({}), &options);
-        println!("case {i}: {r}");
-        st.record().await;
-        let injected = r["injected"].as_array().map(|a| a.len()).unwrap_or(0);
-        if c.kind == "kill" {
-            assert_eq!(
-                r["injected"][0]["late"], false,
-                "case {i}: killed mid-call: {r}"
-            );
-            assert_eq!(
-                r["injected"][0]["killed"], 1,
-                "case {i}: one process killed: {r}"
-            );
-        }
-        assert!(injected >= 1, "case {i}: the fault was injected: {r}");
-        let how = format!(
-            "{}{} #{}{}",
-            c.state,
-            match (c.state, item) {
-                ("ParseChunk", 0) => " (the 1st chunk, 30,000 rows)",
-                ("ParseChunk", _) => " (the 2nd chunk)",
-                _ => "",
-            },
-            c.nth,
-            if c.times > 1 {
-                format!(", {} times", c.times)
-            } else {
-                String::new()
-            }
-        );
-        let what = match c.kind {
-            "error" => format!("answer lost ({})", c.error),
-            "kill" => "process killed (SIGKILL) mid-call".to_string(),
-            "timeout" => "task timed out, function still running".to_string(),
-            k => k.to_string(),
-        };
-        let outcome = match c.then {
-            Then::Retried => {
-                assert_eq!(r["status"], "SUCCEEDED", "case {i} ({what} at {how}): {r}");
-                assert_eq!(r["output"]["committed"], true, "{r}");
-                format!("retried by the definition ({injected} faulty attempts), committed")
-            }
-            Then::Redrive => {
-                assert_eq!(r["status"], "FAILED", "case {i} ({what} at {how}): {r}");
-                assert_eq!(r["failedState"], c.top, "{r}");
-                if c.kind == "kill" {
-                    st.restart_lambda();
-                }
-                let again = st.exec(
-                    &name,
-                    &r["redriveInput"],
-                    &json!({"startAt": r["failedState"]}),
-                );
-                st.record().await;
-                assert_eq!(again["status"], "SUCCEEDED", "case {i} redriven: {again}");
-                assert_eq!(again["output"]["committed"], true, "{again}");
-                format!(
-                    "failed at {} ({}); redriven: committed",
-                    c.top,
-                    r["error"].as_str().unwrap_or("?")
-                )
-            }
-            Then::Rerun => {
-                assert_eq!(r["status"], "FAILED", "case {i} ({what} at {how}): {r}");
-                st.writes();
-                let again = st.exec(&format!("{name}-rerun"), &json!({}), &json!({}));
-                st.record().await;
-                assert_eq!(again["status"], "SUCCEEDED", "case {i} rerun: {again}");
-                format!(
-                    "failed at {} ({}); a new execution committed its range and more",
-                    c.top,
-                    r["error"].as_str().unwrap_or("?")
-                )
-            }
-        };
-        st.row(&what, &how, outcome);
+/// One step broken one way: run, then retried, redriven or rerun.
+async fn step_fault(st: &mut Stack, i: usize, c: &Case) {
+    if c.kind == "kill" {
+        // Enough work that the kill lands mid-call: a 30,000-row
+        // transaction, alone in the run's first chunk.
+        st.db.sql(&format!(
+            "INSERT INTO faults.items (id, round, note) SELECT {} + seq, 0, 'big' FROM faults.seq_1_to_30000;",
+            3_000_000 + 100_000 * i
+        ));
     }
+    st.writes();
+    let name = format!("case-{i}");
+    let error = if c.error.is_empty() {
+        Value::Null
+    } else {
+        json!(c.error)
+    };
+    let mut fault = json!({"state": c.state, "nth": c.nth, "times": c.times,
+        "kind": c.kind, "error": error, "delayMs": c.delay_ms});
+    let item = if c.kind == "kill" { 0 } else { 1 };
+    if c.state == "ParseChunk" {
+        fault["item"] = json!(item);
+    }
+    let options = json!({ "faults": [fault] });
+    let r = st.exec(&name, &json!({}), &options);
+    println!("case {i}: {r}");
+    st.record().await;
+    let injected = r["injected"].as_array().map(|a| a.len()).unwrap_or(0);
+    if c.kind == "kill" {
+        assert_eq!(
+            r["injected"][0]["late"], false,
+            "case {i}: killed mid-call: {r}"
+        );
+        assert_eq!(
+            r["injected"][0]["killed"], 1,
+            "case {i}: one process killed: {r}"
+        );
+    }
+    assert!(injected >= 1, "case {i}: the fault was injected: {r}");
+    let (what, how) = describe(c, item);
+    let outcome = follow_up(st, c, i, &name, &r, &what, &how).await;
+    st.row(&what, &how, outcome);
+}
 
-    // Two executions at once: A holds before its commit while B plans a
-    // longer range and commits; A's commit is refused.
+/// What was broken, and where (the table's first two columns).
+fn describe(c: &Case, item: u32) -> (String, String) {
+    let how = format!(
+        "{}{} #{}{}",
+        c.state,
+        match (c.state, item) {
+            ("ParseChunk", 0) => " (the 1st chunk, 30,000 rows)",
+            ("ParseChunk", _) => " (the 2nd chunk)",
+            _ => "",
+        },
+        c.nth,
+        if c.times > 1 {
+            format!(", {} times", c.times)
+        } else {
+            String::new()
+        }
+    );
+    let what = match c.kind {
+        "error" => format!("answer lost ({})", c.error),
+        "kill" => "process killed (SIGKILL) mid-call".to_string(),
+        "timeout" => "task timed out, function still running".to_string(),
+        k => k.to_string(),
+    };
+    (what, how)
+}
+
+/// Checks how the broken execution ended and does what follows (a redrive
+/// from the failed state, or a new execution); returns the outcome.
+async fn follow_up(
+    st: &mut Stack,
+    c: &Case,
+    i: usize,
+    name: &str,
+    r: &Value,
+    what: &str,
+    how: &str,
+) -> String {
+    let injected = r["injected"].as_array().map(|a| a.len()).unwrap_or(0);
+    match c.then {
+        Then::Retried => {
+            assert_eq!(r["status"], "SUCCEEDED", "case {i} ({what} at {how}): {r}");
+            assert_eq!(r["output"]["committed"], true, "{r}");
+            format!("retried by the definition ({injected} faulty attempts), committed")
+        }
+        Then::Redrive => {
+            assert_eq!(r["status"], "FAILED", "case {i} ({what} at {how}): {r}");
+            assert_eq!(r["failedState"], c.top, "{r}");
+            if c.kind == "kill" {
+                st.restart_lambda();
+            }
+            let again = st.exec(
+                name,
+                &r["redriveInput"],
+                &json!({"startAt": r["failedState"]}),
+            );
+            st.record().await;
+            assert_eq!(again["status"], "SUCCEEDED", "case {i} redriven: {again}");
+            assert_eq!(again["output"]["committed"], true, "{again}");
+            format!(
+                "failed at {} ({}); redriven: committed",
+                c.top,
+                r["error"].as_str().unwrap_or("?")
+            )
+        }
+        Then::Rerun => {
+            assert_eq!(r["status"], "FAILED", "case {i} ({what} at {how}): {r}");
+            st.writes();
+            let again = st.exec(&format!("{name}-rerun"), &json!({}), &json!({}));
+            st.record().await;
+            assert_eq!(again["status"], "SUCCEEDED", "case {i} rerun: {again}");
+            format!(
+                "failed at {} ({}); a new execution committed its range and more",
+                c.top,
+                r["error"].as_str().unwrap_or("?")
+            )
+        }
+    }
+}
+
+/// Two executions at once: A holds before its commit while B plans a
+/// longer range and commits; A's commit is refused.
+async fn two_executions_at_once(st: &mut Stack) {
     st.writes();
     let before = st.staged().await;
     let (a, b) = std::thread::scope(|scope| {
@@ -442,10 +494,12 @@ async fn every_fault_survived_exactly_once() {
         "A waits before CommitCheckpoint; B plans a longer range and commits",
         "B committed; A's commit was refused (ConcurrentRun): it committed nothing and ended SUCCEEDED with outcome ConcurrentRun, so the alarm stays quiet".into(),
     );
+}
 
-    // The database crashes during a run that reads a 100,000-row
-    // transaction; after the restart, while the run retries, a rotation and
-    // a 120,000-row transaction (read by the next run).
+/// The database crashes during a run that reads a 100,000-row
+/// transaction; after the restart, while the run retries, a rotation and
+/// a 120,000-row transaction (read by the next run).
+async fn database_crash(st: &mut Stack) {
     st.writes();
     st.db.sql(
         "FLUSH BINARY LOGS;
@@ -479,9 +533,11 @@ async fn every_fault_survived_exactly_once() {
         "ParseChunks",
         format!("{failed_calls} ParseChunk calls failed and were retried after the restart; committed; the next run read the rest"),
     );
+}
 
-    // The S3 API failing every 3rd request (503, 500, or the connection
-    // dropped after the request took effect).
+/// The S3 API failing every 3rd request (503, 500, or the connection
+/// dropped after the request took effect).
+async fn s3_failing(st: &mut Stack) {
     st.writes();
     let before = st.proxy.fail_every(3);
     let r = st.exec("s3-faults", &json!({}), &json!({}));
@@ -513,9 +569,11 @@ async fn every_fault_survived_exactly_once() {
         "every step",
         outcome,
     );
+}
 
-    // The replication password rotated (user and secret): warm functions
-    // read the secret again when the server refuses the old one.
+/// The replication password rotated (user and secret): warm functions
+/// read the secret again when the server refuses the old one.
+async fn password_rotated(st: &mut Stack) {
     st.writes();
     st.db.sql(&format!(
         "ALTER USER 'binlog_cdc'@'%' IDENTIFIED BY '{ROTATED_PASSWORD}';"
@@ -529,8 +587,10 @@ async fn every_fault_survived_exactly_once() {
         "ListBinlogs, ParseChunk (warm)",
         "secret read again on refusal; committed".into(),
     );
+}
 
-    // A wrong password in the secret: a definite error; fixed, a rerun commits.
+/// A wrong password in the secret: a definite error; fixed, a rerun commits.
+async fn wrong_password(st: &mut Stack) {
     st.writes();
     st.set_repl_password(WRONG_PASSWORD).await;
     st.restart_lambda(); // cold starts read the secret
@@ -547,9 +607,11 @@ async fn every_fault_survived_exactly_once() {
         "ListBinlogs",
         "ConfigError (definite, not retried), nothing committed; fixed: a rerun committed".into(),
     );
+}
 
-    // An unreachable database: transient, retried, then failed at the step;
-    // reachable again, redriven.
+/// An unreachable database: transient, retried, then failed at the step;
+/// reachable again, redriven.
+async fn unreachable_database(st: &mut Stack) {
     st.writes();
     st.set_repl_port(free_port()).await;
     st.restart_lambda(); // cold starts read the secret
@@ -573,10 +635,12 @@ async fn every_fault_survived_exactly_once() {
         "Transient, retried 3 times, failed at the step, nothing committed; redriven: committed"
             .into(),
     );
+}
 
-    // A secret that does not exist: the functions answer with ConfigError
-    // (definite), nothing is committed; with the right one again, a rerun
-    // commits.
+/// A secret that does not exist: the functions answer with ConfigError
+/// (definite), nothing is committed; with the right one again, a rerun
+/// commits.
+async fn missing_secret(st: &mut Stack) {
     st.writes();
     let saved = st.lambda_env.clone();
     for (k, v) in st.lambda_env.iter_mut() {
@@ -627,8 +691,10 @@ async fn every_fault_survived_exactly_once() {
         "ConfigError naming the secret (definite), nothing committed; init-db answered CloudFormation FAILED, naming it; fixed: a rerun committed"
             .into(),
     );
+}
 
-    // The promise: every event of the whole range exactly once.
+/// The promise: every event of the whole range exactly once.
+async fn exactly_once(st: &Stack) -> Meta {
     let last = pipeline::meta(&st.deps).await.expect("meta").0;
     let mut committed: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut metas: Vec<&Meta> = st.metas.values().collect();
@@ -638,7 +704,7 @@ async fn every_fault_survived_exactly_once() {
             committed.entry(t).or_default().extend(evs);
         }
     }
-    let independent = pipeline::independent(&st.db.url(), &first, &last.position.position).await;
+    let independent = pipeline::independent(&st.db.url(), &st.first, &last.position.position).await;
     let (lost, doubled) = lost_and_doubled(&committed, &independent);
     let total: usize = independent.values().map(|v| v.len()).sum();
     println!(
@@ -648,8 +714,11 @@ async fn every_fault_survived_exactly_once() {
     assert_eq!((lost, doubled), (0, 0));
     pipeline::assert_same_events(&committed, &independent);
     assert!(total > 100_000, "{total}");
+    last
+}
 
-    // Binlogs purged past the checkpoint: BinlogPurged, nothing committed.
+/// Binlogs purged past the checkpoint: BinlogPurged, nothing committed.
+async fn binlogs_purged(st: &mut Stack, last: &Meta) {
     st.writes();
     // The server keeps a file that crash recovery may still need (and
     // PURGE only warns): flush and purge until the checkpoint's file is gone.
@@ -688,11 +757,13 @@ async fn every_fault_survived_exactly_once() {
         "ListBinlogs",
         "BinlogPurged naming the file, nothing committed".into(),
     );
+}
 
-    // No password in any log line, at debug level.
-    let mut log = std::fs::read_to_string(logs.join("lambda.log")).expect("lambda log");
+/// No password in any log line, at debug level.
+fn no_password_in_logs(st: &Stack) {
+    let mut log = std::fs::read_to_string(st.logs.join("lambda.log")).expect("lambda log");
     for n in 1..=st.lambda_starts {
-        log += &std::fs::read_to_string(logs.join(format!("lambda-{n}/lambda.log")))
+        log += &std::fs::read_to_string(st.logs.join(format!("lambda-{n}/lambda.log")))
             .unwrap_or_default();
     }
     let lines = log.lines().count();
