@@ -257,8 +257,7 @@ impl PipelineConfig {
                 "MAX_RUN_BYTES, FANOUT_SHARD_BYTES and FANOUT_SHARD_TABLES must be above 0".into(),
             ));
         }
-        crate::filter::TableFilter::new(self.include.clone(), self.exclude.clone())
-            .map_err(Error::Config)?;
+        self.table_filter()?;
         Ok(())
     }
 

@@ -200,21 +200,18 @@ fn safe(s: &str) -> String {
 
 /// The run id: 16 hex digits of SHA-256 over the range and output settings.
 pub fn run_id(from: &BinlogPosition, to: &BinlogPosition, config: &PipelineConfig) -> String {
-    let mut h = Sha256::new();
-    h.update(format!("{from}|{to}|{}", config.output_fingerprint()));
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    short_hash(&format!("{from}|{to}|{}", config.output_fingerprint()))
 }
 
 /// The id of a run with snapshot ranges: its range's id and where the
 /// snapshot stands (a snapshot run may read no binlog: `from == to`).
 pub fn snapshot_run_id(run_id: &str, p: &crate::contracts::SnapshotProgress) -> String {
-    let mut h = Sha256::new();
-    h.update(format!("{run_id}|{}|{}", p.id, p.ranges));
-    h.finalize()
+    short_hash(&format!("{run_id}|{}|{}", p.id, p.ranges))
+}
+
+/// The first 8 bytes of `text`'s SHA-256, in hex: a run id.
+fn short_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
         .iter()
         .take(8)
         .map(|b| format!("{b:02x}"))

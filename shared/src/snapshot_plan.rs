@@ -10,7 +10,7 @@ use mysql_async::Conn;
 use crate::contracts::{KeyRange, Meta, SnapshotProgress, SnapshotState};
 use crate::error::{Error, Result};
 use crate::filter::TableFilter;
-use crate::snapshot::read;
+use crate::snapshot::{read, SnapshotTable};
 
 /// The snapshot a run goes on with: the one requested (a new one), or the
 /// one in `meta.json` if not done, or on a first run the configured one.
@@ -81,16 +81,23 @@ pub async fn next_ranges(
 ) -> Result<(Vec<KeyRange>, SnapshotProgress)> {
     let mut p = state.progress.clone();
     let mut ranges = Vec::new();
+    // Described once per table, however many of its ranges this run takes.
+    let mut described: Option<(u32, SnapshotTable)> = None;
     while !p.done() && (ranges.len() as u32) < max {
-        let name = &state.table_names[p.tables_done as usize];
-        let (schema, table) = name
-            .split_once('.')
-            .ok_or_else(|| Error::Config(format!("snapshot table {name:?} is not schema.table")))?;
-        let t = read::describe(conn, schema, table).await?;
-        let upto = read::range_end(conn, &t, p.after.as_deref(), rows).await?;
+        if described.as_ref().map(|(i, _)| *i) != Some(p.tables_done) {
+            let name = &state.table_names[p.tables_done as usize];
+            let (schema, table) = name.split_once('.').ok_or_else(|| {
+                Error::Config(format!("snapshot table {name:?} is not schema.table"))
+            })?;
+            described = Some((p.tables_done, read::describe(conn, schema, table).await?));
+        }
+        let Some((_, t)) = described.as_ref() else {
+            break;
+        };
+        let upto = read::range_end(conn, t, p.after.as_deref(), rows).await?;
         ranges.push(KeyRange {
-            schema: schema.to_string(),
-            table: table.to_string(),
+            schema: t.meta.schema.clone(),
+            table: t.meta.table.clone(),
             after: p.after.take(),
             upto: upto.clone(),
         });

@@ -114,7 +114,8 @@ pub async fn connect(url: &str, raw_strings: bool) -> Result<Conn> {
 }
 
 /// The base tables that `wanted` and the stream's `filter` both keep, in
-/// name order (never the system schemas, nor the snapshot's own).
+/// name order (never the system schemas; a filter never keeps the
+/// snapshot's own, [`SIGNAL_SCHEMA`]).
 pub async fn tables(
     conn: &mut Conn,
     wanted: &TableFilter,
@@ -131,7 +132,7 @@ pub async fn tables(
         .map_err(|e| Error::mysql("listing tables to snapshot", e))?;
     Ok(rows
         .into_iter()
-        .filter(|(s, t)| s != SIGNAL_SCHEMA && wanted.keeps(s, t) && filter.keeps(s, t))
+        .filter(|(s, t)| wanted.keeps(s, t) && filter.keeps(s, t))
         .collect())
 }
 
@@ -194,9 +195,9 @@ pub async fn describe(conn: &mut Conn, schema: &str, table: &str) -> Result<Snap
     Ok(t)
 }
 
-/// `WHERE (k1, k2) > (?, ?)` / `<= (?, ?)` for a range's bounds.
-fn range_condition(keys: &str, after: bool, upto: bool) -> String {
-    let n = keys.split(", ").count();
+/// `WHERE (k1, k2) > (?, ?)` / `<= (?, ?)` for a range's bounds, over the
+/// `n` key columns `keys`.
+fn range_condition(keys: &str, n: usize, after: bool, upto: bool) -> String {
     let marks = vec!["?"; n].join(", ");
     let mut parts = Vec::new();
     if after {
@@ -217,8 +218,9 @@ fn from_table(t: &SnapshotTable) -> String {
 }
 
 /// Where a range that starts after `after` and holds `rows` rows ends: the
-/// key of its last row, walking the primary key index (keys only); `None`
-/// when fewer rows are left (the range runs to the table's end).
+/// key of its last row, walking the primary key (only that key is sent;
+/// InnoDB walks its clustered index); `None` when fewer rows are left (the
+/// range runs to the table's end).
 pub async fn range_end(
     conn: &mut Conn,
     t: &SnapshotTable,
@@ -229,7 +231,7 @@ pub async fn range_end(
     let sql = format!(
         "SELECT {keys} FROM {}{} ORDER BY {keys} LIMIT 1 OFFSET {}",
         from_table(t),
-        range_condition(&keys, after.is_some(), false),
+        range_condition(&keys, t.meta.primary_key.len(), after.is_some(), false),
         rows.saturating_sub(1)
     );
     let params: Vec<Value> = after.unwrap_or_default().iter().map(Value::from).collect();
@@ -469,7 +471,12 @@ async fn select(conn: &mut Conn, t: &SnapshotTable, range: &KeyRange) -> Result<
         "SELECT {} FROM {}{} ORDER BY {keys}",
         t.select_list(),
         from_table(t),
-        range_condition(&keys, range.after.is_some(), range.upto.is_some())
+        range_condition(
+            &keys,
+            t.meta.primary_key.len(),
+            range.after.is_some(),
+            range.upto.is_some()
+        )
     );
     let params: Vec<Value> = range
         .after
@@ -592,13 +599,13 @@ mod tests {
 
     #[test]
     fn range_conditions() {
-        assert_eq!(range_condition("`a`", false, false), "");
+        assert_eq!(range_condition("`a`", 1, false, false), "");
         assert_eq!(
-            range_condition("`a`, `b`", true, false),
+            range_condition("`a`, `b`", 2, true, false),
             " WHERE (`a`, `b`) > (?, ?)"
         );
         assert_eq!(
-            range_condition("`a`", true, true),
+            range_condition("`a`", 1, true, true),
             " WHERE (`a`) > (?) AND (`a`) <= (?)"
         );
     }
