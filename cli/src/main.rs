@@ -14,6 +14,7 @@ use binlog_cdc::event::View;
 use binlog_cdc::filter::TableFilter;
 use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink, Stats};
 use binlog_cdc::schema::TableMeta;
+use binlog_cdc::source::connect::{connect, ConnectOptions};
 use binlog_cdc::source::file::FileSource;
 use binlog_cdc::source::server::{self, InformationSchema, ServerSource};
 use binlog_cdc::source::EventSource;
@@ -59,6 +60,12 @@ struct Target {
     )]
     url: String,
 
+    /// A CA certificate (PEM) to verify the server against, besides the
+    /// built-in web roots and Amazon RDS's root CAs; needs TLS on
+    /// (`?require_ssl=true`).
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+
     /// Where outputs and the checkpoint go: a directory, or s3://bucket/prefix
     /// (AWS credentials and AWS_ENDPOINT_URL from the environment).
     #[arg(
@@ -67,6 +74,15 @@ struct Target {
         default_value = "binlog-cdc-out"
     )]
     out: String,
+}
+
+impl Target {
+    fn options(&self) -> ConnectOptions {
+        ConnectOptions {
+            url: self.url.clone(),
+            ca_file: self.ca_file.clone(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -175,6 +191,12 @@ struct ParseArgs {
         hide_env_values = true
     )]
     url: Option<String>,
+
+    /// A CA certificate (PEM) to verify the server against, besides the
+    /// built-in web roots and Amazon RDS's root CAs; needs TLS on
+    /// (`?require_ssl=true`).
+    #[arg(long, value_name = "PATH", requires = "url")]
+    ca_file: Option<PathBuf>,
 
     /// Where to start, FILE:POS (an event boundary; a transaction boundary to
     /// decode every row). Default: the start of the oldest binlog on the server.
@@ -299,10 +321,14 @@ async fn parse(args: ParseArgs) -> Result<()> {
     };
     let (stats, bytes) = match args.url {
         Some(url) => {
+            let db = ConnectOptions {
+                url,
+                ca_file: args.ca_file,
+            };
             let from = match args.from {
                 Some(f) => f,
                 None => {
-                    let mut conn = server::connect(&url).await?;
+                    let mut conn = connect(&db).await?;
                     let files = server::list_binlogs(&mut conn).await?;
                     let first = files
                         .first()
@@ -310,8 +336,8 @@ async fn parse(args: ParseArgs) -> Result<()> {
                     BinlogPosition::start_of(first.0.clone())
                 }
             };
-            let mut source = ServerSource::open(&url, &from, args.to, args.server_id).await?;
-            let lookup = InformationSchema::connect(&url).await?;
+            let mut source = ServerSource::open(&db, &from, args.to, args.server_id).await?;
+            let lookup = InformationSchema::connect(&db).await?;
             let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
             let res = decoder.run(&mut source, &mut sink).await;
             finish(res, &mut sink)?;
@@ -435,7 +461,7 @@ async fn status(args: StatusArgs) -> Result<bool> {
         server_id_base: defaults.server_id_base - 1,
         ..defaults
     };
-    let deps = Deps::new(store, config, args.target.url);
+    let deps = Deps::new(store, config, args.target.options());
     let limits = Thresholds {
         max_lag_seconds: args.max_lag_seconds,
         min_headroom_percent: args.min_headroom_percent,
@@ -559,7 +585,7 @@ async fn run(args: RunArgs) -> Result<()> {
         ..Default::default()
     };
     config.validate()?;
-    let deps = Deps::new(store, config, args.target.url);
+    let deps = Deps::new(store, config, args.target.options());
     let started = Instant::now();
     let input = RunInput {
         from: args.from,

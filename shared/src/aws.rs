@@ -82,14 +82,15 @@ pub fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
-/// The database URL from a Secrets Manager secret in the RDS format.
-pub async fn database_url(
+/// How to connect to the database: its URL (given, or built from a Secrets
+/// Manager secret in the RDS format) with `tls` applied.
+pub async fn database(
     conf: &SdkConfig,
     source: &crate::config::DbSource,
-    tls: crate::config::DbTls,
-) -> Result<String> {
-    match source {
-        crate::config::DbSource::Url(u) => Ok(crate::config::with_tls(u.clone(), tls)),
+    tls: &crate::config::DbTls,
+) -> Result<crate::source::connect::ConnectOptions> {
+    let url = match source {
+        crate::config::DbSource::Url(u) => u.clone(),
         crate::config::DbSource::Secret {
             arn,
             credentials,
@@ -103,9 +104,10 @@ pub async fn database_url(
                 }
                 None => None,
             };
-            crate::config::url_from_secrets(&connection, creds.as_deref(), endpoint, tls)
+            crate::config::url_from_secrets(&connection, creds.as_deref(), endpoint)?
         }
-    }
+    };
+    Ok(tls.options(url))
 }
 
 /// A secret's `SecretString`. A missing secret or denied access is definite

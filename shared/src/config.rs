@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::event::View;
+use crate::source::connect::ConnectOptions;
 
 /// Where the first run starts when there is no checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -325,7 +326,7 @@ impl Endpoint {
 }
 
 /// TLS to the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum DbTls {
     #[default]
     Off,
@@ -333,8 +334,8 @@ pub enum DbTls {
     Require,
     /// Encrypt and verify the certificate (and the host name) against the
     /// built-in web roots, Amazon RDS's root CAs (shipped with the build) and
-    /// `DB_CA_FILE` when given.
-    Verify,
+    /// `ca_file` (`DB_CA_FILE`) when given.
+    Verify { ca_file: Option<std::path::PathBuf> },
 }
 
 impl DbSource {
@@ -370,10 +371,28 @@ impl DbTls {
         match env("DB_TLS").as_deref() {
             None | Some("off") => Ok(Self::Off),
             Some("require") => Ok(Self::Require),
-            Some("verify") => Ok(Self::Verify),
+            Some("verify") => Ok(Self::Verify {
+                ca_file: env("DB_CA_FILE").map(Into::into),
+            }),
             Some(o) => Err(Error::Config(format!(
                 "DB_TLS={o:?}: expected off, require or verify"
             ))),
+        }
+    }
+
+    /// How to connect to `url` with this TLS: mysql_async's TLS parameters
+    /// added to the URL, and the CA file beside it.
+    pub fn options(&self, url: String) -> ConnectOptions {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        match self {
+            DbTls::Off => url.into(),
+            DbTls::Require => {
+                format!("{url}{sep}require_ssl=true&verify_ca=false&verify_identity=false").into()
+            }
+            DbTls::Verify { ca_file } => ConnectOptions {
+                url: format!("{url}{sep}require_ssl=true&verify_ca=true&verify_identity=true"),
+                ca_file: ca_file.clone(),
+            },
         }
     }
 }
@@ -398,19 +417,14 @@ struct Credentials {
 }
 
 /// Builds a `mysql://` URL from an RDS-format secret (host, port, username,
-/// password, dbname). The password never appears in an error.
-pub fn url_from_secret(secret_json: &str, tls: DbTls) -> Result<String> {
-    url_from_secrets(secret_json, None, &Endpoint::default(), tls)
-}
-
-/// Like [`url_from_secret`], with `username` and `password` taken from a
-/// second secret when one is given (JSON with those two fields), and the host
-/// and port from `endpoint` when the secret has none.
+/// password, dbname), with `username` and `password` taken from a second
+/// secret when one is given (JSON with those two fields), and the host and
+/// port from `endpoint` when the secret has none. The password never appears
+/// in an error.
 pub fn url_from_secrets(
     secret_json: &str,
     credentials_json: Option<&str>,
     endpoint: &Endpoint,
-    tls: DbTls,
 ) -> Result<String> {
     let mut s: RdsSecret = serde_json::from_str(secret_json).map_err(|e| {
         Error::Config(format!(
@@ -445,32 +459,12 @@ pub fn url_from_secrets(
         .dbname
         .map(|d| format!("/{}", pct(&d)))
         .unwrap_or_default();
-    Ok(with_tls(
-        format!(
-            "mysql://{}:{}@{}:{port}{db}",
-            pct(&s.username),
-            pct(&s.password),
-            host
-        ),
-        tls,
+    Ok(format!(
+        "mysql://{}:{}@{}:{port}{db}",
+        pct(&s.username),
+        pct(&s.password),
+        host
     ))
-}
-
-/// Adds mysql_async's TLS parameters to a URL.
-pub fn with_tls(url: String, tls: DbTls) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let ca = env("DB_CA_FILE")
-        .map(|f| format!("&ssl_ca={f}"))
-        .unwrap_or_default();
-    match tls {
-        DbTls::Off => url,
-        DbTls::Require => {
-            format!("{url}{sep}require_ssl=true&verify_ca=false&verify_identity=false")
-        }
-        DbTls::Verify => {
-            format!("{url}{sep}require_ssl=true&verify_ca=true&verify_identity=true{ca}")
-        }
-    }
 }
 
 /// Percent-encodes everything but unreserved characters.
@@ -506,40 +500,60 @@ mod tests {
 
     #[test]
     fn secret_to_url_encodes_and_hides_nothing_it_should_not() {
-        let u = url_from_secret(
+        let u = url_from_secrets(
             r#"{"host":"db","port":3306,"username":"u@x","password":"p:/?#","dbname":"shop"}"#,
-            DbTls::Off,
+            None,
+            &Endpoint::default(),
         )
         .unwrap();
         assert_eq!(u, "mysql://u%40x:p%3A%2F%3F%23@db:3306/shop");
-        let e = url_from_secret(
+        let e = url_from_secrets(
             r#"{"host":"db","username":"u","password":"hunter2""#,
-            DbTls::Off,
+            None,
+            &Endpoint::default(),
         )
         .unwrap_err();
         assert!(!e.to_string().contains("hunter2"));
-        assert!(url_from_secret(
+        let u = url_from_secrets(
             r#"{"host":"db","port":"3307","username":"u","password":"p"}"#,
-            DbTls::Require
+            None,
+            &Endpoint::default(),
         )
-        .unwrap()
-        .ends_with("@db:3307?require_ssl=true&verify_ca=false&verify_identity=false"));
+        .unwrap();
+        assert_eq!(u, "mysql://u:p@db:3307");
+    }
+
+    #[test]
+    fn tls_adds_url_parameters_and_keeps_the_ca_file_beside_the_url() {
+        let url = || "mysql://u:p@db:3307".to_string();
+        let off = DbTls::Off.options(url());
+        assert_eq!(
+            (off.url.as_str(), off.ca_file),
+            ("mysql://u:p@db:3307", None)
+        );
+        let required = DbTls::Require.options(url());
+        assert!(required
+            .url
+            .ends_with("@db:3307?require_ssl=true&verify_ca=false&verify_identity=false"));
+        let verify = DbTls::Verify {
+            ca_file: Some("/etc/ca.pem".into()),
+        }
+        .options(format!("{}?prefer_socket=false", url()));
+        assert!(verify.url.ends_with(
+            "?prefer_socket=false&require_ssl=true&verify_ca=true&verify_identity=true"
+        ));
+        assert_eq!(verify.ca_file, Some("/etc/ca.pem".into()));
     }
 
     #[test]
     fn a_credentials_secret_replaces_user_and_password_only() {
         let admin = r#"{"host":"db.example","port":3306,"username":"admin","password":"root-pw","dbname":"shop"}"#;
         let repl = r#"{"username":"binlog_cdc","password":"r&pw"}"#;
-        let u = url_from_secrets(admin, Some(repl), &Endpoint::default(), DbTls::Off).unwrap();
+        let u = url_from_secrets(admin, Some(repl), &Endpoint::default()).unwrap();
         assert_eq!(u, "mysql://binlog_cdc:r%26pw@db.example:3306/shop");
         assert!(!u.contains("root-pw"));
-        let e = url_from_secrets(
-            admin,
-            Some(r#"{"username":"x"}"#),
-            &Endpoint::default(),
-            DbTls::Off,
-        )
-        .unwrap_err();
+        let e =
+            url_from_secrets(admin, Some(r#"{"username":"x"}"#), &Endpoint::default()).unwrap_err();
         assert!(e.to_string().contains("credentials secret"), "{e}");
         assert!(!e.to_string().contains("root-pw"));
     }
@@ -547,20 +561,20 @@ mod tests {
     #[test]
     fn a_managed_secret_takes_host_and_port_from_the_endpoint() {
         let managed = r#"{"username":"admin","password":"pw"}"#;
-        let e = url_from_secret(managed, DbTls::Off).unwrap_err();
+        let e = url_from_secrets(managed, None, &Endpoint::default()).unwrap_err();
         assert!(e.to_string().contains("DatabaseHost"), "{e}");
         let endpoint = Endpoint {
             host: Some("shop.cluster-abc.eu-west-1.rds.amazonaws.com".into()),
             port: Some(3307),
         };
-        let u = url_from_secrets(managed, None, &endpoint, DbTls::Off).unwrap();
+        let u = url_from_secrets(managed, None, &endpoint).unwrap();
         assert_eq!(
             u,
             "mysql://admin:pw@shop.cluster-abc.eu-west-1.rds.amazonaws.com:3307"
         );
         // The secret's own host and port win.
         let full = r#"{"host":"db","port":3306,"username":"u","password":"p"}"#;
-        let u = url_from_secrets(full, None, &endpoint, DbTls::Off).unwrap();
+        let u = url_from_secrets(full, None, &endpoint).unwrap();
         assert_eq!(u, "mysql://u:p@db:3306");
     }
 

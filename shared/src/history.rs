@@ -29,6 +29,7 @@ use mysql_async::Conn;
 use crate::contracts::{BinlogHistory, Checkpoint};
 use crate::error::{Error, Result};
 use crate::gtid::GtidSet;
+use crate::source::connect::ConnectOptions;
 use crate::source::server::{self, ServerSource};
 use crate::source::EventSource;
 use crate::BinlogPosition;
@@ -50,9 +51,9 @@ pub async fn server_identity(conn: &mut Conn) -> Result<String> {
 
 /// When the server created `file`: the timestamp of the format description
 /// event it starts with, read over a short dump (replication id `server_id`).
-pub async fn file_created(url: &str, file: &str, server_id: u32) -> Result<u32> {
+pub async fn file_created(db: &ConnectOptions, file: &str, server_id: u32) -> Result<u32> {
     let start = BinlogPosition::start_of(file.to_string());
-    let mut source = ServerSource::open(url, &start, None, server_id).await?;
+    let mut source = ServerSource::open(db, &start, None, server_id).await?;
     let first = source.next_event().await?;
     source.close().await;
     match first {
@@ -76,7 +77,12 @@ pub async fn file_created(url: &str, file: &str, server_id: u32) -> Result<u32> 
 pub const MAX_RECORDED_GTID_SET: usize = 8 << 10;
 
 /// The history `file` is in now.
-pub async fn mark(conn: &mut Conn, url: &str, file: &str, server_id: u32) -> Result<BinlogHistory> {
+pub async fn mark(
+    conn: &mut Conn,
+    db: &ConnectOptions,
+    file: &str,
+    server_id: u32,
+) -> Result<BinlogHistory> {
     let gtid_executed = gtid_executed(conn).await?.filter(|set| {
         let fits = set.len() <= MAX_RECORDED_GTID_SET;
         if !fits {
@@ -90,7 +96,7 @@ pub async fn mark(conn: &mut Conn, url: &str, file: &str, server_id: u32) -> Res
     Ok(BinlogHistory {
         server: server_identity(conn).await?,
         file: file.to_string(),
-        file_created: file_created(url, file, server_id).await?,
+        file_created: file_created(db, file, server_id).await?,
         gtid_executed,
     })
 }
@@ -128,7 +134,7 @@ pub async fn gtid_at(conn: &mut Conn, pos: &BinlogPosition) -> Option<String> {
 /// file the server no longer lists is left to the purge check.
 pub async fn check(
     conn: &mut Conn,
-    url: &str,
+    db: &ConnectOptions,
     files: &[(String, u64)],
     checkpoint: &Checkpoint,
     recorded: &BinlogHistory,
@@ -157,7 +163,7 @@ pub async fn check(
         )));
     }
     if recorded.file == at.file() {
-        let created = file_created(url, at.file(), server_id).await?;
+        let created = file_created(db, at.file(), server_id).await?;
         if created != recorded.file_created {
             return Err(changed(format!(
                 "{} was created again (its format description event says {created}, the checkpoint's file said {}: RESET MASTER, or another server)",

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::config::{DbSource, DbTls, PipelineConfig};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
+use crate::source::connect::{connect, ConnectOptions};
 use crate::store::s3::S3Store;
 use crate::store::ObjectStore;
 
@@ -20,8 +21,8 @@ pub struct Deps {
     pub store: Arc<dyn ObjectStore>,
     pub layout: Layout,
     pub config: PipelineConfig,
-    /// The database URL as last read (see [`Deps::connect`]).
-    db_url: std::sync::Mutex<String>,
+    /// How to connect to the database, as last read (see [`Deps::connect`]).
+    db: std::sync::Mutex<ConnectOptions>,
     /// Where the URL comes from, when it can be read again.
     db_secret: Option<(aws_config::SdkConfig, DbSource, DbTls)>,
     pub sfn: Option<aws_sdk_sfn::Client>,
@@ -30,21 +31,25 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(store: Arc<dyn ObjectStore>, config: PipelineConfig, db_url: String) -> Self {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        config: PipelineConfig,
+        db: impl Into<ConnectOptions>,
+    ) -> Self {
         Self {
             layout: Layout::new(&config),
             store,
             config,
-            db_url: std::sync::Mutex::new(db_url),
+            db: std::sync::Mutex::new(db.into()),
             db_secret: None,
             sfn: None,
             events: None,
         }
     }
 
-    /// The database URL as last read.
-    pub fn db_url(&self) -> String {
-        self.db_url
+    /// How to connect to the database, as last read.
+    pub fn db(&self) -> ConnectOptions {
+        self.db
             .lock()
             .map(|u| u.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
@@ -54,8 +59,8 @@ impl Deps {
     /// and the URL came from a secret, the secret is read again and, if it
     /// changed (rotated), the connection is tried once more with it.
     pub async fn connect(&self) -> Result<mysql_async::Conn> {
-        let url = self.db_url();
-        let err = match crate::source::server::connect(&url).await {
+        let db = self.db();
+        let err = match connect(&db).await {
             Ok(conn) => return Ok(conn),
             Err(e) => e,
         };
@@ -63,24 +68,24 @@ impl Deps {
         let Some((sdk, source, tls)) = self.db_secret.as_ref().filter(|_| refused) else {
             return Err(err);
         };
-        let fresh = crate::aws::database_url(sdk, source, *tls).await?;
-        if fresh == url {
+        let fresh = crate::aws::database(sdk, source, tls).await?;
+        if fresh == db {
             return Err(err);
         }
         tracing::info!("the database refused the password: the secret was read again (rotated)");
-        let conn = crate::source::server::connect(&fresh).await?;
-        if let Ok(mut u) = self.db_url.lock() {
+        let conn = connect(&fresh).await?;
+        if let Ok(mut u) = self.db.lock() {
             *u = fresh;
         }
         Ok(conn)
     }
 
-    /// A URL the server accepted just now, for readers that open their own
-    /// connections (see [`Deps::connect`]).
-    pub async fn checked_db_url(&self) -> Result<String> {
+    /// Connection options the server accepted just now, for readers that
+    /// open their own connections (see [`Deps::connect`]).
+    pub async fn checked_db(&self) -> Result<ConnectOptions> {
         let conn = self.connect().await?;
         let _ = conn.disconnect().await;
-        Ok(self.db_url())
+        Ok(self.db())
     }
 
     /// For a Lambda: settings from the environment, S3 bucket `BUCKET`.
@@ -110,11 +115,11 @@ impl Deps {
         let store: Arc<dyn ObjectStore> =
             Arc::new(S3Store::new(crate::aws::s3_client(&sdk), bucket));
         let tls = DbTls::from_env()?;
-        let db_url = match &db {
-            Some(db) => crate::aws::database_url(&sdk, db, tls).await?,
-            None => String::new(),
+        let options = match &db {
+            Some(db) => crate::aws::database(&sdk, db, &tls).await?,
+            None => ConnectOptions::default(),
         };
-        let mut deps = Self::new(store, config, db_url);
+        let mut deps = Self::new(store, config, options);
         deps.sfn = Some(aws_sdk_sfn::Client::new(&sdk));
         deps.events = crate::notify::EventBus::from_env(&sdk);
         deps.db_secret = db

@@ -16,6 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::position::BinlogPosition;
+use crate::source::connect::ConnectOptions;
 use crate::source::server::ServerSource;
 use crate::source::{types, EventSource};
 
@@ -107,7 +108,7 @@ impl ChunkGrouper {
 /// first) within `budget`. `probe_server_id` is the replication id used to
 /// find boundaries in large files.
 pub async fn plan_chunks(
-    url: &str,
+    db: &ConnectOptions,
     files: &[(String, u64)],
     from: &BinlogPosition,
     to: &BinlogPosition,
@@ -127,7 +128,7 @@ pub async fn plan_chunks(
         if start < *from || start >= *to || end.pos() <= start.pos() {
             continue;
         }
-        for piece in file_pieces(url, &start, &end, budget.chunk_bytes, probe_server_id).await? {
+        for piece in file_pieces(db, &start, &end, budget.chunk_bytes, probe_server_id).await? {
             if !grouper.push(piece) {
                 return Ok(grouper.finish(true));
             }
@@ -145,7 +146,7 @@ pub async fn plan_chunks(
 /// `[start, end)` of one file as pieces of about `chunk_bytes`, cut at
 /// transaction boundaries (one piece when the range is small).
 async fn file_pieces(
-    url: &str,
+    db: &ConnectOptions,
     start: &BinlogPosition,
     end: &BinlogPosition,
     chunk_bytes: u64,
@@ -159,7 +160,7 @@ async fn file_pieces(
     if end.pos() - start.pos() <= chunk_bytes {
         return Ok(vec![piece(start.clone(), end.clone())]);
     }
-    let bounds = transaction_boundaries(url, start, end, server_id).await?;
+    let bounds = transaction_boundaries(db, start, end, server_id).await?;
     let mut out = Vec::new();
     let mut cur = start.clone();
     for b in bounds {
@@ -175,12 +176,12 @@ async fn file_pieces(
 
 /// Offsets in `[start, end)` where a transaction begins.
 async fn transaction_boundaries(
-    url: &str,
+    db: &ConnectOptions,
     start: &BinlogPosition,
     end: &BinlogPosition,
     server_id: u32,
 ) -> Result<Vec<u64>> {
-    let mut src = ServerSource::open(url, start, Some(end.clone()), server_id).await?;
+    let mut src = ServerSource::open(db, start, Some(end.clone()), server_id).await?;
     let mut out = Vec::new();
     while let Some(ev) = src.next_event().await? {
         let h = ev.event.header();

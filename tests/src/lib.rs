@@ -365,8 +365,9 @@ pub mod collect {
         to: Option<BinlogPosition>,
         opts: DecodeOptions,
     ) -> Result<(Vec<Value>, Stats)> {
-        let mut src = ServerSource::open(url, from, to, 77).await?;
-        let lookup = InformationSchema::connect(url).await?;
+        let db = url.into();
+        let mut src = ServerSource::open(&db, from, to, 77).await?;
+        let lookup = InformationSchema::connect(&db).await?;
         let mut dec = Decoder::new(opts).with_lookup(Box::new(lookup));
         let mut sink = Collect::default();
         dec.run(&mut src, &mut sink).await?;

@@ -12,6 +12,7 @@ use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::{ListBinlogsInput, RunInput};
 use binlog_cdc::error::{names, Error};
 use binlog_cdc::pipeline::Deps;
+use binlog_cdc::source::connect::connect;
 use binlog_cdc::source::server;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc_tests::aws_local::ResponseUrl;
@@ -76,7 +77,7 @@ async fn settings_that_lose_rows_are_refused_by_name() {
         ),
     ] {
         db.sql(&format!("SET GLOBAL {set};"));
-        let mut conn = server::connect(&db.url()).await.expect("connect");
+        let mut conn = connect(&db.url().into()).await.expect("connect");
         let e = server::preflight(&mut conn).await.expect_err(set);
         drop(conn);
         assert_eq!(e.name(), names::CONFIG, "{e}");
@@ -120,7 +121,7 @@ async fn settings_that_lose_rows_are_refused_by_name() {
     // A read-only instance (an Aurora replica, an RDS read replica) is not
     // the writer: refused by name, by init-db and by every run.
     db.sql("SET GLOBAL read_only = 1;");
-    let mut conn = server::connect(&db.url()).await.expect("connect");
+    let mut conn = connect(&db.url().into()).await.expect("connect");
     let e = server::preflight(&mut conn).await.expect_err("read-only");
     drop(conn);
     assert!(matches!(e, Error::NotTheWriter { .. }), "{e}");
@@ -141,7 +142,7 @@ async fn settings_that_lose_rows_are_refused_by_name() {
     assert!(pipeline::meta(&deps).await.is_none(), "nothing committed");
     db.sql("SET GLOBAL read_only = 0;");
 
-    let mut conn = server::connect(&db.url()).await.expect("connect");
+    let mut conn = connect(&db.url().into()).await.expect("connect");
     assert!(server::preflight(&mut conn).await.is_ok(), "all put back");
     drop(conn);
     assert_eq!(init_db_create(&deps).await["Status"], "SUCCESS");

@@ -10,10 +10,11 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use binlog_cdc::config::{with_tls, DbTls, PipelineConfig};
+use binlog_cdc::config::{DbTls, PipelineConfig};
 use binlog_cdc::contracts::RunInput;
 use binlog_cdc::error::names;
 use binlog_cdc::pipeline::Deps;
+use binlog_cdc::source::connect::ConnectOptions;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc_tests::{pipeline, MariaDb};
 
@@ -117,22 +118,23 @@ async fn tls_verified_refused_and_required() {
         "CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY, v VARCHAR(20));
          INSERT INTO s.t VALUES (1, 'over tls'), (2, 'b');",
     );
-    let deps_for = |url: String, out: &str| {
+    let deps_for = |options: ConnectOptions, out: &str| {
         Deps::new(
             Arc::new(LocalStore::new(db.dir.join(out))),
             PipelineConfig::default(),
-            url,
+            options,
         )
+    };
+    let verify = |ca: &str| {
+        DbTls::Verify {
+            ca_file: Some(certs.join(ca)),
+        }
+        .options(db.url())
     };
 
     // Verified against the CA that signed the server's certificate: the
     // whole pipeline, replication stream included, runs over TLS.
-    let url = format!(
-        "{}&ssl_ca={}",
-        with_tls(db.url(), DbTls::Verify),
-        p("good-ca.pem")
-    );
-    let deps = deps_for(url, "verified");
+    let deps = deps_for(verify("good-ca.pem"), "verified");
     let mut conn = deps.connect().await.expect("a verified TLS connection");
     let cipher: Option<(String, String)> = mysql_async::prelude::Queryable::query_first(
         &mut conn,
@@ -153,12 +155,7 @@ async fn tls_verified_refused_and_required() {
     assert_eq!(meta.counts.get("s.t"), Some(&2), "{plan:?}");
 
     // A certificate that the given CA did not sign: refused, definitely.
-    let url = format!(
-        "{}&ssl_ca={}",
-        with_tls(db.url(), DbTls::Verify),
-        p("other-ca.pem")
-    );
-    let deps = deps_for(url, "refused");
+    let deps = deps_for(verify("other-ca.pem"), "refused");
     let e = pipeline::run(&deps, RunInput::default())
         .await
         .expect_err("an unverifiable certificate is refused");
@@ -166,7 +163,7 @@ async fn tls_verified_refused_and_required() {
     assert!(pipeline::meta(&deps).await.is_none(), "nothing committed");
 
     // `require`: encrypted, not verified (for servers whose CA is not at hand).
-    let deps = deps_for(with_tls(db.url(), DbTls::Require), "required");
+    let deps = deps_for(DbTls::Require.options(db.url()), "required");
     let (_, commit) = pipeline::run(&deps, RunInput::default())
         .await
         .expect("require does not verify");

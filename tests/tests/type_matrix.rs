@@ -259,7 +259,7 @@ async fn snapshot_images(db: &MariaDb, schema: &str, table: &str) -> BTreeMap<i6
         after: None,
         upto: None,
     };
-    let got = binlog_cdc::snapshot::read::read_range(&db.url(), &range, 4_170_200_001)
+    let got = binlog_cdc::snapshot::read::read_range(&db.url().into(), &range, 4_170_200_001)
         .await
         .expect("snapshot read");
     assert_eq!(

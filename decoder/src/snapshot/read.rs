@@ -18,6 +18,7 @@ use crate::filter::{TableFilter, SIGNAL_SCHEMA};
 use crate::position::BinlogPosition;
 use crate::reader::{DecodeOptions, Decoder, RowSink};
 use crate::schema::TableMeta;
+use crate::source::connect::ConnectOptions;
 use crate::source::server::{self, InformationSchema, ServerSource};
 use crate::source::EventSource;
 
@@ -100,8 +101,8 @@ pub struct KeyRange {
 
 /// A connection for the snapshot's queries: UTC, and (for reading rows)
 /// strings as their stored bytes.
-pub async fn connect(url: &str, raw_strings: bool) -> Result<Conn> {
-    let mut conn = server::connect(url).await?;
+pub async fn connect(db: &ConnectOptions, raw_strings: bool) -> Result<Conn> {
+    let mut conn = crate::source::connect::connect(db).await?;
     let set = if raw_strings {
         "SET time_zone = '+00:00', character_set_results = binary"
     } else {
@@ -375,8 +376,12 @@ impl Heads {
 ///    seen by the SELECT or not, so its selected row is dropped (the change
 ///    events there carry its state). Every other row is the table's state
 ///    at the high watermark, and is emitted at its position.
-pub async fn read_range(url: &str, range: &KeyRange, server_id: u32) -> Result<RangeRows> {
-    let mut conn = connect(url, true).await?;
+pub async fn read_range(
+    db: &ConnectOptions,
+    range: &KeyRange,
+    server_id: u32,
+) -> Result<RangeRows> {
+    let mut conn = connect(db, true).await?;
     let t = describe(&mut conn, &range.schema, &range.table).await?;
     check_commit_order(&mut conn).await?;
     let low = server::current_position(&mut conn).await?;
@@ -386,7 +391,7 @@ pub async fn read_range(url: &str, range: &KeyRange, server_id: u32) -> Result<R
     watermark(&mut conn, server_id, &mark).await?;
     let high = server::current_position(&mut conn).await?;
     let _ = conn.disconnect().await;
-    let window = read_window(url, &t.meta, &low, &high, server_id, &mark).await?;
+    let window = read_window(db, &t.meta, &low, &high, server_id, &mark).await?;
     let position = window.mark_at.ok_or_else(|| Error::Snapshot {
         table: t.meta.full_name.clone(),
         msg: format!("its high watermark {mark:?} is not in the binlog between {low} and {high}"),
@@ -562,7 +567,7 @@ impl RowSink for Window<'_> {
 /// Reads the binlog `[from, to)` for the table's changes and the range's
 /// high watermark.
 async fn read_window<'a>(
-    url: &str,
+    db: &ConnectOptions,
     t: &'a TableMeta,
     from: &BinlogPosition,
     to: &BinlogPosition,
@@ -583,8 +588,8 @@ async fn read_window<'a>(
         view: View::Both,
         filter,
     };
-    let mut source = ServerSource::open(url, from, Some(to.clone()), server_id).await?;
-    let lookup = InformationSchema::connect(url).await?;
+    let mut source = ServerSource::open(db, from, Some(to.clone()), server_id).await?;
+    let lookup = InformationSchema::connect(db).await?;
     let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
     while let Some(ev) = source.next_event().await? {
         decoder.handle(&ev, &mut window).await?;

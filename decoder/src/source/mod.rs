@@ -6,6 +6,7 @@
 //! `TRANSACTION_PAYLOAD` event carries are yielded one by one after it, each
 //! with the payload event's position.
 
+pub mod connect;
 pub mod file;
 pub mod server;
 

@@ -20,9 +20,10 @@ use std::future::Future;
 
 use futures_util::StreamExt;
 use mysql_async::prelude::Queryable;
-use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts};
+use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 use mysql_common::binlog::events::{Event, RotateEvent, TransactionPayloadEvent};
 
+use super::connect::{connect, ConnectOptions};
 use super::{guarded, types, EventSource, SourceEvent};
 use crate::error::server_codes::{
     ER_MASTER_FATAL_ERROR_READING_BINLOG, ER_UNKNOWN_SYSTEM_VARIABLE,
@@ -32,73 +33,6 @@ use crate::position::BinlogPosition;
 
 /// `LOG_EVENT_ARTIFICIAL_F`: the server made this event up for the stream.
 const ARTIFICIAL: u16 = 0x20;
-
-/// Amazon RDS's root certificate authorities (`decoder/certs/`, with their
-/// provenance): RDS and Aurora certificates chain to them, and they are not
-/// among the built-in web roots, so every TLS connection trusts them too and
-/// `DB_TLS=verify` works against RDS out of the box.
-const RDS_CA_BUNDLE: &[u8] = include_bytes!("../../certs/rds-ca-bundle.pem");
-
-/// Opens a connection (every connection of the pipeline, the replication
-/// stream's included, starts here). A reader or proxy endpoint is refused
-/// by its name first ([`endpoint_kind_refusal`]).
-///
-/// Besides mysql_async's URL parameters, the URL may carry `ssl_ca=PATH`: a
-/// CA certificate (PEM) to verify the server against, which mysql_async only
-/// takes through its `SslOpts` (`DB_CA_FILE` adds it; see
-/// `config::with_tls`). With TLS on, the trusted roots are the built-in web
-/// roots, [`RDS_CA_BUNDLE`] and that file.
-pub async fn connect(url: &str) -> Result<Conn> {
-    let (url, ca) = split_ssl_ca(url);
-    let opts = Opts::from_url(&url).map_err(|e| Error::Config(format!("bad database URL: {e}")))?;
-    if let Some(e) = endpoint_kind_refusal(opts.ip_or_hostname()) {
-        return Err(e);
-    }
-    let host = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
-    let opts = match (ca, opts.ssl_opts().cloned()) {
-        (ca, Some(ssl)) => {
-            let mut roots = vec![RDS_CA_BUNDLE.into()];
-            if let Some(ca) = ca {
-                roots.push(std::path::PathBuf::from(ca).into());
-            }
-            mysql_async::OptsBuilder::from_opts(opts)
-                .ssl_opts(ssl.with_root_certs(roots))
-                .into()
-        }
-        (Some(_), None) => {
-            return Err(Error::Config(
-                "ssl_ca is set but TLS is not (require_ssl=true, or DB_TLS=verify)".into(),
-            ))
-        }
-        (None, _) => opts,
-    };
-    Conn::new(opts)
-        .await
-        .map_err(|e| Error::mysql(format!("connecting to {host}"), e))
-}
-
-/// The URL without its `ssl_ca` parameter, and that parameter's value.
-fn split_ssl_ca(url: &str) -> (String, Option<String>) {
-    let Some((base, query)) = url.split_once('?') else {
-        return (url.to_string(), None);
-    };
-    let mut ca = None;
-    let rest: Vec<&str> = query
-        .split('&')
-        .filter(|kv| match kv.strip_prefix("ssl_ca=") {
-            Some(v) => {
-                ca = Some(v.to_string());
-                false
-            }
-            None => true,
-        })
-        .collect();
-    if rest.is_empty() {
-        (base.to_string(), ca)
-    } else {
-        (format!("{base}?{}", rest.join("&")), ca)
-    }
-}
 
 /// Whether the server is MariaDB.
 pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
@@ -117,11 +51,11 @@ pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
 /// goes on on another server that has the same transactions (a promoted
 /// replica, a new cluster fed by replication).
 pub async fn position_after_gtid_state(
-    url: &str,
+    db: &ConnectOptions,
     state: &str,
     server_id: u32,
 ) -> Result<BinlogPosition> {
-    let mut conn = connect(url).await?;
+    let mut conn = connect(db).await?;
     if !is_mariadb(&mut conn).await? {
         return Err(Error::Config(format!(
             "restartAt gtid:{state}: going on by GTID is offered on MariaDB; on MySQL find the position after the set with `mysqlbinlog --exclude-gtids='{state}'` and restart at FILE:POS"
@@ -299,7 +233,7 @@ pub struct ServerSource {
 impl ServerSource {
     /// Starts reading `[from, to)` with replication server id `server_id`.
     pub async fn open(
-        url: &str,
+        db: &ConnectOptions,
         from: &BinlogPosition,
         to: Option<BinlogPosition>,
         server_id: u32,
@@ -309,7 +243,7 @@ impl ServerSource {
                 return Err(Error::Config(format!("--to {to} is before --from {from}")));
             }
         }
-        let mut conn = connect(url).await?;
+        let mut conn = connect(db).await?;
         let files = list_binlogs(&mut conn).await?;
         check_on_server(&files, from, "start")?;
         if let Some(to) = &to {
@@ -564,9 +498,9 @@ pub struct InformationSchema {
 }
 
 impl InformationSchema {
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub async fn connect(db: &ConnectOptions) -> Result<Self> {
         Ok(Self {
-            conn: connect(url).await?,
+            conn: connect(db).await?,
         })
     }
 }
@@ -630,24 +564,6 @@ fn invalid(setting: &str, expected: &str, actual: &str, why: &str) -> Error {
         actual: actual.into(),
         fix: format!("{why}; {PARAMETER_GROUP_FIX}"),
     }
-}
-
-/// A reader endpoint or an RDS Proxy, told by the host name RDS gives it
-/// (`name.cluster-ro-….rds.amazonaws.com`, `name.proxy-….rds.amazonaws.com`),
-/// before any connection.
-pub fn endpoint_kind_refusal(host: &str) -> Option<Error> {
-    let h = host.to_ascii_lowercase();
-    let reason = if h.contains(".cluster-ro-") {
-        "it is an Aurora reader endpoint (cluster-ro)"
-    } else if h.contains(".proxy-") {
-        "it is an RDS Proxy endpoint (a proxy does not pass the replication protocol through)"
-    } else {
-        return None;
-    };
-    Some(Error::NotTheWriter {
-        endpoint: host.to_string(),
-        reason: reason.into(),
-    })
 }
 
 /// Refuses a read-only instance (an Aurora replica has
@@ -724,44 +640,4 @@ pub async fn preflight(conn: &mut Conn) -> Result<Vec<String>> {
         }
     }
     Ok(notes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_rds_bundle_holds_each_regions_three_roots() {
-        let text = std::str::from_utf8(RDS_CA_BUNDLE).expect("PEM is ASCII");
-        let certs = text.matches("-----BEGIN CERTIFICATE-----").count();
-        assert_eq!(certs, text.matches("-----END CERTIFICATE-----").count());
-        for kind in ["RSA2048 G1", "RSA4096 G1", "ECC384 G1"] {
-            assert_eq!(
-                text.matches(&format!("Root CA {kind} (until")).count(),
-                certs / 3,
-                "{kind}"
-            );
-        }
-        assert!(text.contains("# Amazon RDS us-east-1 Root CA RSA2048 G1"));
-        assert!(certs >= 87, "{certs}");
-    }
-
-    #[test]
-    fn reader_and_proxy_endpoints_are_refused_by_name() {
-        for host in [
-            "shop.cluster-ro-abc123.eu-west-1.rds.amazonaws.com",
-            "shop-proxy.proxy-abc123.eu-west-1.rds.amazonaws.com",
-        ] {
-            let e = endpoint_kind_refusal(host).expect(host);
-            assert_eq!(e.name(), crate::error::names::NOT_THE_WRITER);
-            assert!(e.to_string().contains("cluster (writer) endpoint"), "{e}");
-        }
-        for host in [
-            "shop.cluster-abc123.eu-west-1.rds.amazonaws.com",
-            "shop-instance-1.abc123.eu-west-1.rds.amazonaws.com",
-            "127.0.0.1",
-        ] {
-            assert!(endpoint_kind_refusal(host).is_none(), "{host}");
-        }
-    }
 }

@@ -21,6 +21,7 @@ use binlog_cdc::metrics::{self, Headroom, Metric};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::plan::{bytes_between, plan_chunks, Budget, Planned};
 use binlog_cdc::snapshot_plan::{self, Wanted};
+use binlog_cdc::source::connect::ConnectOptions;
 use binlog_cdc::source::server;
 use binlog_cdc::{checkpoint, history, BinlogPosition};
 
@@ -56,16 +57,16 @@ pub async fn plan(input: ListBinlogsInput, deps: &Deps) -> Result<(RunPlan, Stag
     let current = server::current_position(&mut conn).await?;
 
     let base = deps.config.server_id_base;
-    let url = deps.db_url();
+    let db = deps.db();
     // A restart starts the stream over on purpose, in the execution's first
     // run only: the old history is not checked (the position may even look
     // the same on another server).
     let restarting = input.input.restart_at.is_some() && input.loop_state.iteration == 0;
-    let input = resolve_gtid_restart(input, restarting, &url, base).await?;
+    let input = resolve_gtid_restart(input, restarting, &db, base).await?;
     let (from, commit) = start_of_run(&input, plan.from.as_ref(), &files, &current, deps)?;
     if let Some((meta, _)) = stored.as_ref().filter(|_| commit && !restarting) {
         if let (Some(recorded), true) = (&meta.history, meta.position.position == from) {
-            history::check(&mut conn, &url, &files, &meta.position, recorded, base).await?;
+            history::check(&mut conn, &db, &files, &meta.position, recorded, base).await?;
         }
     }
     let recorded = stored.as_ref().and_then(|(m, _)| m.history.as_ref());
@@ -75,7 +76,7 @@ pub async fn plan(input: ListBinlogsInput, deps: &Deps) -> Result<(RunPlan, Stag
     plan.commit = commit;
     plan.from = Some(from.clone());
     let stored_meta = stored.as_ref().map(|(m, _)| m);
-    let snapshot = plan_snapshot(&url, &input, stored_meta, commit, deps).await?;
+    let snapshot = plan_snapshot(&db, &input, stored_meta, commit, deps).await?;
     if from == end && snapshot.is_none() {
         let _ = conn.disconnect().await;
         plan.status = RunStatus::Nothing;
@@ -85,11 +86,11 @@ pub async fn plan(input: ListBinlogsInput, deps: &Deps) -> Result<(RunPlan, Stag
         ));
         return Ok((plan, Staged::new()));
     }
-    let planned = plan_chunks(&url, &files, &from, &end, budget(deps), base).await?;
+    let planned = plan_chunks(&db, &files, &from, &end, budget(deps), base).await?;
     let to = planned.end().cloned().unwrap_or(end);
     plan.to_gtid = history::gtid_at(&mut conn, &to).await;
     if commit {
-        plan.to_history = Some(history::mark(&mut conn, &url, to.file(), base).await?);
+        plan.to_history = Some(history::mark(&mut conn, &db, to.file(), base).await?);
     }
     let _ = conn.disconnect().await;
     fill_run(&mut plan, planned, to, deps);
@@ -138,7 +139,7 @@ struct SnapshotShare {
 /// The snapshot ranges this run reads, if a snapshot is requested (first
 /// iteration), configured for a first run, or in progress.
 async fn plan_snapshot(
-    url: &str,
+    db: &ConnectOptions,
     input: &ListBinlogsInput,
     meta: Option<&Meta>,
     commit: bool,
@@ -163,7 +164,7 @@ async fn plan_snapshot(
         return Ok(None);
     };
     // Key bounds are read in a session like the ranges' own (UTC).
-    let mut conn = binlog_cdc::snapshot::read::connect(url, false).await?;
+    let mut conn = binlog_cdc::snapshot::read::connect(db, false).await?;
     let started = match &wanted {
         Wanted::New(patterns) => {
             let id = format!("s{}", metrics::now_ms());
@@ -240,11 +241,11 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
 async fn resolve_gtid_restart(
     mut input: ListBinlogsInput,
     restarting: bool,
-    url: &str,
+    db: &ConnectOptions,
     base: u32,
 ) -> Result<ListBinlogsInput> {
     if let (Some(RestartAt::AfterGtid(state)), true) = (&input.input.restart_at, restarting) {
-        let at = server::position_after_gtid_state(url, state, base).await?;
+        let at = server::position_after_gtid_state(db, state, base).await?;
         tracing::info!(gtid = %state, position = %at, "the GTID state ends here");
         input.input.restart_at = Some(RestartAt::At(at));
     }

@@ -51,10 +51,10 @@ pub mod binlog {
             view: deps.config.view,
             filter: deps.config.table_filter()?,
         };
-        let url = deps.checked_db_url().await?;
+        let db = deps.checked_db().await?;
         let mut source =
-            ServerSource::open(&url, &chunk.from, Some(chunk.to.clone()), chunk.server_id).await?;
-        let lookup = InformationSchema::connect(&url).await?;
+            ServerSource::open(&db, &chunk.from, Some(chunk.to.clone()), chunk.server_id).await?;
+        let lookup = InformationSchema::connect(&db).await?;
         let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
         let mut staging = Staging::new(deps);
         while let Some(ev) = source.next_event().await? {

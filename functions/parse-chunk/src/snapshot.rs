@@ -15,8 +15,8 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
     let started = std::time::Instant::now();
     let key = deps.layout.snapshot_range(&chunk.run_id, chunk.index);
     let range: KeyRange = get_json(deps.store.as_ref(), &key).await?;
-    let url = deps.checked_db_url().await?;
-    let got = read::read_range(&url, &range, chunk.server_id).await?;
+    let db = deps.checked_db().await?;
+    let got = read::read_range(&db, &range, chunk.server_id).await?;
     let timestamp = (binlog_cdc::metrics::now_ms() / 1000) as u32;
     let tail = got.tail(timestamp);
     let mut staging = Staging::new(deps);
