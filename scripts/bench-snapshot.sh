@@ -6,7 +6,8 @@
 #   - binlog-cdc run --snapshot: 4 ranges read in parallel, events staged,
 #     joined into the per-table and all-tables objects, meta.json committed
 #     (jsonl, a fresh local directory each time).
-# Prints medians of wall time, rows/s and peak RSS (GNU time).
+# Prints medians of wall time, rows/s and peak RSS (GNU time), and the
+# snapshot run's own step times.
 #   scripts/bench-snapshot.sh [ROWS] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ for ((start = 1; start <= ROWS; start += batch)); do
 done
 sql "RESET MASTER"
 python3 - "$dir" "$port" "$ROWS" "$RUNS" <<'PY'
-import os, shutil, statistics, subprocess, sys
+import json, os, shutil, statistics, subprocess, sys
 d, port, rows, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 url = f"mysql://cdc:cdc@127.0.0.1:{port}"
 ranges = 4
@@ -43,13 +44,21 @@ cmds = {
         "--concurrency", str(ranges)],
 }
 results = {k: [] for k in cmds}
+steps = []
 for _ in range(runs):
     for name, cmd in cmds.items():
         shutil.rmtree(f"{d}/out", ignore_errors=True)
-        p = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], stdout=subprocess.DEVNULL,
+        # The last run's output goes to disk before the clock starts, not
+        # while the next command runs (both share the 2 cores with it).
+        subprocess.run(["sync"], check=True)
+        ours = cmd[0].endswith("binlog-cdc")
+        p = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd],
+                           stdout=subprocess.PIPE if ours else subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
         if p.returncode != 0:
             sys.exit(f"{name} failed:\n{p.stderr}")
+        if ours:
+            steps.append(json.loads(p.stdout)["stepSeconds"])
         secs, kib = p.stderr.strip().splitlines()[-1].split()
         results[name].append((float(secs), int(kib)))
 print(f"\n{rows:,} rows, {runs} runs each, alternating; medians\n")
@@ -59,4 +68,6 @@ for name, rs in results.items():
     s = statistics.median(r[0] for r in rs)
     m = statistics.median(r[1] for r in rs) / 1024
     print(f"| {name} | {s:.2f} | {rows / s:,.0f} | {m:.0f} |")
+print("\nbinlog-cdc run's steps (medians, seconds): " + ", ".join(
+    f"{k} {statistics.median(s[k] for s in steps):.2f}" for k in steps[0]))
 PY

@@ -71,8 +71,9 @@ pub async fn start(
 }
 
 /// Up to `max` ranges from where `state` stands, and the progress once
-/// they are done. Each range ends at the key `rows` rows on (walking the
-/// primary key), or at its table's end.
+/// they are done. Each range holds at most `rows` rows ([`read::range_end`]:
+/// by value for a dense integer key, else walking the key), the last of a
+/// table running to its end.
 pub async fn next_ranges(
     conn: &mut Conn,
     state: &SnapshotState,
@@ -82,19 +83,21 @@ pub async fn next_ranges(
     let mut p = state.progress.clone();
     let mut ranges = Vec::new();
     // Described once per table, however many of its ranges this run takes.
-    let mut described: Option<(u32, SnapshotTable)> = None;
+    let mut described: Option<(u32, SnapshotTable, read::Cut)> = None;
     while !p.done() && (ranges.len() as u32) < max {
-        if described.as_ref().map(|(i, _)| *i) != Some(p.tables_done) {
+        if described.as_ref().map(|(i, _, _)| *i) != Some(p.tables_done) {
             let name = &state.table_names[p.tables_done as usize];
             let (schema, table) = name.split_once('.').ok_or_else(|| {
                 Error::Config(format!("snapshot table {name:?} is not schema.table"))
             })?;
-            described = Some((p.tables_done, read::describe(conn, schema, table).await?));
+            let t = read::describe(conn, schema, table).await?;
+            let cut = read::cut(conn, &t).await?;
+            described = Some((p.tables_done, t, cut));
         }
-        let Some((_, t)) = described.as_ref() else {
+        let Some((_, t, cut)) = described.as_ref() else {
             break;
         };
-        let upto = read::range_end(conn, t, p.after.as_deref(), rows).await?;
+        let upto = read::range_end(conn, t, *cut, p.after.as_deref(), rows).await?;
         ranges.push(KeyRange {
             schema: t.meta.schema.clone(),
             table: t.meta.table.clone(),

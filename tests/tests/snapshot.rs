@@ -397,3 +397,68 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }
+
+/// A dense integer key is cut by value (no row read to plan it), each range
+/// holding at most the rows asked for; a sparse one, or a key of another
+/// type, is walked.
+#[tokio::test]
+async fn dense_integer_keys_are_cut_by_value_others_walked() {
+    use binlog_cdc::snapshot::read::{self, Cut};
+    let db = MariaDb::start();
+    db.sql(
+        "CREATE DATABASE k;
+         CREATE TABLE k.dense (id INT PRIMARY KEY);
+         CREATE TABLE k.sparse (id BIGINT PRIMARY KEY);
+         CREATE TABLE k.text (id VARCHAR(8) PRIMARY KEY);
+         INSERT INTO k.dense SELECT seq FROM k.seq_10_to_1009;
+         INSERT INTO k.sparse SELECT seq * 1000 FROM k.seq_1_to_1000;
+         INSERT INTO k.text SELECT seq FROM k.seq_1_to_1000;
+         ANALYZE TABLE k.dense, k.sparse, k.text;",
+    );
+    let mut conn = read::connect(&db.url().into(), false)
+        .await
+        .expect("connect");
+    let t = read::describe(&mut conn, "k", "dense")
+        .await
+        .expect("dense");
+    let dense = read::cut(&mut conn, &t).await.expect("dense");
+    assert_eq!(
+        dense,
+        Cut::ByValue {
+            first: 10,
+            last: 1009
+        }
+    );
+    // Ranges of 300 rows from the start: 10..=309, 310..=609, 610..=909,
+    // then the rest to the table's end.
+    let mut after = None;
+    let mut ends = Vec::new();
+    loop {
+        let end = read::range_end(&mut conn, &t, dense, after.as_deref(), 300)
+            .await
+            .expect("range end");
+        ends.push(end.clone());
+        match end {
+            Some(e) => after = Some(e),
+            None => break,
+        }
+    }
+    use binlog_cdc::snapshot::KeyValue::Int;
+    assert_eq!(
+        ends,
+        vec![
+            Some(vec![Int(309)]),
+            Some(vec![Int(609)]),
+            Some(vec![Int(909)]),
+            None
+        ]
+    );
+    for table in ["sparse", "text"] {
+        let t = read::describe(&mut conn, "k", table).await.expect(table);
+        assert_eq!(
+            read::cut(&mut conn, &t).await.expect(table),
+            Cut::Walk,
+            "{table}"
+        );
+    }
+}

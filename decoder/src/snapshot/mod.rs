@@ -3,7 +3,8 @@
 //! longer than one SELECT, and ordered against the change stream.
 //!
 //! ```text
-//! read::tables ─▶ read::range_end (walk the key: where each range ends)
+//! read::tables ─▶ read::cut ─▶ read::range_end (where each range ends: by
+//!   value for a dense integer key, else walking the key)
 //!   per range: read::read_range
 //!     low = position ─▶ watermark write ─▶ SELECT range ─▶ high = position
 //!     ─▶ binlog [low, high): keys changed there ─▶ drop those rows

@@ -5,7 +5,6 @@
 use binlog_cdc::contracts::{Chunk, ChunkAck, KeyRange};
 use binlog_cdc::error::Result;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::reader::RowSink;
 use binlog_cdc::snapshot::read;
 use binlog_cdc::store::get_json;
 
@@ -20,12 +19,8 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
     let timestamp = (binlog_cdc::metrics::now_ms() / 1000) as u32;
     let tail = got.tail(timestamp);
     let mut staging = Staging::new(deps);
-    let mut line = Vec::new();
     for head in got.heads() {
-        line.clear();
-        line.extend_from_slice(head);
-        line.extend_from_slice(&tail);
-        staging.row(&got.table, timestamp, &line)?;
+        staging.push(&got.table, timestamp, &[head, &tail]);
         staging.flush_if_needed(&chunk, deps).await?;
     }
     // A range without rows (an empty table's) stages nothing and dates

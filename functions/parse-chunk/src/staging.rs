@@ -30,6 +30,15 @@ pub struct Staging {
 
 impl RowSink for Staging {
     fn row(&mut self, table: &TableMeta, timestamp: u32, json: &[u8]) -> Result<()> {
+        self.push(table, timestamp, &[json]);
+        Ok(())
+    }
+}
+
+impl Staging {
+    /// Buffers one event line for `table`, given in pieces (a snapshot
+    /// row's head and its range's tail), copied once.
+    pub fn push(&mut self, table: &TableMeta, timestamp: u32, pieces: &[&[u8]]) {
         let t = match self.tables.get_mut(&table.full_name) {
             Some(t) => t,
             None => self
@@ -48,16 +57,15 @@ impl RowSink for Staging {
         if self.leading_comma {
             t.buf.push(b',');
         }
-        t.buf.extend_from_slice(json);
+        for piece in pieces {
+            t.buf.extend_from_slice(piece);
+        }
         t.buf.push(b'\n');
         t.part.count += 1;
         t.part.last_timestamp = timestamp;
         self.buffered += t.buf.len() - before;
-        Ok(())
     }
-}
 
-impl Staging {
     /// Writes `table`'s buffer as its next part.
     pub async fn flush(&mut self, table: &str, chunk: &Chunk, deps: &Deps) -> Result<()> {
         let Some(t) = self.tables.get_mut(table) else {
