@@ -8,10 +8,12 @@
 #     (jsonl, a fresh local directory each time).
 # Prints medians of wall time, rows/s and peak RSS (GNU time), and the
 # snapshot run's own step times.
-#   scripts/bench-snapshot.sh [ROWS] [RUNS]
+# OTHER_BINARY (a build of an earlier commit, say) runs the same snapshot in
+# the same invocation, for a side-by-side comparison.
+#   scripts/bench-snapshot.sh [ROWS] [RUNS] [OTHER_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROWS=${1:-1000000}; RUNS=${2:-5}
+ROWS=${1:-1000000}; RUNS=${2:-5}; OTHER=${3:-}
 bash scripts/ensure-deps.sh
 cargo build --release --locked --bin binlog-cdc
 dir=$(mktemp -d /tmp/binlog-cdc-snapbench.XXXXXX)
@@ -30,35 +32,38 @@ for ((start = 1; start <= ROWS; start += batch)); do
        IF(seq % 3 = 0, NULL, CONCAT('note ', seq, ' é')) FROM bench.seq_${start}_to_${end}"
 done
 sql "RESET MASTER"
-python3 - "$dir" "$port" "$ROWS" "$RUNS" <<'PY'
+python3 - "$dir" "$port" "$ROWS" "$RUNS" "$OTHER" <<'PY'
 import json, os, shutil, statistics, subprocess, sys
-d, port, rows, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+d, port, rows, runs, other = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 url = f"mysql://cdc:cdc@127.0.0.1:{port}"
 ranges = 4
+def snapshot(exe):
+    return [exe, "run", "--url", url, "--out", f"{d}/out", "--format", "jsonl",
+            "--snapshot", "bench.orders", "--snapshot-range-rows", str(-(-rows // ranges)),
+            "--snapshot-ranges-per-run", str(ranges), "--concurrency", str(ranges)]
 cmds = {
     "mariadb-dump (1 thread)": ["mariadb-dump", "--no-defaults", f"--socket={d}/sock", "-uroot",
                                 "bench", "orders"],
-    f"binlog-cdc run --snapshot ({ranges} ranges)": ["target/release/binlog-cdc", "run", "--url", url,
-        "--out", f"{d}/out", "--format", "jsonl", "--snapshot", "bench.orders",
-        "--snapshot-range-rows", str(-(-rows // ranges)), "--snapshot-ranges-per-run", str(ranges),
-        "--concurrency", str(ranges)],
+    f"binlog-cdc run --snapshot ({ranges} ranges)": snapshot("target/release/binlog-cdc"),
 }
+if other:
+    cmds[f"{other} run --snapshot ({ranges} ranges)"] = snapshot(other)
 results = {k: [] for k in cmds}
-steps = []
+steps = {k: [] for k in cmds}
 for _ in range(runs):
     for name, cmd in cmds.items():
         shutil.rmtree(f"{d}/out", ignore_errors=True)
         # The last run's output goes to disk before the clock starts, not
         # while the next command runs (both share the 2 cores with it).
         subprocess.run(["sync"], check=True)
-        ours = cmd[0].endswith("binlog-cdc")
+        ours = cmd[0] != "mariadb-dump"
         p = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd],
                            stdout=subprocess.PIPE if ours else subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
         if p.returncode != 0:
             sys.exit(f"{name} failed:\n{p.stderr}")
         if ours:
-            steps.append(json.loads(p.stdout)["stepSeconds"])
+            steps[name].append(json.loads(p.stdout)["stepSeconds"])
         secs, kib = p.stderr.strip().splitlines()[-1].split()
         results[name].append((float(secs), int(kib)))
 print(f"\n{rows:,} rows, {runs} runs each, alternating; medians\n")
@@ -68,6 +73,8 @@ for name, rs in results.items():
     s = statistics.median(r[0] for r in rs)
     m = statistics.median(r[1] for r in rs) / 1024
     print(f"| {name} | {s:.2f} | {rows / s:,.0f} | {m:.0f} |")
-print("\nbinlog-cdc run's steps (medians, seconds): " + ", ".join(
-    f"{k} {statistics.median(s[k] for s in steps):.2f}" for k in steps[0]))
+for name, ss in steps.items():
+    if ss:
+        print(f"\n{name}, its steps (medians, seconds): " + ", ".join(
+            f"{k} {statistics.median(s[k] for s in ss):.2f}" for k in ss[0]))
 PY

@@ -47,81 +47,100 @@ pub fn decimal(
             *b = !*b;
         }
     }
+    let digits = Digits::unpack(bytes, precision, scale)?;
+    digits.write(negative, out);
+    Ok(())
+}
 
-    let intg = (precision - scale) as usize;
-    let frac = scale as usize;
-    let mut pos = 0;
-    // Reads one big-endian group of `n` bytes holding at most `digits` digits.
-    let mut group = |n: usize, digits: usize| -> Result<u32, String> {
-        let v = bytes[pos..pos + n]
-            .iter()
-            .fold(0u32, |v, &b| (v << 8) | b as u32);
-        pos += n;
-        if digits < 10 && v >= POW10[digits] {
-            return Err(format!(
-                "DECIMAL({precision},{scale}) bytes hold a group {v} wider than {digits} digits"
-            ));
+/// A decimal's digits, every group zero-padded (`int_len` of them before
+/// the point).
+struct Digits {
+    d: [u8; 96],
+    len: usize,
+    int_len: usize,
+}
+
+impl Digits {
+    /// The digits of a DECIMAL(precision, scale) value's bytes (sign
+    /// already removed), group by group.
+    fn unpack(bytes: &[u8], precision: u8, scale: u8) -> Result<Self, String> {
+        let intg = (precision - scale) as usize;
+        let frac = scale as usize;
+        let mut pos = 0;
+        // Reads one big-endian group of `n` bytes holding at most `digits` digits.
+        let mut group = |n: usize, digits: usize| -> Result<u32, String> {
+            let v = bytes[pos..pos + n]
+                .iter()
+                .fold(0u32, |v, &b| (v << 8) | b as u32);
+            pos += n;
+            if digits < 10 && v >= POW10[digits] {
+                return Err(format!(
+                    "DECIMAL({precision},{scale}) bytes hold a group {v} wider than {digits} digits"
+                ));
+            }
+            Ok(v)
+        };
+        let mut me = Self {
+            d: [0u8; 96],
+            len: 0,
+            int_len: 0,
+        };
+        let lead = intg % 9;
+        if lead > 0 {
+            me.push(group(DIG2BYTES[lead], lead)?, lead);
         }
-        Ok(v)
-    };
+        for _ in 0..intg / 9 {
+            me.push(group(4, 9)?, 9);
+        }
+        me.int_len = me.len;
+        for _ in 0..frac / 9 {
+            me.push(group(4, 9)?, 9);
+        }
+        let tail = frac % 9;
+        if tail > 0 {
+            me.push(group(DIG2BYTES[tail], tail)?, tail);
+        }
+        Ok(me)
+    }
 
-    let mut digits = [0u8; 96];
-    let mut nd = 0;
-    // Appends `v` zero-padded to `width` digits.
-    fn push(digits: &mut [u8; 96], nd: &mut usize, v: u32, width: usize) {
+    /// Appends `v` zero-padded to `width` digits.
+    fn push(&mut self, v: u32, width: usize) {
         let mut b = itoa::Buffer::new();
         let s = b.format(v).as_bytes();
         for _ in s.len()..width {
-            digits[*nd] = b'0';
-            *nd += 1;
+            self.d[self.len] = b'0';
+            self.len += 1;
         }
-        digits[*nd..*nd + s.len()].copy_from_slice(s);
-        *nd += s.len();
-    }
-    // Integer part, every group zero-padded, then leading zeros stripped.
-    let lead = intg % 9;
-    if lead > 0 {
-        let v = group(DIG2BYTES[lead], lead)?;
-        push(&mut digits, &mut nd, v, lead);
-    }
-    for _ in 0..intg / 9 {
-        let v = group(4, 9)?;
-        push(&mut digits, &mut nd, v, 9);
-    }
-    let int_len = nd;
-    for _ in 0..frac / 9 {
-        let v = group(4, 9)?;
-        push(&mut digits, &mut nd, v, 9);
-    }
-    let tail = frac % 9;
-    if tail > 0 {
-        let v = group(DIG2BYTES[tail], tail)?;
-        push(&mut digits, &mut nd, v, tail);
+        self.d[self.len..self.len + s.len()].copy_from_slice(s);
+        self.len += s.len();
     }
 
-    let int_digits = &digits[..int_len];
-    let frac_digits = &digits[int_len..nd];
-    let first_nonzero = int_digits
-        .iter()
-        .position(|&d| d != b'0')
-        .unwrap_or(int_len);
-    let all_zero = digits[..nd].iter().all(|&d| d == b'0');
-    out.push(b'"');
-    // The server never stores -0; an all-zero negative pattern prints as 0.
-    if negative && !all_zero {
-        out.push(b'-');
+    /// Writes the value as a JSON string: the integer part without its
+    /// leading zeros (`0` when nothing is left), then every fraction digit.
+    fn write(&self, negative: bool, out: &mut Vec<u8>) {
+        let int_digits = &self.d[..self.int_len];
+        let frac_digits = &self.d[self.int_len..self.len];
+        let first_nonzero = int_digits
+            .iter()
+            .position(|&d| d != b'0')
+            .unwrap_or(self.int_len);
+        let all_zero = self.d[..self.len].iter().all(|&d| d == b'0');
+        out.push(b'"');
+        // The server never stores -0; an all-zero negative pattern prints as 0.
+        if negative && !all_zero {
+            out.push(b'-');
+        }
+        if first_nonzero == self.int_len {
+            out.push(b'0');
+        } else {
+            out.extend_from_slice(&int_digits[first_nonzero..]);
+        }
+        if !frac_digits.is_empty() {
+            out.push(b'.');
+            out.extend_from_slice(frac_digits);
+        }
+        out.push(b'"');
     }
-    if first_nonzero == int_len {
-        out.push(b'0');
-    } else {
-        out.extend_from_slice(&int_digits[first_nonzero..]);
-    }
-    if frac > 0 {
-        out.push(b'.');
-        out.extend_from_slice(frac_digits);
-    }
-    out.push(b'"');
-    Ok(())
 }
 
 #[cfg(test)]
