@@ -9,6 +9,7 @@
 //! a sink. [`position`] is the one `file:pos` type; [`error`] names every
 //! failure and maps it to a stable Step Functions error name.
 
+pub mod charset;
 pub mod decode;
 pub mod error;
 pub mod event;

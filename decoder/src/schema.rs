@@ -13,7 +13,7 @@
 use mysql_common::binlog::events::{OptionalMetadataField, TableMapEvent};
 use mysql_common::constants::ColumnType;
 
-use crate::decode::text::Charset;
+use crate::charset::Charset;
 
 /// Looks up a table's columns in information_schema (live sources only:
 /// `source::server::InformationSchema`); what the decoder asks for when a

@@ -2,7 +2,7 @@
 //! [`ColumnKind`] (what the binlog path decodes it as) and how the query
 //! reads it ([`Read`]), so a queried value is written as the binlog writes it.
 
-use crate::decode::text::Charset;
+use crate::charset::Charset;
 use crate::schema::{parse_labels, ColumnKind, ColumnMeta, TableMeta};
 
 /// How the snapshot's SELECT reads a column, where its plain value is not

@@ -195,7 +195,7 @@ pub fn uuid_bytes(text: &[u8]) -> Result<[u8; 16], String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::text::Charset;
+    use crate::charset::Charset;
 
     fn one(kind: ColumnKind, read: Read, v: Value) -> String {
         let mut out = Vec::new();
