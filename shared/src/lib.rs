@@ -5,12 +5,12 @@
 //! `RunCommitted` event ([`metrics`], [`notify`]), and what every step needs
 //! ([`pipeline`]).
 //!
-//! The decoder underneath (positions, sources, schema, decode, event,
+//! The decoder underneath (positions, sources, schema, charsets, decode, event,
 //! reader, filter, errors) is its own crate, `binlog-cdc-decoder`, with no
 //! AWS dependency; its modules are re-exported here under the same names.
 
 pub use binlog_decoder::{
-    decode, error, event, filter, guard, json, position, reader, schema, snapshot, source,
+    charset, decode, error, event, filter, guard, json, position, reader, schema, snapshot, source,
 };
 
 pub mod aws;
