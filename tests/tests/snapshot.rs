@@ -462,3 +462,73 @@ async fn dense_integer_keys_are_cut_by_value_others_walked() {
         );
     }
 }
+
+/// A sink that, given a range's first row, commits an update of two keys
+/// of the same range from another connection: a write while the range is
+/// read.
+struct WritingSink {
+    url: String,
+    lines: Vec<Vec<u8>>,
+}
+
+impl binlog_cdc::snapshot::RangeSink for WritingSink {
+    fn row(
+        &mut self,
+        _table: &binlog_cdc::schema::TableMeta,
+        pieces: &[&[u8]],
+    ) -> impl std::future::Future<Output = Result<()>> + Send {
+        self.lines.push(pieces.concat());
+        let write = (self.lines.len() == 1).then(|| self.url.clone());
+        async move {
+            if let Some(url) = write {
+                let mut conn = mysql_async::Conn::from_url(url).await.expect("connect");
+                conn.query_drop("UPDATE shop.orders SET qty = qty + 1 WHERE id IN (5, 7)")
+                    .await
+                    .expect("update");
+                conn.disconnect().await.expect("disconnect");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Keys written while their range is read are reported superseded (by
+/// their index in the range), every other row is given at the range's own
+/// position; parse-chunk drops the superseded ones from its staged parts.
+#[tokio::test]
+async fn keys_written_during_a_range_are_superseded() {
+    let db = MariaDb::start();
+    db.sql(
+        "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, qty INT NOT NULL);
+         INSERT INTO shop.orders SELECT seq, 0 FROM shop.seq_1_to_10;",
+    );
+    let range = binlog_cdc::snapshot::KeyRange {
+        schema: "shop".into(),
+        table: "orders".into(),
+        after: None,
+        upto: None,
+    };
+    let mut sink = WritingSink {
+        url: db.url(),
+        lines: Vec::new(),
+    };
+    let got = binlog_cdc::snapshot::read::read_range(
+        &db.url().into(),
+        &range,
+        4_170_200_002,
+        7,
+        &mut sink,
+    )
+    .await
+    .expect("range read");
+    assert_eq!(got.read, 10);
+    assert_eq!(got.superseded, [4, 6], "ids 5 and 7, by index");
+    assert_eq!(got.len(), 8);
+    for (i, line) in sink.lines.iter().enumerate() {
+        let e: Value = serde_json::from_slice(line).expect("an event");
+        assert_eq!(e["index"], i as u64);
+        assert_eq!(e["keys"]["id"], i as u64 + 1);
+        assert_eq!(e["position"], got.position.to_string());
+        assert_eq!(e["timestamp"], 7);
+    }
+}

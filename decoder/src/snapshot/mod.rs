@@ -6,9 +6,11 @@
 //! read::tables ─▶ read::cut ─▶ read::range_end (where each range ends: by
 //!   value for a dense integer key, else walking the key)
 //!   per range: read::read_range
-//!     low = position ─▶ watermark write ─▶ SELECT range ─▶ high = position
-//!     ─▶ binlog [low, high): keys changed there ─▶ drop those rows
-//!   ─▶ encode (each value as the binlog path writes it) ─▶ events at `high`
+//!     low = position ─▶ low watermark write ─▶ binlog [low, ..): where it is
+//!     ─▶ SELECT range, each row encoded (each value as the binlog path
+//!        writes it) and handed on as an event at the low watermark
+//!     ─▶ high watermark write ─▶ high = position
+//!     ─▶ binlog [low, high): keys changed there ─▶ the caller drops those rows
 //! ```
 //!
 //! The rule a consumer applies (docs/EVENTS.md): order a table's events by
@@ -22,4 +24,4 @@ pub mod encode;
 pub mod read;
 
 pub use columns::SnapshotTable;
-pub use read::{KeyRange, KeyValue, RangeRows};
+pub use read::{KeyRange, KeyValue, RangeRead, RangeSink};

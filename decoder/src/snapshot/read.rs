@@ -352,50 +352,64 @@ async fn walk_end(
     Ok(row.map(|r| r.unwrap().into_iter().map(KeyValue::from).collect()))
 }
 
-/// What reading one range gave: its rows (those the binlog does not
-/// supersede) as events, and the position they are ordered at.
-pub struct RangeRows {
-    pub table: TableMeta,
-    /// The range's high watermark: the position of its own write to the
-    /// signal table, which no change event shares.
-    pub position: BinlogPosition,
-    /// Rows read, and of those dropped because the binlog changed their key
-    /// while the range was read.
-    pub read: u64,
-    pub superseded: u64,
-    heads: Heads,
-    kept: Vec<bool>,
+/// Where a range's rows go as they are read: one event line each (given in
+/// pieces, without a newline), in key order.
+pub trait RangeSink {
+    fn row(
+        &mut self,
+        table: &TableMeta,
+        pieces: &[&[u8]],
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
 }
 
-impl RangeRows {
-    /// Each kept row's event up to its `position` field; each is followed by
-    /// [`RangeRows::tail`] to make the whole event.
-    pub fn heads(&self) -> impl Iterator<Item = &[u8]> {
-        (0..self.kept.len())
-            .filter(|&i| self.kept[i])
-            .map(|i| self.heads.head(i))
+/// Collects the lines (for tests and small reads).
+impl RangeSink for Vec<Vec<u8>> {
+    fn row(
+        &mut self,
+        _table: &TableMeta,
+        pieces: &[&[u8]],
+    ) -> impl std::future::Future<Output = Result<()>> + Send {
+        self.push(pieces.concat());
+        std::future::ready(Ok(()))
     }
+}
 
-    /// The rest of every event of the range: its position, table,
-    /// `timestamp` and type.
-    pub fn tail(&self, timestamp: u32) -> Vec<u8> {
-        let position = self.position.to_string();
-        let mut out = Vec::new();
-        EventWriter::write_tail(
-            &snapshot_row(&self.table, &position, timestamp, 0, None),
-            &mut out,
-        );
-        out
-    }
+/// What reading one range gave, once its rows went to the sink.
+#[derive(Debug)]
+pub struct RangeRead {
+    pub table: TableMeta,
+    /// The range's low watermark: the position of its own write to the
+    /// signal table, which no change event shares. Every row is written at
+    /// it.
+    pub position: BinlogPosition,
+    /// Rows read (each given to the sink, `index` 0, 1, ... in key order).
+    pub read: u64,
+    /// The indexes of the rows the binlog changed while the range was read:
+    /// the caller must drop them from what it was given (rarely any: only
+    /// keys written during the SELECT).
+    pub superseded: Vec<u64>,
+}
 
+impl RangeRead {
     /// How many rows the range emits.
-    pub fn len(&self) -> usize {
-        (self.read - self.superseded) as usize
+    pub fn len(&self) -> u64 {
+        self.read - self.superseded.len() as u64
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The rest of every event of a range, from its `position` field on.
+fn tail(table: &TableMeta, position: &BinlogPosition, timestamp: u32) -> Vec<u8> {
+    let position = position.to_string();
+    let mut out = Vec::new();
+    EventWriter::write_tail(
+        &snapshot_row(table, &position, timestamp, 0, None),
+        &mut out,
+    );
+    out
 }
 
 fn snapshot_row<'a>(
@@ -417,111 +431,112 @@ fn snapshot_row<'a>(
     }
 }
 
-/// A range's rows as they are read: each row's event head
-/// ([`EventWriter::write_head`]) and its key (a JSON array of its key
-/// columns, in key order), back to back, so that a range of any number of
-/// rows is a few buffers, not an allocation per row.
+/// Each selected row's key (a JSON array of its key columns, in key order),
+/// back to back: a few bytes a row, kept until the binlog window is read.
 #[derive(Default)]
-struct Heads {
+struct Keys {
     bytes: Vec<u8>,
     ends: Vec<usize>,
-    keys: Vec<u8>,
-    key_ends: Vec<usize>,
-    writer: EventWriter,
 }
 
-impl Heads {
+impl Keys {
     fn push(&mut self, t: &TableMeta, img: &RowImage) {
-        let index = self.ends.len() as u32;
-        let row = snapshot_row(t, "", 0, index, Some(img));
-        self.writer.write_head(&row, View::Keys, &mut self.bytes);
-        self.ends.push(self.bytes.len());
-        self.keys.push(b'[');
+        self.bytes.push(b'[');
         for (n, &i) in t.primary_key.iter().enumerate() {
             if n > 0 {
-                self.keys.push(b',');
+                self.bytes.push(b',');
             }
-            self.keys.extend_from_slice(img.get(i).unwrap_or(b"null"));
+            self.bytes.extend_from_slice(img.get(i).unwrap_or(b"null"));
         }
-        self.keys.push(b']');
-        self.key_ends.push(self.keys.len());
-    }
-
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    fn head(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i]]
+        self.bytes.push(b']');
+        self.ends.push(self.bytes.len());
     }
 
     /// Row `i`'s key as comparable text: parsed and printed again, so the
     /// binlog's text and the query's compare equal.
-    fn key(&self, i: usize) -> Option<String> {
-        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
-        let v: serde_json::Value =
-            serde_json::from_slice(&self.keys[start..self.key_ends[i]]).ok()?;
+    fn get(&self, i: usize) -> Option<String> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let v: serde_json::Value = serde_json::from_slice(&self.bytes[start..self.ends[i]]).ok()?;
         Some(v.to_string())
+    }
+
+    /// The rows whose key is in `changed`.
+    fn superseded(&self, changed: &HashSet<String>) -> Vec<u64> {
+        if changed.is_empty() {
+            return Vec::new();
+        }
+        (0..self.ends.len())
+            .filter(|&i| self.get(i).is_some_and(|k| changed.contains(&k)))
+            .map(|i| i as u64)
+            .collect()
     }
 }
 
-/// Reads one range, ordered against the binlog without locks:
+/// Reads one range into `sink`, ordered against the binlog without locks:
 ///
 /// 1. `low` = the server's position; then the low watermark, a write to the
-///    signal table, committed. Commits are ordered as the binlog is
-///    (MariaDB always; MySQL with `binlog_order_commits`, checked), so every
-///    transaction before `low` is visible to what follows.
-/// 2. One SELECT of the range (one statement: one consistent read).
+///    signal table, committed, and `low_end` = the position after it.
+///    Commits are ordered as the binlog is (MariaDB always; MySQL with
+///    `binlog_order_commits`, checked), so every transaction before `low` is
+///    visible to what follows. The binlog `[low, low_end)` says where the
+///    low watermark is: the rows' position.
+/// 2. One SELECT of the range (one statement: one consistent read), each
+///    row written to `sink` as it arrives, at the low watermark's position.
 /// 3. The high watermark, a write with a mark of its own, then `high` = the
 ///    server's position: every transaction the SELECT saw is before the
 ///    high watermark.
 /// 4. The binlog `[low, high)`: any key of this table changed there may be
-///    seen by the SELECT or not, so its selected row is dropped (the change
-///    events there carry its state). Every other row is the table's state
-///    at the high watermark, and is emitted at its position.
-pub async fn read_range(
+///    seen by the SELECT or not, so its row is superseded (the change events
+///    there carry its state); the caller drops it. Every other row was not
+///    changed between the watermarks, so it is the table's state at both,
+///    and at the low watermark's position.
+pub async fn read_range<S: RangeSink + Send>(
     db: &ConnectOptions,
     range: &KeyRange,
     server_id: u32,
-) -> Result<RangeRows> {
+    timestamp: u32,
+    sink: &mut S,
+) -> Result<RangeRead> {
     let mut conn = connect(db, true).await?;
     let t = describe(&mut conn, &range.schema, &range.table).await?;
     check_commit_order(&mut conn).await?;
     let low = server::current_position(&mut conn).await?;
-    watermark(&mut conn, server_id, "low").await?;
-    let selected = select(&mut conn, &t, range).await?;
-    let mark = unique_mark(server_id);
-    watermark(&mut conn, server_id, &mark).await?;
+    let low_mark = unique_mark("low", server_id);
+    watermark(&mut conn, server_id, &low_mark).await?;
+    let low_end = server::current_position(&mut conn).await?;
+    let position = read_window(db, &t.meta, &low, &low_end, server_id, &low_mark)
+        .await?
+        .mark_at(&low, &low_end)?;
+    let keys = select(
+        &mut conn,
+        &t,
+        range,
+        &tail(&t.meta, &position, timestamp),
+        sink,
+    )
+    .await?;
+    let high_mark = unique_mark("high", server_id);
+    watermark(&mut conn, server_id, &high_mark).await?;
     let high = server::current_position(&mut conn).await?;
     let _ = conn.disconnect().await;
-    let window = read_window(db, &t.meta, &low, &high, server_id, &mark).await?;
-    let position = window.mark_at.ok_or_else(|| Error::Snapshot {
-        table: t.meta.full_name.clone(),
-        msg: format!("its high watermark {mark:?} is not in the binlog between {low} and {high}"),
-    })?;
-    let kept: Vec<bool> = (0..selected.len())
-        .map(|i| {
-            window.keys.is_empty() || !selected.key(i).is_some_and(|k| window.keys.contains(&k))
-        })
-        .collect();
-    Ok(RangeRows {
-        read: kept.len() as u64,
-        superseded: kept.iter().filter(|k| !**k).count() as u64,
+    let window = read_window(db, &t.meta, &low, &high, server_id, &high_mark).await?;
+    window.mark_at(&low, &high)?;
+    Ok(RangeRead {
+        read: keys.ends.len() as u64,
+        superseded: keys.superseded(&window.keys),
         table: t.meta,
         position,
-        heads: selected,
-        kept,
     })
 }
 
-/// A mark no other watermark has: the range's server id and the time.
-fn unique_mark(server_id: u32) -> String {
+/// A mark no other watermark has: which one, the range's server id and the
+/// time.
+fn unique_mark(which: &str, server_id: u32) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("high-{server_id}-{nanos}")
+    format!("{which}-{server_id}-{nanos}")
 }
 
 /// MySQL can commit out of binlog order when `binlog_order_commits` is OFF;
@@ -573,8 +588,15 @@ pub async fn create_signal_table(conn: &mut Conn) -> Result<()> {
     .map_err(|e| Error::mysql(format!("creating {SIGNAL_SCHEMA}.{SIGNAL_TABLE}"), e))
 }
 
-/// The range's rows, in key order, as event heads.
-async fn select(conn: &mut Conn, t: &SnapshotTable, range: &KeyRange) -> Result<Heads> {
+/// The range's rows, in key order, each written to `sink` as an event
+/// (its head, then `tail`) as it arrives; returns their keys.
+async fn select<S: RangeSink + Send>(
+    conn: &mut Conn,
+    t: &SnapshotTable,
+    range: &KeyRange,
+    tail: &[u8],
+    sink: &mut S,
+) -> Result<Keys> {
     let keys = t.key_list().join(", ");
     let sql = format!(
         "SELECT {} FROM {}{} ORDER BY {keys}",
@@ -599,7 +621,8 @@ async fn select(conn: &mut Conn, t: &SnapshotTable, range: &KeyRange) -> Result<
         .exec_iter(sql, Params::Positional(params))
         .await
         .map_err(|e| Error::mysql(context(), e))?;
-    let (mut heads, mut img) = (Heads::default(), RowImage::default());
+    let (mut keys, mut img) = (Keys::default(), RowImage::default());
+    let (mut writer, mut head) = (EventWriter::default(), Vec::new());
     while let Some(row) = result
         .next()
         .await
@@ -611,26 +634,43 @@ async fn select(conn: &mut Conn, t: &SnapshotTable, range: &KeyRange) -> Result<
                 msg,
             }
         })?;
-        heads.push(&t.meta, &img);
+        // The head needs neither the position nor the time: they are in
+        // the tail.
+        let event = snapshot_row(&t.meta, "", 0, keys.ends.len() as u32, Some(&img));
+        head.clear();
+        writer.write_head(&event, View::Keys, &mut head);
+        keys.push(&t.meta, &img);
+        sink.row(&t.meta, &[&head, tail]).await?;
     }
-    Ok(heads)
+    Ok(keys)
 }
 
-/// What the binlog between a range's positions says: the keys of the
-/// table its row events changed (before and after), and where the range's
-/// high watermark is.
+/// What the binlog between two positions says: the keys of the table its
+/// row events changed (before and after), and where a watermark is.
 struct Window<'a> {
     table: &'a TableMeta,
     mark: &'a str,
     keys: HashSet<String>,
-    mark_at: Option<BinlogPosition>,
+    found_at: Option<BinlogPosition>,
 }
 
 impl Window<'_> {
+    /// The watermark's position; its absence from the window read is an
+    /// error (the range cannot be ordered).
+    fn mark_at(&self, from: &BinlogPosition, to: &BinlogPosition) -> Result<BinlogPosition> {
+        self.found_at.clone().ok_or_else(|| Error::Snapshot {
+            table: self.table.full_name.clone(),
+            msg: format!(
+                "its watermark {:?} is not in the binlog between {from} and {to}",
+                self.mark
+            ),
+        })
+    }
+
     fn watermark(&mut self, event: &serde_json::Value) -> Result<()> {
         if event["newImage"]["mark"].as_str() == Some(self.mark) {
             let at = event["position"].as_str().unwrap_or_default();
-            self.mark_at = Some(at.parse().map_err(|e| Error::Config(format!("{e}")))?);
+            self.found_at = Some(at.parse().map_err(|e| Error::Config(format!("{e}")))?);
         }
         Ok(())
     }
@@ -668,8 +708,8 @@ impl RowSink for Window<'_> {
     }
 }
 
-/// Reads the binlog `[from, to)` for the table's changes and the range's
-/// high watermark.
+/// Reads the binlog `[from, to)` for the table's changes and where `mark`
+/// was written.
 async fn read_window<'a>(
     db: &ConnectOptions,
     t: &'a TableMeta,
@@ -682,7 +722,7 @@ async fn read_window<'a>(
         table: t,
         mark,
         keys: HashSet::new(),
-        mark_at: None,
+        found_at: None,
     };
     let signal = format!("{SIGNAL_SCHEMA}.{SIGNAL_TABLE}");
     let filter = TableFilter::new(vec![t.full_name.clone(), signal], Vec::new())

@@ -1,11 +1,14 @@
-//! A snapshot range: its rows read (see `binlog_cdc::snapshot::read`), each
-//! written as a `SnapshotRowEvent` at the range's position, and staged like
-//! a binlog chunk's events, so fan-out and commit treat both alike.
+//! A snapshot range: its rows read (see `binlog_cdc::snapshot::read`) and
+//! staged as they arrive, each a `SnapshotRowEvent` at the range's position,
+//! like a binlog chunk's events, so fan-out and commit treat both alike.
+//! Rows the binlog changed while the range was read are then dropped from
+//! the staged parts.
 
 use binlog_cdc::contracts::{Chunk, ChunkAck, KeyRange};
 use binlog_cdc::error::Result;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::snapshot::read;
+use binlog_cdc::schema::TableMeta;
+use binlog_cdc::snapshot::read::{self, RangeSink};
 use binlog_cdc::store::get_json;
 
 use crate::staging::Staging;
@@ -15,21 +18,25 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
     let key = deps.layout.snapshot_range(&chunk.run_id, chunk.index);
     let range: KeyRange = get_json(deps.store.as_ref(), &key).await?;
     let db = deps.checked_db().await?;
-    let got = read::read_range(&db, &range, chunk.server_id).await?;
     let timestamp = (binlog_cdc::metrics::now_ms() / 1000) as u32;
-    let tail = got.tail(timestamp);
-    let mut staging = Staging::new(deps);
-    for head in got.heads() {
-        staging.push(&got.table, timestamp, &[head, &tail]);
-        staging.flush_if_needed(&chunk, deps).await?;
-    }
+    let mut sink = StagingSink {
+        staging: Staging::new(deps),
+        timestamp,
+        chunk: &chunk,
+        deps,
+    };
+    let got = read::read_range(&db, &range, chunk.server_id, timestamp, &mut sink).await?;
+    let mut staging = sink.staging;
+    staging
+        .drop_rows(&got.table.full_name, &got.superseded, &chunk, deps)
+        .await?;
     // A range without rows (an empty table's) stages nothing and dates
     // nothing.
     let last = (!got.is_empty()).then_some(timestamp);
     let summary = staging.finish(&chunk, 0, last, deps).await?;
     tracing::info!(
         run_id = %chunk.run_id, chunk = chunk.index, table = %got.table.full_name,
-        position = %got.position, rows = got.len(), superseded = got.superseded,
+        position = %got.position, rows = got.len(), superseded = got.superseded.len(),
         secs = started.elapsed().as_secs_f64(), "snapshot range staged"
     );
     Ok(ChunkAck {
@@ -37,4 +44,23 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
         events: summary.tables.values().map(|t| t.count).sum(),
         bytes_read: 0,
     })
+}
+
+/// Stages each row as it is read, writing parts as they fill.
+struct StagingSink<'a> {
+    staging: Staging,
+    timestamp: u32,
+    chunk: &'a Chunk,
+    deps: &'a Deps,
+}
+
+impl RangeSink for StagingSink<'_> {
+    fn row(
+        &mut self,
+        table: &TableMeta,
+        pieces: &[&[u8]],
+    ) -> impl std::future::Future<Output = Result<()>> + Send {
+        self.staging.push(table, self.timestamp, pieces);
+        self.staging.flush_if_needed(self.chunk, self.deps)
+    }
 }

@@ -10,6 +10,7 @@ use binlog_cdc::error::Result;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::reader::RowSink;
 use binlog_cdc::schema::TableMeta;
+use binlog_cdc::store::{PutCondition, Source};
 
 #[derive(Default)]
 pub struct TableBuffer {
@@ -90,10 +91,7 @@ impl Staging {
         self.settle().await?;
         let store = deps.store.clone();
         self.in_flight = Some(tokio::spawn(async move {
-            store
-                .put(&key, body, binlog_cdc::store::PutCondition::None)
-                .await
-                .map(|_| ())
+            store.put(&key, body, PutCondition::None).await.map(|_| ())
         }));
         Ok(())
     }
@@ -135,6 +133,49 @@ impl Staging {
 }
 
 impl Staging {
+    /// Drops `table`'s lines numbered `rows` (ascending; 0 is the first line
+    /// this chunk staged for it), writing again each part that held one.
+    /// Buffers are written first.
+    pub async fn drop_rows(
+        &mut self,
+        table: &str,
+        rows: &[u64],
+        chunk: &Chunk,
+        deps: &Deps,
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.flush(table, chunk, deps).await?;
+        self.settle().await?;
+        let Some(t) = self.tables.get_mut(table) else {
+            return Ok(());
+        };
+        let (mut dropped, mut line) = (rows.iter().copied().peekable(), 0u64);
+        for p in 0..t.part.parts {
+            let key = deps
+                .layout
+                .staging_part(&chunk.run_id, chunk.index, table, p);
+            let mut part = Source::new(key.clone(), t.part.sizes[p as usize]);
+            let body = part.body(deps.store.as_ref()).await?;
+            let mut kept = Vec::with_capacity(body.len());
+            // One event a line: JSON text escapes every newline it holds.
+            for event in body.split_inclusive(|&b| b == b'\n') {
+                if dropped.next_if_eq(&line).is_some() {
+                    t.part.count -= 1;
+                } else {
+                    kept.extend_from_slice(event);
+                }
+                line += 1;
+            }
+            if kept.len() < body.len() {
+                t.part.sizes[p as usize] = kept.len() as u64;
+                deps.store.put(&key, kept, PutCondition::None).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// An empty staging for the configured output format.
     pub fn new(deps: &Deps) -> Self {
         Self {
@@ -170,5 +211,73 @@ impl Staging {
         )
         .await?;
         Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use binlog_cdc::config::{OutputFormat, PipelineConfig};
+    use binlog_cdc::store::local::LocalStore;
+    use binlog_cdc::store::ObjectStore;
+
+    use super::*;
+
+    fn table() -> TableMeta {
+        TableMeta {
+            schema: "s".into(),
+            table: "t".into(),
+            full_name: "s.t".into(),
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+            has_names: true,
+            by_name: Vec::new(),
+            json_names: Vec::new(),
+            key_by_name: Vec::new(),
+            json_columns: 0,
+        }
+    }
+
+    /// Rows dropped after their parts were written: each part holding one
+    /// is written again without it (the first one empty here), the others
+    /// are left, and the sizes and count say what is left.
+    #[tokio::test]
+    async fn dropped_rows_leave_their_parts() {
+        let dir = std::env::temp_dir().join(format!("staging-drop-{}", std::process::id()));
+        let store = Arc::new(LocalStore::new(&dir));
+        let config = PipelineConfig {
+            format: OutputFormat::Json,
+            part_bytes: 12, // two 9-byte lines a part
+            ..Default::default()
+        };
+        let deps = Deps::new(store.clone(), config, "mysql://u@127.0.0.1:1");
+        let chunk = Chunk {
+            run_id: "r".into(),
+            index: 2,
+            from: "binlog.000001:4".parse().unwrap(),
+            to: "binlog.000001:4".parse().unwrap(),
+            server_id: 1,
+            kind: Default::default(),
+        };
+        let mut staging = Staging::new(&deps);
+        for i in 0..5 {
+            staging.push(&table(), 9, &[format!("{{\"i\":{i}}}").as_bytes()]);
+            staging.flush_if_needed(&chunk, &deps).await.unwrap();
+        }
+        staging
+            .drop_rows("s.t", &[0, 1, 3], &chunk, &deps)
+            .await
+            .unwrap();
+        let part = &staging.tables["s.t"].part;
+        assert_eq!((part.count, part.parts), (2, 3));
+        assert_eq!(part.sizes, [0, 9, 9]);
+        let mut bodies = Vec::new();
+        for p in 0..3 {
+            let key = deps.layout.staging_part("r", 2, "s.t", p);
+            bodies.push(String::from_utf8(store.get(&key).await.unwrap().unwrap().body).unwrap());
+        }
+        assert_eq!(bodies, ["", ",{\"i\":2}\n", ",{\"i\":4}\n"]);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
