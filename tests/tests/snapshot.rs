@@ -330,6 +330,9 @@ impl ObjectStore for FailOnce {
     async fn promote(&self, from: &str, to: &str) -> Result<bool> {
         self.inner.promote(from, to).await
     }
+    async fn duplicate(&self, from: &str, to: &str) -> Result<bool> {
+        self.inner.duplicate(from, to).await
+    }
     async fn exists(&self, key: &str) -> Result<bool> {
         self.inner.exists(key).await
     }

@@ -46,6 +46,9 @@ impl ObjectStore for PublishingFails {
             retryable: true,
         })
     }
+    async fn duplicate(&self, from: &str, to: &str) -> Result<bool> {
+        self.0.duplicate(from, to).await
+    }
     async fn exists(&self, key: &str) -> Result<bool> {
         self.0.exists(key).await
     }
@@ -270,6 +273,13 @@ async fn the_athena_table_has_a_column_for_every_field() {
     ));
     assert!(all.starts_with(&format!("all/dt={day}/")), "{all}");
     let body = store.get(all).await.unwrap().unwrap().body;
+    // One table: the all-tables object is the table's object, duplicated.
+    let table_key = it
+        .outputs
+        .iter()
+        .find(|k| k.starts_with("s/a/"))
+        .expect("s.a's object");
+    assert_eq!(store.get(table_key).await.unwrap().unwrap().body, body);
     let mut seen = std::collections::BTreeSet::new();
     for line in String::from_utf8(body).unwrap().lines() {
         let event: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();

@@ -4,7 +4,9 @@
 //! Streaming: one part in memory at a time, each read at most once
 //! (parse-chunk stages `json` events with a leading comma, ready to be array
 //! elements). A run with one shard writes the all-tables object itself;
-//! otherwise JoinAllTables joins the slices.
+//! otherwise JoinAllTables joins the slices. A run of one table in `jsonl`
+//! or `jsonl.gz` has an all-tables object of the same bytes as the table's:
+//! the store duplicates it (a hard link, a server-side copy).
 //!
 //! Objects (`json` format, the original's shapes):
 //! - per table: `{"count": N, "events": [...], "lastTimestamp": T}`
@@ -47,6 +49,24 @@ pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
     } else {
         deps.layout.all_slice(run_id, task.shard)
     };
+    // A run of one table, in a format of one event a line: the all-tables
+    // object is the same bytes as the table's, so the store duplicates that
+    // (a hard link in a directory, a server-side copy on S3) instead of
+    // writing them twice.
+    if whole && !json && plan.tables.len() == 1 {
+        let (t, parts) = &plan.tables[0];
+        let (key, slice_bytes) = write_table(deps, run_id, timestamp, t, parts, None).await?;
+        if !store.duplicate(&key, &slice_key).await? {
+            return Err(Error::Storage {
+                context: key,
+                msg: "the table's object, just written, is gone: it could not be \
+                      duplicated as the all-tables object"
+                    .into(),
+                retryable: true,
+            });
+        }
+        return finish_shard(task, &plan, slice_bytes, deps).await;
+    }
     let mut all = Emitter::new(deps, &slice_key).await?;
     if json && whole {
         all.write(all_tables_head(&fan.tables)?.as_bytes()).await?;
@@ -57,7 +77,7 @@ pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
             let name = serde_json::to_string(&t.name).unwrap_or_default();
             all.write(format!("{sep}{name}:[").as_bytes()).await?;
         }
-        write_table(deps, run_id, timestamp, t, parts, &mut all).await?;
+        write_table(deps, run_id, timestamp, t, parts, Some(&mut all)).await?;
         if json {
             all.write(b"]").await?;
         }
@@ -66,11 +86,22 @@ pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
         all.write(b"}}").await?;
     }
     let slice_bytes = all.finish().await?;
+    finish_shard(task, &plan, slice_bytes, deps).await
+}
+
+/// Records the shard done (its slice's size, for JoinAllTables).
+async fn finish_shard(
+    task: &ShardTask,
+    plan: &ShardPlan,
+    slice_bytes: u64,
+    deps: &Deps,
+) -> Result<ShardAck> {
     let done = ShardDone {
         shard: task.shard,
         slice_bytes,
     };
-    put_json(store, &deps.layout.shard_done(run_id, task.shard), &done).await?;
+    let key = deps.layout.shard_done(&task.run_id, task.shard);
+    put_json(deps.store.as_ref(), &key, &done).await?;
     Ok(ShardAck {
         shard: task.shard,
         tables: plan.tables.len() as u32,
@@ -78,15 +109,16 @@ pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
     })
 }
 
-/// Writes one table's object from its parts, appending each part to `all` too.
+/// Writes one table's object from its parts, appending each part to `all`
+/// too (if given); returns the object's key and size.
 async fn write_table(
     deps: &Deps,
     run_id: &str,
     timestamp: u32,
     t: &TableTotals,
     parts: &[StagedParts],
-    all: &mut Emitter,
-) -> Result<()> {
+    mut all: Option<&mut Emitter>,
+) -> Result<(String, u64)> {
     let json = deps.config.format == OutputFormat::Json;
     let key = deps.layout.staged_output(
         run_id,
@@ -114,7 +146,9 @@ async fn write_table(
                 .staging_part(run_id, staged.chunk, &t.name, p as u32);
             let mut part = Source::new(part_key, *size);
             em.append(deps, &mut part, skip).await?;
-            all.append(deps, &mut part, skip).await?;
+            if let Some(all) = all.as_mut() {
+                all.append(deps, &mut part, skip).await?;
+            }
             skip = 0;
         }
     }
@@ -122,7 +156,7 @@ async fn write_table(
         em.write(format!("],\"lastTimestamp\":{}}}", t.last_timestamp).as_bytes())
             .await?;
     }
-    em.finish().await?;
+    let size = em.finish().await?;
     tracing::info!(table = %t.name, key = %key, events = t.count, "table object written");
-    Ok(())
+    Ok((key, size))
 }

@@ -165,6 +165,29 @@ impl ObjectStore for LocalStore {
         .await
     }
 
+    async fn duplicate(&self, from: &str, to: &str) -> Result<bool> {
+        let (src, dst) = (self.path(from)?, self.path(to)?);
+        blocking(&src.clone(), move || {
+            if let Some(dir) = dst.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            // Linked beside its final name, then renamed over it: the object
+            // appears whole. A file system without hard links gets a copy.
+            let tmp = tmp_path(&dst);
+            let _ = std::fs::remove_file(&tmp);
+            match std::fs::hard_link(&src, &tmp) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(_) => {
+                    std::fs::copy(&src, &tmp)?;
+                }
+            }
+            std::fs::rename(&tmp, &dst)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         let path = self.path(key)?;
         match tokio::fs::metadata(&path).await {
@@ -388,6 +411,43 @@ mod tests {
         );
         assert_eq!(s.delete_prefix("a/b/").await.unwrap(), 1);
         assert!(s.path("../x").is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn duplicates_by_hard_link_and_keeps_the_source() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("binlog-cdc-dup-{}", std::process::id()));
+        let s = LocalStore::new(&dir);
+        s.put(
+            "staging/r/out/t/x.jsonl",
+            b"x\n".to_vec(),
+            PutCondition::None,
+        )
+        .await
+        .unwrap();
+        assert!(s
+            .duplicate("staging/r/out/t/x.jsonl", "staging/r/out/all/x.jsonl")
+            .await
+            .unwrap());
+        let (a, b) = (
+            s.path("staging/r/out/t/x.jsonl").unwrap(),
+            s.path("staging/r/out/all/x.jsonl").unwrap(),
+        );
+        assert_eq!(std::fs::read(&b).unwrap(), b"x\n");
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().ino(),
+            std::fs::metadata(&b).unwrap().ino(),
+            "one file, two names"
+        );
+        // Each name is promoted on its own.
+        assert!(s
+            .promote("staging/r/out/all/x.jsonl", "all/x.jsonl")
+            .await
+            .unwrap());
+        assert!(s.exists("staging/r/out/t/x.jsonl").await.unwrap());
+        assert!(!s.duplicate("staging/r/none", "y").await.unwrap());
+        assert!(!s.exists("y").await.unwrap());
         let _ = std::fs::remove_dir_all(dir);
     }
 

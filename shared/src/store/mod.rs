@@ -49,6 +49,11 @@ pub trait ObjectStore: Send + Sync {
     /// `from`, and nothing changes.
     async fn promote(&self, from: &str, to: &str) -> Result<bool>;
 
+    /// Makes a second object at `to` with the bytes of the one at `from`,
+    /// which stays (S3: a server-side copy; a local directory: a hard link).
+    /// `false` when there is no object at `from`, and nothing changes.
+    async fn duplicate(&self, from: &str, to: &str) -> Result<bool>;
+
     /// Whether there is an object at `key`.
     async fn exists(&self, key: &str) -> Result<bool>;
 

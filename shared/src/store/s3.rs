@@ -232,6 +232,11 @@ impl ObjectStore for S3Store {
         Ok(true)
     }
 
+    async fn duplicate(&self, from: &str, to: &str) -> Result<bool> {
+        // `promote` copies; its source stays.
+        self.promote(from, to).await
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         Ok(self.size(key).await?.is_some())
     }
