@@ -43,6 +43,17 @@ pub struct StepTimes {
     pub commit_checkpoint: Duration,
 }
 
+/// A step's task that ended without an answer (a panic, or the runtime
+/// shutting down): the run fails, commits nothing, and is redone.
+fn stopped(what: String, e: &tokio::task::JoinError) -> binlog_cdc::Error {
+    let why = if e.is_panic() {
+        "its task panicked"
+    } else {
+        "its task was cancelled"
+    };
+    binlog_cdc::Error::io(what, std::io::Error::other(why))
+}
+
 /// Runs one iteration of the loop.
 pub async fn run_iteration(
     deps: &Deps,
@@ -74,8 +85,14 @@ pub async fn run_iteration(
     }
     let concurrency = plan.max_concurrency.max(1) as usize;
     let t = Instant::now();
+    // Each chunk (and shard) is a task of its own, as each is a Lambda of
+    // its own on AWS: they decode on every core, not in turns on one.
     let _: Vec<ChunkAck> = stream::iter(plan.chunks.clone())
-        .map(|c| parse_chunk::handle(c, deps))
+        .map(|c| {
+            let (deps, what) = (deps.clone(), format!("chunk {}", c.index));
+            let task = tokio::spawn(async move { parse_chunk::handle(c, &deps).await });
+            async move { task.await.unwrap_or_else(|e| Err(stopped(what, &e))) }
+        })
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
@@ -83,7 +100,12 @@ pub async fn run_iteration(
     let t = Instant::now();
     let planned = fan_out_by_table::plan::handle(&plan, deps).await?;
     let _: Vec<ShardAck> = stream::iter(planned.shards)
-        .map(|s| async move { fan_out_by_table::shard::handle(&s, deps).await })
+        .map(|s| {
+            let (deps, what) = (deps.clone(), format!("fan-out shard {}", s.shard));
+            let task =
+                tokio::spawn(async move { fan_out_by_table::shard::handle(&s, &deps).await });
+            async move { task.await.unwrap_or_else(|e| Err(stopped(what, &e))) }
+        })
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;

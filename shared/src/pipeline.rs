@@ -17,12 +17,15 @@ use crate::source::connect::{connect, ConnectOptions};
 use crate::store::s3::S3Store;
 use crate::store::ObjectStore;
 
+/// Cheap to clone: a clone shares the store, and the connection options as
+/// the secret is read again.
+#[derive(Clone)]
 pub struct Deps {
     pub store: Arc<dyn ObjectStore>,
     pub layout: Layout,
     pub config: PipelineConfig,
     /// How to connect to the database, as last read (see [`Deps::connect`]).
-    db: std::sync::Mutex<ConnectOptions>,
+    db: Arc<std::sync::Mutex<ConnectOptions>>,
     /// Where the URL comes from, when it can be read again.
     db_secret: Option<(aws_config::SdkConfig, DbSource, DbTls)>,
     pub sfn: Option<aws_sdk_sfn::Client>,
@@ -40,7 +43,7 @@ impl Deps {
             layout: Layout::new(&config),
             store,
             config,
-            db: std::sync::Mutex::new(db.into()),
+            db: Arc::new(std::sync::Mutex::new(db.into())),
             db_secret: None,
             sfn: None,
             events: None,
