@@ -2,7 +2,8 @@
 # The snapshot benchmark: one table of ROWS rows (8 mixed columns, the same
 # as scripts/bench.sh) in a throwaway MariaDB, written before `RESET MASTER`
 # (the binlog never had them), then read RUNS times each, alternating, by
-#   - mariadb-dump of the table to /dev/null (one thread, its defaults), and
+#   - mariadb-dump of the table to /dev/null (one thread, its defaults), over
+#     the Unix socket and over TCP (the snapshot's transport), and
 #   - binlog-cdc run --snapshot: 4 ranges read in parallel, events staged,
 #     joined into the per-table and all-tables objects, meta.json committed
 #     (jsonl, a fresh local directory each time).
@@ -42,8 +43,11 @@ def snapshot(exe):
             "--snapshot", "bench.orders", "--snapshot-range-rows", str(-(-rows // ranges)),
             "--snapshot-ranges-per-run", str(ranges), "--concurrency", str(ranges)]
 cmds = {
-    "mariadb-dump (1 thread)": ["mariadb-dump", "--no-defaults", f"--socket={d}/sock", "-uroot",
-                                "bench", "orders"],
+    "mariadb-dump (1 thread, Unix socket)": ["mariadb-dump", "--no-defaults", f"--socket={d}/sock",
+                                             "-uroot", "bench", "orders"],
+    # The snapshot connects over TCP, as it does to RDS: the same transport.
+    "mariadb-dump (1 thread, TCP)": ["mariadb-dump", "--no-defaults", "--protocol=TCP",
+                                     "-h127.0.0.1", f"-P{port}", "-ucdc", "-pcdc", "bench", "orders"],
     f"binlog-cdc run --snapshot ({ranges} ranges)": snapshot("target/release/binlog-cdc"),
 }
 if other:
