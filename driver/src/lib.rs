@@ -11,6 +11,7 @@
 pub mod status;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use binlog_cdc::contracts::{
@@ -43,15 +44,25 @@ pub struct StepTimes {
     pub commit_checkpoint: Duration,
 }
 
-/// A step's task that ended without an answer (a panic, or the runtime
-/// shutting down): the run fails, commits nothing, and is redone.
-fn stopped(what: String, e: &tokio::task::JoinError) -> binlog_cdc::Error {
-    let why = if e.is_panic() {
-        "its task panicked"
-    } else {
-        "its task was cancelled"
-    };
-    binlog_cdc::Error::io(what, std::io::Error::other(why))
+/// Runs `step` as a task of its own, as each step call is a Lambda of its
+/// own on AWS: steps run on every core, not in turns on one. A task that
+/// ends without an answer (a panic, or the runtime shutting down) fails the
+/// run, which commits nothing and is redone.
+fn spawned<T: Send + 'static>(
+    what: String,
+    step: impl Future<Output = Result<T>> + Send + 'static,
+) -> impl Future<Output = Result<T>> {
+    let task = tokio::spawn(step);
+    async move {
+        task.await.unwrap_or_else(|e| {
+            let why = if e.is_panic() {
+                "its task panicked"
+            } else {
+                "its task was cancelled"
+            };
+            Err(binlog_cdc::Error::io(what, std::io::Error::other(why)))
+        })
+    }
 }
 
 /// Runs one iteration of the loop.
@@ -85,13 +96,12 @@ pub async fn run_iteration(
     }
     let concurrency = plan.max_concurrency.max(1) as usize;
     let t = Instant::now();
-    // Each chunk (and shard) is a task of its own, as each is a Lambda of
-    // its own on AWS: they decode on every core, not in turns on one.
     let _: Vec<ChunkAck> = stream::iter(plan.chunks.clone())
         .map(|c| {
-            let (deps, what) = (deps.clone(), format!("chunk {}", c.index));
-            let task = tokio::spawn(async move { parse_chunk::handle(c, &deps).await });
-            async move { task.await.unwrap_or_else(|e| Err(stopped(what, &e))) }
+            let deps = deps.clone();
+            spawned(format!("chunk {}", c.index), async move {
+                parse_chunk::handle(c, &deps).await
+            })
         })
         .buffer_unordered(concurrency)
         .try_collect()
@@ -101,10 +111,10 @@ pub async fn run_iteration(
     let planned = fan_out_by_table::plan::handle(&plan, deps).await?;
     let _: Vec<ShardAck> = stream::iter(planned.shards)
         .map(|s| {
-            let (deps, what) = (deps.clone(), format!("fan-out shard {}", s.shard));
-            let task =
-                tokio::spawn(async move { fan_out_by_table::shard::handle(&s, &deps).await });
-            async move { task.await.unwrap_or_else(|e| Err(stopped(what, &e))) }
+            let deps = deps.clone();
+            spawned(format!("fan-out shard {}", s.shard), async move {
+                fan_out_by_table::shard::handle(&s, &deps).await
+            })
         })
         .buffer_unordered(concurrency)
         .try_collect()
