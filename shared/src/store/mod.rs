@@ -41,6 +41,14 @@ pub trait ObjectStore: Send + Sync {
     /// condition is [`crate::Error::PreconditionFailed`].
     async fn put(&self, key: &str, body: Vec<u8>, cond: PutCondition) -> Result<String>;
 
+    /// Writes `body` at `key` unconditionally, and hands the buffer back,
+    /// emptied, when the store is done with it (a local directory), so that
+    /// a writer of many parts reuses its buffers; `None` where the store
+    /// keeps it (S3's request body).
+    async fn put_part(&self, key: &str, body: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.put(key, body, PutCondition::None).await.map(|_| None)
+    }
+
     /// Streams a large object out in pieces; nothing is visible until `finish`.
     async fn writer(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
 
