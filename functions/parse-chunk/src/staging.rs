@@ -89,10 +89,15 @@ impl Staging {
         // The next buffer starts at the size this one reached: a table that
         // filled one part usually fills the next, and a buffer grown from
         // empty by doubling copies itself several times over on the way.
+        // A written buffer goes only to a table that fills whole parts (a
+        // small table would keep its pages resident).
         let capacity = t.buf.capacity();
-        let next = match self.spare.take() {
-            Some(spare) if spare.capacity() >= capacity => spare,
-            _ => Vec::with_capacity(capacity),
+        let reuse = |spare: &mut Vec<u8>| {
+            capacity >= deps.config.part_bytes && spare.capacity() >= capacity
+        };
+        let next = match self.spare.take_if(reuse) {
+            Some(spare) => spare,
+            None => Vec::with_capacity(capacity),
         };
         let body = std::mem::replace(&mut t.buf, next);
         self.buffered -= body.len();
