@@ -27,8 +27,8 @@ pub struct Staging {
     /// hands its buffer back where the store allows.
     in_flight: Option<tokio::task::JoinHandle<Result<Option<Vec<u8>>>>>,
     /// A written part's buffer, emptied, for the next part: a new buffer's
-    /// pages are each faulted in as it fills (about 10% of a snapshot
-    /// range's CPU, measured).
+    /// pages are each faulted in as it fills (a 1,000,000-row snapshot:
+    /// 41,000 page faults, 17,500 with reuse).
     spare: Option<Vec<u8>>,
     /// Lines start with a comma (the `json` output format).
     pub leading_comma: bool,
@@ -260,6 +260,56 @@ mod tests {
         }
     }
 
+    fn chunk(index: u32) -> Chunk {
+        Chunk {
+            run_id: "r".into(),
+            index,
+            from: "binlog.000001:4".parse().unwrap(),
+            to: "binlog.000001:4".parse().unwrap(),
+            server_id: 1,
+            kind: Default::default(),
+        }
+    }
+
+    /// A table that fills whole parts gets the last written part's buffer
+    /// back for its next one; a small table gets a new one.
+    #[tokio::test]
+    async fn a_written_buffer_is_reused_by_a_table_that_fills_parts() {
+        let dir = std::env::temp_dir().join(format!("staging-reuse-{}", std::process::id()));
+        let config = PipelineConfig {
+            format: OutputFormat::Jsonl,
+            part_bytes: 12, // two 8-byte lines a part
+            ..Default::default()
+        };
+        let deps = Deps::new(
+            Arc::new(LocalStore::new(&dir)),
+            config,
+            "mysql://u@127.0.0.1:1",
+        );
+        let chunk = chunk(0);
+        let mut staging = Staging::new(&deps);
+        let mut first = None;
+        for i in 0..4 {
+            staging.push(&table(), 9, &[format!("{{\"i\":{i}}}").as_bytes()]);
+            if i == 1 {
+                first = Some(staging.tables["s.t"].buf.as_ptr()); // part 0's
+            }
+            staging.flush_if_needed(&chunk, &deps).await.unwrap();
+        }
+        // Part 0 went out in the first buffer; part 1's flush took it back.
+        assert_eq!(staging.tables["s.t"].part.parts, 2);
+        assert_eq!(staging.tables["s.t"].buf.as_ptr(), first.unwrap());
+        // Part 1's buffer, back once a small table (below a part) flushes,
+        // is not given to it: it stays for a table that fills parts.
+        let mut small = table();
+        small.full_name = "s.small".into();
+        staging.push(&small, 9, &[b"{}"]);
+        staging.flush("s.small", &chunk, &deps).await.unwrap();
+        assert!(staging.spare.as_ref().is_some_and(|b| b.capacity() >= 16));
+        staging.settle().await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// Rows dropped after their parts were written: each part holding one
     /// is written again without it (the first one empty here), the others
     /// are left, and the sizes and count say what is left.
@@ -273,14 +323,7 @@ mod tests {
             ..Default::default()
         };
         let deps = Deps::new(store.clone(), config, "mysql://u@127.0.0.1:1");
-        let chunk = Chunk {
-            run_id: "r".into(),
-            index: 2,
-            from: "binlog.000001:4".parse().unwrap(),
-            to: "binlog.000001:4".parse().unwrap(),
-            server_id: 1,
-            kind: Default::default(),
-        };
+        let chunk = chunk(2);
         let mut staging = Staging::new(&deps);
         for i in 0..5 {
             staging.push(&table(), 9, &[format!("{{\"i\":{i}}}").as_bytes()]);
