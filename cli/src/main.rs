@@ -124,8 +124,9 @@ struct RunArgs {
     no_commit: bool,
 
     /// Restart the committed stream here instead of at the checkpoint
-    /// (after BinlogHistoryChanged): oldest, latest, FILE:POS, or on MariaDB
-    /// gtid:STATE (where another server's binlog goes on after that state).
+    /// (after BinlogHistoryChanged): oldest, latest, FILE:POS, or gtid:STATE
+    /// (where another server's binlog goes on after that state: MariaDB's
+    /// GTID state, MySQL's executed GTID set).
     #[arg(long, value_name = "oldest|latest|FILE:POS|gtid:STATE")]
     restart_at: Option<binlog_cdc::contracts::RestartAt>,
 

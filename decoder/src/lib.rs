@@ -14,6 +14,7 @@ pub mod decode;
 pub mod error;
 pub mod event;
 pub mod filter;
+pub mod gtid;
 pub mod guard;
 pub mod json;
 pub mod position;

@@ -11,13 +11,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::Arc;
 
-use mysql_common::binlog::events::{FormatDescriptionEvent, GtidEvent, QueryEvent, TableMapEvent};
+use mysql_common::binlog::events::{FormatDescriptionEvent, QueryEvent, TableMapEvent};
 use serde::Serialize;
 
 use crate::decode::{self, Bytes, ColumnError, RowImage};
 use crate::error::{Error, Result};
 use crate::event::{EventWriter, RowKind, RowRef, View};
 use crate::filter::TableFilter;
+use crate::gtid::GtidTrail;
 use crate::position::BinlogPosition;
 use crate::schema::{SchemaLookup, TableMeta};
 use crate::source::{guarded, types, EventSource, SourceEvent};
@@ -73,6 +74,7 @@ pub struct Decoder {
     post_header: Vec<u8>,
     tables: HashMap<u64, Arc<TableEntry>>,
     gtid: Option<String>,
+    gtids: GtidTrail,
     stats: Stats,
     writer: EventWriter,
     before: RowImage,
@@ -90,6 +92,7 @@ impl Decoder {
             post_header: Vec::new(),
             tables: HashMap::new(),
             gtid: None,
+            gtids: GtidTrail::default(),
             stats: Stats::default(),
             writer: EventWriter::default(),
             before: RowImage::default(),
@@ -107,6 +110,11 @@ impl Decoder {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The MySQL GTIDs decoded so far (see [`GtidTrail`]).
+    pub fn gtid_trail(&self) -> &GtidTrail {
+        &self.gtids
     }
 
     /// Decodes every event of `source` into `sink`.
@@ -142,9 +150,10 @@ impl Decoder {
             GTID | GTID_TAGGED => self.process_gtid(ev)?,
             MARIADB_GTID => self.process_mariadb_gtid(ev)?,
             ANONYMOUS_GTID | XID => self.gtid = None,
+            PREVIOUS_GTIDS => self.gtids.observe(ev)?,
             QUERY => self.process_query(ev)?,
             STOP | ROTATE | INTVAR | RAND | USER_VAR | INCIDENT | HEARTBEAT | IGNORABLE | ROWS_QUERY
-            | PREVIOUS_GTIDS | TRANSACTION_PAYLOAD | HEARTBEAT_V2 | BEGIN_LOAD_QUERY
+            | TRANSACTION_PAYLOAD | HEARTBEAT_V2 | BEGIN_LOAD_QUERY
             | EXECUTE_LOAD_QUERY | TRANSACTION_CONTEXT | VIEW_CHANGE | XA_PREPARE
             | MARIADB_ANNOTATE_ROWS | MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST | MARIADB_QUERY_COMPRESSED => {}
             MARIADB_START_ENCRYPTION => {
@@ -168,10 +177,12 @@ impl Decoder {
         Ok(())
     }
 
-    /// MySQL's GTID: `uuid:gno`.
+    /// MySQL's GTID: `uuid:gno` (`uuid:tag:gno` when tagged), also added
+    /// to the trail.
     fn process_gtid(&mut self, ev: &SourceEvent) -> Result<()> {
-        let g: GtidEvent = guarded(&ev.pos, "GTID event", || ev.event.read_event())?;
-        self.gtid = Some(format!("{}:{}", uuid_text(&g.sid()), g.gno()));
+        let (source, gno) = crate::gtid::source_and_gno(ev)?;
+        self.gtids.transactions.insert(&source, gno);
+        self.gtid = Some(format!("{source}:{gno}"));
         Ok(())
     }
 
@@ -592,18 +603,6 @@ fn inflate(src: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn uuid_text(sid: &[u8; 16]) -> String {
-    let h: String = sid.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 /// The verb of a statement that changes rows (`INSERT`, `UPDATE`, `DELETE`,

@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::gtid::GtidTrail;
 use crate::position::BinlogPosition;
 pub use crate::snapshot::{KeyRange, KeyValue};
 
@@ -347,6 +348,9 @@ pub struct ChunkSummary {
     pub bytes_read: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_timestamp: Option<u32>,
+    /// The MySQL GTIDs the chunk read (none on MariaDB, or without GTIDs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtids: Option<GtidTrail>,
 }
 
 /// ParseChunk's output: a few numbers, whatever the chunk holds.
@@ -441,6 +445,10 @@ pub struct FanOutPlan {
     /// Binlog bytes the run's chunks read.
     #[serde(default)]
     pub bytes_read: u64,
+    /// The MySQL GTIDs the run's chunks read, in order: with the set at the
+    /// run's start, the executed set at its end (the checkpoint's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtids: Option<GtidTrail>,
 }
 
 /// One table's staged parts in one chunk.
@@ -516,6 +524,9 @@ pub struct Checkpoint {
     pub pos: u64,
     /// `file:pos`, the same position as one string.
     pub position: BinlogPosition,
+    /// The GTID position there: MariaDB's GTID state (`0-1-5`), MySQL's
+    /// executed GTID set (`uuid:1-100`; absent until known, see
+    /// CommitCheckpoint). What `restartAt: "gtid:…"` takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtid: Option<String>,
 }
@@ -643,8 +654,16 @@ mod tests {
             .into(),
             bytes_read: 100,
             last_timestamp: Some(9),
+            gtids: Some(GtidTrail {
+                file_start: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5".parse().unwrap()),
+                transactions: "3e11fa47-71ca-11e1-9e33-c80aa9429562:6".parse().unwrap(),
+            }),
         };
         assert_eq!(round_trip(&summary)["tables"]["s.t"]["lastTimestamp"], 9);
+        assert_eq!(
+            round_trip(&summary)["gtids"]["fileStart"],
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"
+        );
         assert_eq!(round_trip(&summary)["tables"]["s.t"]["sizes"][0], 312);
         round_trip(&ChunkAck {
             index: 3,
@@ -685,6 +704,7 @@ mod tests {
             tables: vec![totals.clone()],
             shards: 1,
             bytes_read: 4096,
+            gtids: summary.gtids.clone(),
         });
         let parts = StagedParts {
             chunk: 0,

@@ -10,7 +10,8 @@
 //! AWS dependency; its modules are re-exported here under the same names.
 
 pub use binlog_decoder::{
-    charset, decode, error, event, filter, guard, json, position, reader, schema, snapshot, source,
+    charset, decode, error, event, filter, gtid, guard, json, position, reader, schema, snapshot,
+    source,
 };
 
 pub mod aws;
@@ -18,7 +19,6 @@ pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod contracts;
-pub mod gtid;
 pub mod history;
 pub mod layout;
 pub mod metrics;

@@ -41,7 +41,8 @@ pub struct RunCommitted {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<BinlogPosition>,
     pub to: BinlogPosition,
-    /// The server's GTID state at `to`, when it has one.
+    /// The GTID position at `to`, when known (`meta.json`'s
+    /// `position.gtid`: MariaDB's GTID state, MySQL's executed GTID set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtid: Option<String>,
     pub committed_at: String,
@@ -64,6 +65,8 @@ pub struct RunCommitted {
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     pub run_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
     pub counts: BTreeMap<String, u64>,
     pub outputs: Vec<String>,
 }
@@ -102,6 +105,8 @@ impl RunCommitted {
         self.manifest = Some(key.to_string());
         Ok(Some(Manifest {
             run_id: self.run_id.clone(),
+            // A MySQL executed set grows with the sources a server has had.
+            gtid: self.gtid.take(),
             counts: std::mem::take(&mut self.counts),
             outputs: std::mem::take(&mut self.outputs),
         }))
@@ -185,7 +190,7 @@ mod tests {
             run_id: "r1".into(),
             from: None,
             to: "binlog.000002:4".parse().unwrap(),
-            gtid: None,
+            gtid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9".into()),
             committed_at: "2026-12-01T00:00:00Z".into(),
             last_timestamp: None,
             tables: 1,
@@ -205,7 +210,8 @@ mod tests {
         let manifest = ev.split_if_large("cdc/manifests/r1.json").unwrap().unwrap();
         assert_eq!(manifest.outputs.len(), 5001);
         assert_eq!(manifest.counts["shop.orders"], 3);
-        assert!(ev.outputs.is_empty() && ev.counts.is_empty());
+        assert!(manifest.gtid.is_some());
+        assert!(ev.outputs.is_empty() && ev.counts.is_empty() && ev.gtid.is_none());
         assert_eq!(ev.manifest.as_deref(), Some("cdc/manifests/r1.json"));
         assert!(ev.detail().unwrap().len() < 1000);
     }

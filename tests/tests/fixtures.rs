@@ -47,3 +47,76 @@ async fn fixtures_decode_to_their_expected_output() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// MySQL's GTIDs in real files: the set at a file's start (its
+/// PREVIOUS_GTIDS), the trail a decode leaves (the last file's start, then
+/// each transaction's GTID), and where a set goes on (`restartAt: gtid:…`).
+#[tokio::test]
+async fn mysql_gtids_give_the_executed_set_and_where_a_set_goes_on() {
+    use binlog_cdc::gtid::{self, GtidSet, GtidTrail};
+    use binlog_cdc::reader::{Decoder, RowSink};
+    use binlog_cdc::schema::TableMeta;
+    use binlog_cdc::source::file::FileSource;
+
+    struct Discard;
+    impl RowSink for Discard {
+        fn row(&mut self, _: &TableMeta, _: u32, _: &[u8]) -> binlog_cdc::Result<()> {
+            Ok(())
+        }
+    }
+    async fn trail(files: &[&str]) -> GtidTrail {
+        let paths: Vec<_> = files.iter().map(|f| fixtures_dir().join(f)).collect();
+        let mut dec = Decoder::new(DecodeOptions::default());
+        dec.run(&mut FileSource::new(&paths), &mut Discard)
+            .await
+            .unwrap();
+        dec.gtid_trail().clone()
+    }
+    async fn goes_on(file: &str, set: &GtidSet) -> Option<String> {
+        let mut src = FileSource::new([fixtures_dir().join(file)]);
+        let at = gtid::first_transaction_outside(&mut src, set).await;
+        at.unwrap().map(|p| p.to_string())
+    }
+    let set = |s: &str| s.parse::<GtidSet>().unwrap();
+    const ENUMS: &str = "mysql-enum-string-set.000001";
+    const UUID: &str = "93e95066-a2f4-11ec-9b69-9657f0ae95e2";
+
+    // A server's first file starts with an empty set; a later one with what
+    // came before it (one transaction of another server here).
+    let at_start = |f: &str| {
+        let mut src = FileSource::new([fixtures_dir().join(f)]);
+        async move { gtid::file_start_set(&mut src).await.unwrap() }
+    };
+    assert_eq!(at_start(ENUMS).await, Some(GtidSet::default()));
+    let compressed = "transaction_compression.000001";
+    let before = set("357df524-4139-11ee-9979-b033ee13919e:1");
+    assert_eq!(at_start(compressed).await, Some(before.clone()));
+    assert_eq!(
+        at_start("mariadb-bin.000001").await,
+        None,
+        "MariaDB has none"
+    );
+
+    // The file's five transactions (DDL too), on its (empty) start set.
+    let t = trail(&[ENUMS]).await;
+    assert_eq!(t.file_start, Some(GtidSet::default()));
+    assert_eq!(t.executed(None), Some(set(&format!("{UUID}:1-5"))));
+    // Reading on into another file: its PREVIOUS_GTIDS is the set there.
+    let t = trail(&[ENUMS, compressed]).await;
+    assert_eq!(t.executed(None), Some(before));
+    assert!(trail(&["mariadb-bin.000001"]).await.is_empty());
+
+    // Where a set goes on: at the first transaction it lacks.
+    let gtid_1 = goes_on(ENUMS, &GtidSet::default()).await;
+    assert_eq!(gtid_1.as_deref(), Some(format!("{ENUMS}:157").as_str()));
+    // Transaction 3's GTID event (its row event is at 1077, see
+    // tests/expected/mysql-enum-string-set.000001.jsonl).
+    let gtid_3 = goes_on(ENUMS, &set(&format!("{UUID}:1-2"))).await;
+    assert_eq!(gtid_3.as_deref(), Some(format!("{ENUMS}:791").as_str()));
+    assert_eq!(
+        goes_on(ENUMS, &set(&format!("{UUID}:1-2:4-5"))).await,
+        gtid_3,
+        "a hole"
+    );
+    assert_eq!(goes_on(ENUMS, &set(&format!("{UUID}:1-5"))).await, None);
+}

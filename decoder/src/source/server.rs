@@ -29,6 +29,7 @@ use crate::error::server_codes::{
     ER_MASTER_FATAL_ERROR_READING_BINLOG, ER_UNKNOWN_SYSTEM_VARIABLE,
 };
 use crate::error::{Error, Result};
+use crate::gtid::{self, GtidSet};
 use crate::position::BinlogPosition;
 
 /// `LOG_EVENT_ARTIFICIAL_F`: the server made this event up for the stream.
@@ -49,7 +50,8 @@ pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
 /// none yet. The server finds it (a dump with `@slave_connect_state`, as a
 /// replica connecting by GTID), in whichever file it is: this is how a stream
 /// goes on on another server that has the same transactions (a promoted
-/// replica, a new cluster fed by replication).
+/// replica, a new cluster fed by replication). On MySQL `state` is an
+/// executed GTID set, see [`position_after_gtid_set`].
 pub async fn position_after_gtid_state(
     db: &ConnectOptions,
     state: &str,
@@ -57,9 +59,8 @@ pub async fn position_after_gtid_state(
 ) -> Result<BinlogPosition> {
     let mut conn = connect(db).await?;
     if !is_mariadb(&mut conn).await? {
-        return Err(Error::Config(format!(
-            "restartAt gtid:{state}: going on by GTID is offered on MariaDB; on MySQL find the position after the set with `mysqlbinlog --exclude-gtids='{state}'` and restart at FILE:POS"
-        )));
+        let _ = conn.disconnect().await;
+        return position_after_gtid_set(db, state, server_id).await;
     }
     let end = current_position(&mut conn).await?;
     let files = list_binlogs(&mut conn).await?;
@@ -112,6 +113,52 @@ pub async fn position_after_gtid_state(
     };
     let _ = stream.close().await;
     Ok(found.unwrap_or(end))
+}
+
+/// Where a MySQL server's binlog goes on after the executed GTID set `text`
+/// (`uuid:1-100,…`, as a checkpoint records it): the position of the first
+/// transaction the set lacks, in the newest file whose PREVIOUS_GTIDS the
+/// set holds; the end of the log when it holds them all. Read here, file by
+/// file, rather than asked of the server (a dump by GTID set), so that the
+/// stream goes on by file and offset as everywhere else. A set with a hole
+/// (it lacks a transaction but holds later ones) goes on at the hole: the
+/// later transactions it holds come again (twice, never lost).
+async fn position_after_gtid_set(
+    db: &ConnectOptions,
+    text: &str,
+    server_id: u32,
+) -> Result<BinlogPosition> {
+    let refused = |msg: String| Error::Config(format!("restartAt gtid:{text}: {msg}"));
+    let set: GtidSet = text.parse().map_err(refused)?;
+    let mut conn = connect(db).await?;
+    let files = list_binlogs(&mut conn).await?;
+    let end = current_position(&mut conn).await?;
+    let _ = conn.disconnect().await;
+    for (i, (file, _)) in files.iter().enumerate().rev() {
+        let start = BinlogPosition::start_of(file.clone());
+        let mut source = ServerSource::open(db, &start, None, server_id).await?;
+        let before = gtid::file_start_set(&mut source).await;
+        source.close().await;
+        let Some(before) = before? else {
+            return Err(refused(format!(
+                "{file} has no PREVIOUS_GTIDS event: the server does not keep GTIDs"
+            )));
+        };
+        if !set.contains(&before) {
+            continue;
+        }
+        let to = files
+            .get(i + 1)
+            .map(|(f, _)| BinlogPosition::start_of(f.clone()));
+        let mut source = ServerSource::open(db, &start, to.clone(), server_id).await?;
+        let found = gtid::first_transaction_outside(&mut source, &set).await;
+        source.close().await;
+        return Ok(found?.unwrap_or(to.unwrap_or(end)));
+    }
+    Err(refused(format!(
+        "every binlog on the server, from the oldest ({}), starts after transactions the set lacks: they were purged, or the set is of another history",
+        files.first().map_or("none", |(f, _)| f.as_str())
+    )))
 }
 
 /// How long the server keeps binlog files, in seconds; `None` when it does

@@ -27,6 +27,7 @@ use binlog_cdc::contracts::{
     Progress, RunPlan, SnapshotState, MAX_FANOUT_SHARDS,
 };
 use binlog_cdc::error::{Error, Result};
+use binlog_cdc::gtid::GtidSet;
 use binlog_cdc::metrics::{self, Metric};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::{find_json, get_json};
@@ -168,7 +169,7 @@ async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<(Meta, 
             file: to.file().to_string(),
             pos: to.pos(),
             position: to.clone(),
-            gtid: plan.to_gtid.clone(),
+            gtid: checkpoint_gtid(plan, fan, previous.as_ref().map(|(m, _)| m)),
         },
         run_id: plan.run_id.clone(),
         outputs: deps.layout.run_outputs(fan),
@@ -198,6 +199,26 @@ async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<(Meta, 
         }
         Err(e) => Err(e),
     }
+}
+
+/// The GTID position at the checkpoint: MariaDB's GTID state at `to` (from
+/// the plan); MySQL's executed GTID set there, folded from the GTIDs the
+/// run's chunks read onto the last checkpoint's set (when this run starts at
+/// it) or onto the PREVIOUS_GTIDS of the last file the run read from its
+/// start. Unknown (`None`) until a run starts a file or follows a known set.
+fn checkpoint_gtid(plan: &RunPlan, fan: &FanOutPlan, previous: Option<&Meta>) -> Option<String> {
+    if plan.to_gtid.is_some() {
+        return plan.to_gtid.clone();
+    }
+    let at_start = previous
+        .filter(|m| Some(&m.position.position) == plan.from.as_ref())
+        .and_then(|m| m.position.gtid.as_deref())
+        .and_then(|g| g.parse::<GtidSet>().ok());
+    let executed = match &fan.gtids {
+        Some(trail) => trail.executed(at_start.as_ref()),
+        None => at_start,
+    };
+    executed.filter(|s| !s.is_empty()).map(|s| s.to_string())
 }
 
 /// The snapshot once this run commits: the plan's progress with the
@@ -260,4 +281,69 @@ async fn own_earlier_commit(plan: &RunPlan, deps: &Deps) -> Result<Option<(Meta,
             _ => None,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use binlog_cdc::gtid::GtidTrail;
+    use serde_json::json;
+
+    use super::*;
+
+    const U: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+
+    fn plan(from: &str, to_gtid: Option<&str>) -> RunPlan {
+        serde_json::from_value(json!({
+            "status": "run", "runId": "r2", "from": from, "to": "binlog.000002:900",
+            "commit": true, "chunks": [], "maxConcurrency": 1, "toGtid": to_gtid,
+        }))
+        .unwrap()
+    }
+
+    fn previous(position: &str, gtid: &str) -> Meta {
+        let (file, pos) = position.split_once(':').unwrap();
+        serde_json::from_value(json!({
+            "lastTimestamps": {}, "counts": {}, "runId": "r1", "outputs": [],
+            "committedAt": "2026-12-03T00:00:00Z",
+            "position": {"file": file, "pos": pos.parse::<u64>().unwrap(), "position": position, "gtid": gtid},
+        }))
+        .unwrap()
+    }
+
+    fn fan(start: Option<&str>, txns: &str) -> FanOutPlan {
+        FanOutPlan {
+            gtids: Some(GtidTrail {
+                file_start: start.map(|s| s.parse().unwrap()),
+                transactions: txns.parse().unwrap(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn mysqls_set_at_the_checkpoint_folds_the_runs_gtids_onto_the_last_one() {
+        let last = previous("binlog.000002:500", &format!("{U}:1-10"));
+        let mid = fan(None, &format!("{U}:11-12"));
+        let got = |p: &RunPlan, f: &FanOutPlan, m: Option<&Meta>| checkpoint_gtid(p, f, m);
+        // The run starts at the last checkpoint: its set, and the run's.
+        let next = plan("binlog.000002:500", None);
+        assert_eq!(got(&next, &mid, Some(&last)), Some(format!("{U}:1-12")));
+        // No GTIDs read: the last set holds.
+        let idle = FanOutPlan::default();
+        assert_eq!(got(&next, &idle, Some(&last)), Some(format!("{U}:1-10")));
+        // A run restarted elsewhere does not take the last checkpoint's set…
+        let elsewhere = plan("binlog.000001:4", None);
+        assert_eq!(got(&elsewhere, &mid, Some(&last)), None);
+        // …but a file it read from its start gives the set there.
+        let started = fan(Some(&format!("{U}:1-20")), &format!("{U}:21"));
+        assert_eq!(
+            got(&elsewhere, &started, Some(&last)),
+            Some(format!("{U}:1-21"))
+        );
+        // MariaDB: the GTID state the plan read at `to`.
+        let maria = plan("binlog.000002:500", Some("0-1-7"));
+        assert_eq!(got(&maria, &idle, Some(&last)), Some("0-1-7".into()));
+        // gtid_mode=OFF: every file's PREVIOUS_GTIDS is empty, and so is the set.
+        assert_eq!(got(&elsewhere, &fan(Some(""), ""), None), None);
+    }
 }

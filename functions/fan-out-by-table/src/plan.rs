@@ -11,6 +11,7 @@ use binlog_cdc::contracts::{
     TableTotals, MAX_FANOUT_SHARDS,
 };
 use binlog_cdc::error::{Error, Result};
+use binlog_cdc::gtid::GtidTrail;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::{get_json, put_json};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -56,6 +57,7 @@ pub async fn handle(plan: &RunPlan, deps: &Deps) -> Result<FanOutPlanned> {
         tables,
         shards,
         bytes_read: summaries.iter().map(|c| c.bytes_read).sum(),
+        gtids: run_gtids(&summaries),
     };
     put_json(store, &deps.layout.fan_out_plan(run_id), &fan).await?;
     tracing::info!(run_id = %run_id, tables = fan.tables.len(), shards, "fan-out planned");
@@ -69,6 +71,17 @@ pub async fn handle(plan: &RunPlan, deps: &Deps) -> Result<FanOutPlanned> {
         tables: fan.tables.len() as u32,
         events: fan.tables.iter().map(|t| t.count).sum(),
     })
+}
+
+/// The MySQL GTIDs the run's chunks read, folded in binlog order (chunk by
+/// chunk); `None` when none read any.
+fn run_gtids(summaries: &[ChunkSummary]) -> Option<GtidTrail> {
+    let mut ordered: Vec<&ChunkSummary> = summaries.iter().collect();
+    ordered.sort_by_key(|c| c.index);
+    ordered
+        .into_iter()
+        .filter_map(|c| c.gtids.clone())
+        .reduce(GtidTrail::then)
 }
 
 /// Every table's totals across the chunks (in name order), with its parts in
@@ -152,5 +165,31 @@ mod tests {
         let s = assign_shards(&sizes, 10, 1000, 64);
         assert!(*s.last().unwrap() < 64, "{}", s.last().unwrap());
         assert!(s.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1));
+    }
+
+    #[test]
+    fn the_runs_gtids_fold_in_chunk_order() {
+        const U: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let summary = |index: u32, start: Option<&str>, txns: &str| ChunkSummary {
+            index,
+            gtids: Some(GtidTrail {
+                file_start: start.map(|s| s.parse().unwrap()),
+                transactions: txns.parse().unwrap(),
+            }),
+            ..Default::default()
+        };
+        // Read back out of order: chunk 1 read the next file from its start.
+        let summaries = [
+            summary(2, None, &format!("{U}:9")),
+            summary(0, None, &format!("{U}:5-6")),
+            summary(1, Some(&format!("{U}:1-6")), &format!("{U}:7-8")),
+            ChunkSummary {
+                index: 3,
+                ..Default::default()
+            },
+        ];
+        let run = run_gtids(&summaries).unwrap();
+        assert_eq!(run.executed(None).unwrap().to_string(), format!("{U}:1-9"));
+        assert_eq!(run_gtids(&summaries[3..]), None);
     }
 }

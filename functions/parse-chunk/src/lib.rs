@@ -64,8 +64,9 @@ pub mod binlog {
             }
         }
         let last = decoder.stats().last_timestamp;
+        let gtids = Some(decoder.gtid_trail().clone()).filter(|t| !t.is_empty());
         let summary = staging
-            .finish(&chunk, source.bytes_read(), last, deps)
+            .finish(&chunk, source.bytes_read(), last, gtids, deps)
             .await?;
         let ack = ChunkAck {
             index: chunk.index,

@@ -33,7 +33,7 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
     // A range without rows (an empty table's) stages nothing and dates
     // nothing.
     let last = (!got.is_empty()).then_some(timestamp);
-    let summary = staging.finish(&chunk, 0, last, deps).await?;
+    let summary = staging.finish(&chunk, 0, last, None, deps).await?;
     tracing::info!(
         run_id = %chunk.run_id, chunk = chunk.index, table = %got.table.full_name,
         position = %got.position, rows = got.len(), superseded = got.superseded.len(),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use binlog_cdc::contracts::{Chunk, ChunkSummary, TablePart};
 use binlog_cdc::error::Result;
+use binlog_cdc::gtid::GtidTrail;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::reader::RowSink;
 use binlog_cdc::schema::TableMeta;
@@ -206,12 +207,13 @@ impl Staging {
     }
 
     /// Writes every buffer left, waits for the last part, and stores the
-    /// chunk's summary; returns it.
+    /// chunk's summary (with the MySQL GTIDs it read, if any); returns it.
     pub async fn finish(
         mut self,
         chunk: &Chunk,
         bytes_read: u64,
         last_timestamp: Option<u32>,
+        gtids: Option<GtidTrail>,
         deps: &Deps,
     ) -> Result<ChunkSummary> {
         let tables: Vec<String> = self.tables.keys().cloned().collect();
@@ -224,6 +226,7 @@ impl Staging {
             tables: self.tables.into_iter().map(|(k, t)| (k, t.part)).collect(),
             bytes_read,
             last_timestamp,
+            gtids,
         };
         binlog_cdc::store::put_json(
             deps.store.as_ref(),
