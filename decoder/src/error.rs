@@ -131,7 +131,7 @@ pub enum Error {
 
     /// The checkpoint's position no longer holds the history it was taken
     /// in: reading on from it would skip or mis-decode events.
-    #[error("the binlog history changed under the checkpoint {checkpoint}: {what}. Nothing was read. To go on: replay what you need with {{\"from\": \"FILE:POS\", \"to\": \"FILE:POS\", \"commit\": false}}, then restart the stream with the execution input {{\"restartAt\": \"oldest\"}} (or \"latest\", \"FILE:POS\", or on MariaDB \"gtid:STATE\" with the checkpoint's gtid, where a new server has the same transactions; binlog-cdc run --restart-at)")]
+    #[error("the binlog history changed under the checkpoint {checkpoint}: {what}. Nothing was read. To go on: replay what you need with {{\"from\": \"FILE:POS\", \"to\": \"FILE:POS\", \"commit\": false}}, then restart the stream with the execution input {{\"restartAt\": \"oldest\"}} (or \"latest\", \"FILE:POS\", or \"gtid:STATE\" with the checkpoint's gtid, where a new server has the same transactions; binlog-cdc run --restart-at)")]
     BinlogHistoryChanged {
         checkpoint: BinlogPosition,
         what: String,
