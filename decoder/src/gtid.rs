@@ -17,10 +17,12 @@
 
 use std::collections::BTreeMap;
 
-use mysql_common::binlog::events::{GtidEvent, PreviousGtidsEvent};
+use mysql_common::binlog::events::GtidEvent;
+use mysql_common::io::ParseBuf;
+use mysql_common::misc::read_varlen_uint;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::position::BinlogPosition;
 use crate::source::{guarded, types, EventSource, SourceEvent};
 
@@ -172,23 +174,73 @@ pub(crate) fn source_and_gno(ev: &SourceEvent) -> Result<(String, u64)> {
     Ok((source_key(&g.sid(), g.tag().map(|t| &**t)), g.gno()))
 }
 
-/// A PREVIOUS_GTIDS event's set (binary intervals are `[start, end)`).
+/// A PREVIOUS_GTIDS event's set.
 fn previous_gtids(ev: &SourceEvent) -> Result<GtidSet> {
-    let p: PreviousGtidsEvent = guarded(&ev.pos, "previous GTIDs event", || ev.event.read_event())?;
+    parse_previous_gtids(ev.event.data())
+        .map_err(|msg| Error::malformed(&ev.pos, "previous GTIDs event", msg))
+}
+
+/// Reads a PREVIOUS_GTIDS body here, not with mysql_common: its parser
+/// reserves memory for the counts an event claims before reading them, so a
+/// corrupt count aborts the process (found by `tests/fuzz_decoder.rs`). Here
+/// every count is only a loop bound, and a short body is an error.
+///
+/// Layout: a u64 header (the number of sources; in MySQL 8.4's tagged form
+/// the format is in the top byte and the number in bits 8-55), then per
+/// source its UUID (16 bytes), its tag when tagged (a varlen length, then
+/// the text; empty: untagged), its number of intervals (u64) and each
+/// interval (u64 start, u64 end, `[start, end)`), all little-endian.
+fn parse_previous_gtids(body: &[u8]) -> Result<GtidSet, String> {
+    let mut buf = ParseBuf(body);
+    let header = take_u64(&mut buf)?;
+    let tagged = header >> 56 != 0;
+    let sources = match tagged {
+        true => (header >> 8) & ((1 << 48) - 1),
+        false => header & ((1 << 56) - 1),
+    };
     let mut set = GtidSet::default();
-    for sid in p.sids() {
-        let source = source_key(&sid.uuid(), sid.tag().map(|t| &**t));
-        let intervals: Vec<(u64, u64)> = sid
-            .intervals()
-            .iter()
-            .filter(|iv| iv.start() < iv.end())
-            .map(|iv| (iv.start(), iv.end() - 1))
-            .collect();
-        if !intervals.is_empty() {
-            set.extend(&GtidSet(BTreeMap::from([(source, intervals)])));
+    for _ in 0..sources {
+        let uuid: [u8; 16] = take(&mut buf, 16)?.try_into().unwrap_or_default();
+        let tag = match tagged {
+            true => {
+                let len = read_varlen_uint(&mut buf).map_err(|e| e.to_string())?;
+                let text = take(&mut buf, len)?;
+                Some(std::str::from_utf8(text).map_err(|_| "a tag is not UTF-8")?)
+            }
+            false => None,
+        };
+        let source = source_key(&uuid, tag.filter(|t| !t.is_empty()));
+        let intervals = take_u64(&mut buf)?;
+        let mut found = Vec::new();
+        for _ in 0..intervals {
+            let (start, end) = (take_u64(&mut buf)?, take_u64(&mut buf)?);
+            if start == 0 || end <= start {
+                return Err(format!("{source}: [{start}, {end}) is not an interval"));
+            }
+            found.push((start, end - 1));
+        }
+        if !found.is_empty() {
+            set.extend(&GtidSet(BTreeMap::from([(source, found)])));
         }
     }
     Ok(set)
+}
+
+/// The next `n` bytes of `buf`.
+fn take<'a>(buf: &mut ParseBuf<'a>, n: u64) -> Result<&'a [u8], String> {
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if buf.0.len() < n {
+        return Err(format!("the body ends {} bytes short", n - buf.0.len()));
+    }
+    let (head, rest) = buf.0.split_at(n);
+    buf.0 = rest;
+    Ok(head)
+}
+
+fn take_u64(buf: &mut ParseBuf<'_>) -> Result<u64, String> {
+    Ok(u64::from_le_bytes(
+        take(buf, 8)?.try_into().unwrap_or_default(),
+    ))
 }
 
 /// How a [`GtidSet`] keys a source: `uuid`, or `uuid:tag` (tags are
@@ -233,9 +285,10 @@ impl GtidTrail {
     }
 
     /// Follows one event: a GTID event or a file's PREVIOUS_GTIDS; others
-    /// are ignored. An event the server made up for the stream (a dump
-    /// started mid-file) does not count: only a file's own event is the set
-    /// at its start.
+    /// are ignored. A PREVIOUS_GTIDS without its place in the file
+    /// (`log_pos` 0) would not be the set where the read is, and does not
+    /// count; MySQL sends none when a dump starts mid-file (only the format
+    /// description, with `log_pos` 0).
     pub fn observe(&mut self, ev: &SourceEvent) -> Result<()> {
         let h = ev.event.header();
         match h.event_type_raw() {
@@ -275,15 +328,17 @@ impl GtidTrail {
 /// start: its PREVIOUS_GTIDS, MySQL's second event. `None` where the file
 /// has none (MariaDB, MySQL before 5.6).
 pub async fn file_start_set<S: EventSource>(source: &mut S) -> Result<Option<GtidSet>> {
-    // The format description, then PREVIOUS_GTIDS; a third event is late.
-    for _ in 0..3 {
-        let Some(ev) = source.next_event().await? else {
-            break;
-        };
+    // PREVIOUS_GTIDS follows the format description; any other event there
+    // means the file has none.
+    while let Some(ev) = source.next_event().await? {
         let mut trail = GtidTrail::default();
         trail.observe(&ev)?;
         if trail.file_start.is_some() {
             return Ok(trail.file_start);
+        }
+        let t = ev.event.header().event_type_raw();
+        if t != types::FORMAT_DESCRIPTION && t != types::ROTATE {
+            break;
         }
     }
     Ok(None)
@@ -355,6 +410,66 @@ mod tests {
         assert!(!set(&format!("{A}:1-50:52-300")).contains(&then), "a hole");
         assert!(set(&format!("{B}:1")).contains(&GtidSet::default()));
         assert!(!set(&format!("{A}:1-100")).contains(&set(&format!("{A}:t:1"))));
+    }
+
+    /// A source of a PREVIOUS_GTIDS body: UUID, tag, `[start, end)` intervals.
+    type Source<'a> = ([u8; 16], Option<&'a str>, &'a [(u64, u64)]);
+
+    /// A PREVIOUS_GTIDS body, in the untagged form when no source has a tag.
+    fn body(sources: &[Source<'_>]) -> Vec<u8> {
+        let tagged = sources.iter().any(|s| s.1.is_some());
+        let n = sources.len() as u64;
+        let header = if tagged { (1 << 56) | (n << 8) } else { n };
+        let mut b = header.to_le_bytes().to_vec();
+        for (uuid, tag, intervals) in sources {
+            b.extend_from_slice(uuid);
+            if tagged {
+                let t = tag.unwrap_or_default();
+                b.push((t.len() as u8) << 1); // varlen: one byte, low bit 0
+                b.extend_from_slice(t.as_bytes());
+            }
+            b.extend_from_slice(&(intervals.len() as u64).to_le_bytes());
+            for (start, end) in *intervals {
+                b.extend_from_slice(&start.to_le_bytes());
+                b.extend_from_slice(&end.to_le_bytes());
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn previous_gtids_bodies_read_untagged_and_tagged() {
+        let u = [
+            0x3e, 0x11, 0xfa, 0x47, 0x71, 0xca, 0x11, 0xe1, 0x9e, 0x33, 0xc8, 0x0a, 0xa9, 0x42,
+            0x95, 0x62,
+        ];
+        let untagged = body(&[(u, None, &[(1, 6), (8, 9)])]);
+        assert_eq!(
+            parse_previous_gtids(&untagged),
+            Ok(set(&format!("{A}:1-5:8")))
+        );
+        let tagged = body(&[(u, None, &[(1, 3)]), (u, Some("Blue"), &[(1, 2)])]);
+        assert_eq!(
+            parse_previous_gtids(&tagged),
+            Ok(set(&format!("{A}:1-2:blue:1")))
+        );
+        assert_eq!(parse_previous_gtids(&body(&[])), Ok(GtidSet::default()));
+    }
+
+    #[test]
+    fn a_corrupt_previous_gtids_body_is_an_error_not_an_allocation() {
+        let u = [7u8; 16];
+        let mut huge = body(&[(u, None, &[(1, 2)])]);
+        huge[..8].copy_from_slice(&(1u64 << 55).to_le_bytes());
+        assert!(parse_previous_gtids(&huge).unwrap_err().contains("short"));
+        let mut intervals = body(&[(u, None, &[(1, 2)])]);
+        intervals[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(parse_previous_gtids(&intervals).is_err());
+        let empty = body(&[(u, None, &[(5, 5)])]);
+        assert!(parse_previous_gtids(&empty)
+            .unwrap_err()
+            .contains("not an interval"));
+        assert!(parse_previous_gtids(&[1, 2, 3]).is_err());
     }
 
     #[test]
