@@ -6,8 +6,9 @@
 //! map into a decoding plan; [`decode`] turns row images into JSON values, one
 //! function per type family; [`event`] writes each row's change event (the
 //! contract in docs/EVENTS.md); [`reader`] drives it all and hands events to
-//! a sink. [`position`] is the one `file:pos` type; [`error`] names every
-//! failure and maps it to a stable Step Functions error name.
+//! a sink, and follows MySQL's GTIDs as it goes ([`gtid`]: the executed set a
+//! checkpoint records). [`position`] is the one `file:pos` type; [`error`]
+//! names every failure and maps it to a stable Step Functions error name.
 
 pub mod charset;
 pub mod decode;
