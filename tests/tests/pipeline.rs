@@ -1,6 +1,7 @@
 //! The pipeline's handlers in order, in-process, on a local directory store:
 //! two runs commit every row event exactly once; a replay moves nothing; a
-//! commit on a stale ETag is refused; a purged checkpoint is BinlogPurged.
+//! commit on a stale ETag is refused; a purged checkpoint is BinlogPurged;
+//! MySQL's executed GTID set goes from the chunks' summaries to `meta.json`.
 
 use std::sync::Arc;
 
@@ -251,4 +252,118 @@ async fn a_budget_splits_the_backlog_into_runs() {
         etag,
         "meta.json untouched"
     );
+}
+
+/// MySQL's executed GTID set at the checkpoint travels from the chunks'
+/// summaries (as ParseChunk stores them) through fan-out's plan to
+/// `meta.json`, run after run: the real handlers on a local directory, no
+/// server (MySQL's GTID events themselves are read in `fixtures.rs`).
+#[tokio::test]
+async fn mysqls_executed_gtid_set_reaches_the_checkpoint_run_after_run() {
+    use binlog_cdc::contracts::{Chunk, ChunkKind, ChunkSummary, RunPlan};
+    use binlog_cdc::gtid::GtidTrail;
+    use binlog_cdc::BinlogPosition;
+
+    const U: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+    let dir = std::env::temp_dir().join(format!("binlog-cdc-gtid-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let deps = Deps::new(
+        Arc::new(LocalStore::new(&dir)),
+        PipelineConfig::default(),
+        "mysql://cdc:cdc@127.0.0.1:1",
+    );
+    let pos = |s: &str| s.parse::<BinlogPosition>().unwrap();
+    // Runs one range whose chunks read `trails` (file start, transactions).
+    let run = |run_id: &'static str,
+               from: &str,
+               to: &str,
+               etag: Option<String>,
+               trails: Vec<(Option<&str>, &str)>| {
+        let plan = RunPlan {
+            status: RunStatus::Run,
+            run_id: run_id.into(),
+            from: Some(pos(from)),
+            to: Some(pos(to)),
+            more: false,
+            commit: true,
+            meta_etag: etag,
+            to_gtid: None,
+            to_history: None,
+            planned_at_ms: None,
+            behind_bytes: None,
+            retention_headroom: None,
+            chunks: (0..trails.len() as u32)
+                .map(|index| Chunk {
+                    run_id: run_id.into(),
+                    index,
+                    from: pos(from),
+                    to: pos(to),
+                    server_id: 1,
+                    kind: ChunkKind::Binlog,
+                })
+                .collect(),
+            max_concurrency: 2,
+            reason: None,
+            execution: None,
+            snapshot: None,
+        };
+        let summaries: Vec<ChunkSummary> = trails
+            .iter()
+            .enumerate()
+            .map(|(i, (start, txns))| ChunkSummary {
+                index: i as u32,
+                gtids: Some(GtidTrail {
+                    file_start: start.map(|s| s.parse().unwrap()),
+                    transactions: txns.parse().unwrap(),
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let deps = &deps;
+        async move {
+            for s in &summaries {
+                let key = deps.layout.chunk_summary(run_id, s.index);
+                binlog_cdc::store::put_json(deps.store.as_ref(), &key, s)
+                    .await
+                    .unwrap();
+            }
+            fan_out_by_table::plan::handle(&plan, deps).await.unwrap();
+            let input = CommitInput {
+                plan,
+                loop_state: Default::default(),
+            };
+            commit_checkpoint::handle(input, deps).await.unwrap();
+            pipeline::meta(deps).await.unwrap()
+        }
+    };
+    // The first run reads file 1 from its start, then file 2 from its start.
+    let (meta, etag) = run(
+        "r1",
+        "binlog.000001:4",
+        "binlog.000002:900",
+        None,
+        vec![
+            (Some(""), &format!("{U}:1-3")),
+            (Some(&format!("{U}:1-3")), &format!("{U}:4-5")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        meta.position.gtid.as_deref(),
+        Some(format!("{U}:1-5").as_str())
+    );
+    // The next run goes on mid-file from the checkpoint: its set, plus 6-7.
+    let (meta, _) = run(
+        "r2",
+        "binlog.000002:900",
+        "binlog.000002:1500",
+        Some(etag),
+        vec![(None, &format!("{U}:6-7"))],
+    )
+    .await;
+    assert_eq!(
+        meta.position.gtid.as_deref(),
+        Some(format!("{U}:1-7").as_str())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
