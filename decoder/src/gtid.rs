@@ -174,9 +174,18 @@ pub(crate) fn source_and_gno(ev: &SourceEvent) -> Result<(String, u64)> {
     Ok((source_key(&g.sid(), g.tag().map(|t| &**t)), g.gno()))
 }
 
-/// A PREVIOUS_GTIDS event's set.
-fn previous_gtids(ev: &SourceEvent) -> Result<GtidSet> {
+/// The set a file's own PREVIOUS_GTIDS event holds: the executed set where
+/// the file starts. `None` for any other event, and for one without its
+/// place in the file (`log_pos` 0), which would not be the set where the
+/// read is; MySQL sends none when a dump starts mid-file (only the format
+/// description, with `log_pos` 0).
+fn file_start(ev: &SourceEvent) -> Result<Option<GtidSet>> {
+    let h = ev.event.header();
+    if h.event_type_raw() != types::PREVIOUS_GTIDS || h.log_pos() == 0 {
+        return Ok(None);
+    }
     parse_previous_gtids(ev.event.data())
+        .map(Some)
         .map_err(|msg| Error::malformed(&ev.pos, "previous GTIDs event", msg))
 }
 
@@ -210,19 +219,18 @@ fn parse_previous_gtids(body: &[u8]) -> Result<GtidSet, String> {
             false => None,
         };
         let source = source_key(&uuid, tag.filter(|t| !t.is_empty()));
-        let intervals = take_u64(&mut buf)?;
-        let mut found = Vec::new();
-        for _ in 0..intervals {
+        for _ in 0..take_u64(&mut buf)? {
             let (start, end) = (take_u64(&mut buf)?, take_u64(&mut buf)?);
             if start == 0 || end <= start {
                 return Err(format!("{source}: [{start}, {end}) is not an interval"));
             }
-            found.push((start, end - 1));
-        }
-        if !found.is_empty() {
-            set.extend(&GtidSet(BTreeMap::from([(source, found)])));
+            set.0
+                .entry(source.clone())
+                .or_default()
+                .push((start, end - 1));
         }
     }
+    set.0.values_mut().for_each(merge);
     Ok(set)
 }
 
@@ -284,23 +292,12 @@ impl GtidTrail {
         self.file_start.is_none() && self.transactions.is_empty()
     }
 
-    /// Follows one event: a GTID event or a file's PREVIOUS_GTIDS; others
-    /// are ignored. A PREVIOUS_GTIDS without its place in the file
-    /// (`log_pos` 0) would not be the set where the read is, and does not
-    /// count; MySQL sends none when a dump starts mid-file (only the format
-    /// description, with `log_pos` 0).
-    pub fn observe(&mut self, ev: &SourceEvent) -> Result<()> {
-        let h = ev.event.header();
-        match h.event_type_raw() {
-            types::GTID | types::GTID_TAGGED => {
-                let (source, gno) = source_and_gno(ev)?;
-                self.transactions.insert(&source, gno);
-            }
-            types::PREVIOUS_GTIDS if h.log_pos() != 0 => {
-                self.file_start = Some(previous_gtids(ev)?);
-                self.transactions = GtidSet::default();
-            }
-            _ => {}
+    /// A file's PREVIOUS_GTIDS event (see [`file_start`]): the trail starts
+    /// over at that file's set; other events leave it as it is.
+    pub fn start_file(&mut self, ev: &SourceEvent) -> Result<()> {
+        if let Some(set) = file_start(ev)? {
+            self.file_start = Some(set);
+            self.transactions = GtidSet::default();
         }
         Ok(())
     }
@@ -331,10 +328,8 @@ pub async fn file_start_set<S: EventSource>(source: &mut S) -> Result<Option<Gti
     // PREVIOUS_GTIDS follows the format description; any other event there
     // means the file has none.
     while let Some(ev) = source.next_event().await? {
-        let mut trail = GtidTrail::default();
-        trail.observe(&ev)?;
-        if trail.file_start.is_some() {
-            return Ok(trail.file_start);
+        if let Some(set) = file_start(&ev)? {
+            return Ok(Some(set));
         }
         let t = ev.event.header().event_type_raw();
         if t != types::FORMAT_DESCRIPTION && t != types::ROTATE {

@@ -150,7 +150,7 @@ impl Decoder {
             GTID | GTID_TAGGED => self.process_gtid(ev)?,
             MARIADB_GTID => self.process_mariadb_gtid(ev)?,
             ANONYMOUS_GTID | XID => self.gtid = None,
-            PREVIOUS_GTIDS => self.gtids.observe(ev)?,
+            PREVIOUS_GTIDS => self.gtids.start_file(ev)?,
             QUERY => self.process_query(ev)?,
             STOP | ROTATE | INTVAR | RAND | USER_VAR | INCIDENT | HEARTBEAT | IGNORABLE | ROWS_QUERY
             | TRANSACTION_PAYLOAD | HEARTBEAT_V2 | BEGIN_LOAD_QUERY
