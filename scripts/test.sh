@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, the state machine definition, unit tests, and
-# the integration and end-to-end tests (which start their own MariaDB, moto
-# server and cargo lambda watch on free ports).
+# the integration and end-to-end tests (which start their own MariaDB, MySQL,
+# moto server and cargo lambda watch on free ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 
 bash scripts/ensure-deps.sh
+# Oracle's MySQL for tests/tests/mysql.rs (Debian unstable's, in .mysql/).
+bash scripts/ensure-mysql.sh
 
 if [ ! -d ../shared/fixtures/binlogs/mysql ] && [ -z "${BINLOG_CDC_FIXTURES:-}" ]; then
   echo "the binlog fixtures are missing: expected ../shared/fixtures/binlogs beside this checkout (or set BINLOG_CDC_FIXTURES)" >&2

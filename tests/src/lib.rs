@@ -3,6 +3,7 @@
 //!
 //! `MariaDb::start()` installs nothing; `scripts/test.sh` makes sure
 //! `mariadbd` is present (installing Debian's `mariadb-server` if not).
+//! [`mysql::MySql`] is the same for Oracle's MySQL.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -50,9 +51,35 @@ fn spawn_mariadbd(dir: &Path, port: u16, extra: &[String]) -> Result<Child, Stri
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut child = cmd.spawn().map_err(|e| format!("start mariadbd: {e}"))?;
+    let child = cmd.spawn().map_err(|e| format!("start mariadbd: {e}"))?;
+    wait_until_serving(child, dir, port, Duration::from_secs(30))
+}
+
+/// A new directory for one throwaway server (`kind`: mariadb, mysql), under
+/// `BINLOG_CDC_TEST_TMP` or the system's temporary directory.
+fn server_dir(kind: &str) -> PathBuf {
+    let base = std::env::var_os("BINLOG_CDC_TEST_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = base.join(format!("binlog-cdc-{kind}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a server directory");
+    dir
+}
+
+/// Waits until a server just spawned on `dir` answers on its socket and on
+/// `port`; else stops it and returns its error log (`dir/err.log`).
+fn wait_until_serving(
+    mut child: Child,
+    dir: &Path,
+    port: u16,
+    within: Duration,
+) -> Result<Child, String> {
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
+    while started.elapsed() < within {
         if let Ok(Some(_)) = child.try_wait() {
             break;
         }
@@ -85,18 +112,7 @@ impl MariaDb {
             "mariadbd is not installed: run scripts/test.sh, which installs mariadb-server",
         );
         let install = which("mariadb-install-db").expect("mariadb-install-db is not installed");
-        let base = std::env::var_os("BINLOG_CDC_TEST_TMP")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        std::fs::create_dir_all(&base).expect("temp dir");
-        let dir = base.join(format!(
-            "binlog-cdc-mariadb-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
+        let dir = server_dir("mariadb");
         // Each server gets its own tmpdir: with the default (/tmp) a bootstrap
         // once failed in CI on "Could not remove temporary table
         // '/tmp/#sql-temptable-...'" while other servers were starting.
@@ -235,36 +251,13 @@ impl MariaDb {
         self.dir.join("data")
     }
 
-    /// Runs SQL as root over the socket with the `mariadb` client (on its
-    /// standard input: one argument may not pass 128 KiB); panics on error.
+    /// Runs SQL as root over the socket with the `mariadb` client; panics on error.
     pub fn sql_socket(&self, sql: &str) -> String {
-        use std::io::Write;
-        let mut child = Command::new(which("mariadb").expect("mariadb client"))
+        let mut client = Command::new(which("mariadb").expect("mariadb client"));
+        client
             .arg("--no-defaults")
-            .arg(format!("--socket={}", self.dir.join("sock").display()))
-            .args([
-                "-uroot",
-                "--default-character-set=utf8mb4",
-                "--batch",
-                "--skip-column-names",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run mariadb client");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let text = sql.to_string();
-        let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
-        let out = child.wait_with_output().expect("mariadb client output");
-        let _ = writer.join();
-        let shown: String = sql.chars().take(2000).collect();
-        assert!(
-            out.status.success(),
-            "SQL failed: {shown}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+            .arg(format!("--socket={}", self.dir.join("sock").display()));
+        client_sql(client, sql)
     }
 
     /// Runs SQL (several statements allowed) and returns the output rows, tab-separated.
@@ -323,6 +316,58 @@ impl Drop for MariaDb {
     }
 }
 
+/// What a test needs of a throwaway server, MariaDB's or MySQL's.
+pub trait TestServer {
+    /// Empties the binary log (and on MySQL the executed GTIDs): rows
+    /// loaded before it are in the tables only.
+    const RESET_BINLOGS: &'static str;
+    /// The pipeline's connection URL.
+    fn url(&self) -> String;
+    /// Runs SQL as root; returns the rows, tab-separated; panics on error.
+    fn sql(&self, sql: &str) -> String;
+}
+
+impl TestServer for MariaDb {
+    const RESET_BINLOGS: &'static str = "RESET MASTER";
+    fn url(&self) -> String {
+        MariaDb::url(self)
+    }
+    fn sql(&self, sql: &str) -> String {
+        MariaDb::sql(self, sql)
+    }
+}
+
+/// Runs SQL as root with a command-line client (`mariadb` or `mysql`) given
+/// its connection options, on its standard input (one argument may not pass
+/// 128 KiB); returns the rows, tab-separated; panics on error.
+fn client_sql(mut client: Command, sql: &str) -> String {
+    use std::io::Write;
+    let mut child = client
+        .args([
+            "-uroot",
+            "--default-character-set=utf8mb4",
+            "--batch",
+            "--skip-column-names",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the SQL client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let text = sql.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let out = child.wait_with_output().expect("the SQL client's output");
+    let _ = writer.join();
+    let shown: String = sql.chars().take(2000).collect();
+    assert!(
+        out.status.success(),
+        "SQL failed: {shown}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The workspace root (for fixtures and the built binary).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -337,6 +382,8 @@ pub fn fixtures_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("../shared/fixtures/binlogs/mysql"))
 }
+
+pub mod mysql;
 
 /// Decodes with the library and collects every event as parsed JSON.
 pub mod collect {
@@ -1007,5 +1054,24 @@ pub mod aws_local {
             });
             Self { url, bodies }
         }
+    }
+
+    /// init-db's answer (as PUT to a [`ResponseUrl`]) to a custom resource
+    /// Create on `deps`, with `RetentionHours` 24.
+    pub async fn init_db_create(deps: &binlog_cdc::pipeline::Deps) -> serde_json::Value {
+        let cfn = ResponseUrl::start();
+        let req = serde_json::from_value(serde_json::json!({
+            "RequestType": "Create", "ServiceToken": "x", "ResponseURL": cfn.url,
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1", "RequestId": "r",
+            "ResourceType": "Custom::InitDb", "LogicalResourceId": "InitDb",
+            "ResourceProperties": {"ServiceToken": "x", "RetentionHours": "24"}
+        }))
+        .expect("a custom resource request");
+        init_db::handle(req, Ok(deps), Duration::from_secs(60))
+            .await
+            .expect("init-db answers");
+        let bodies = cfn.bodies.lock().expect("lock").clone();
+        assert_eq!(bodies.len(), 1, "one answer");
+        bodies[0].clone()
     }
 }

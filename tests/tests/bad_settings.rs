@@ -6,7 +6,6 @@
 //! Nothing is committed in any of these.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::{ListBinlogsInput, RunInput};
@@ -15,27 +14,8 @@ use binlog_cdc::pipeline::Deps;
 use binlog_cdc::source::connect::connect;
 use binlog_cdc::source::server;
 use binlog_cdc::store::local::LocalStore;
-use binlog_cdc_tests::aws_local::ResponseUrl;
+use binlog_cdc_tests::aws_local::init_db_create;
 use binlog_cdc_tests::{free_port, pipeline, MariaDb};
-use serde_json::json;
-
-/// init-db's answer (as PUT to the ResponseURL) to a Create on `deps`.
-async fn init_db_create(deps: &Deps) -> serde_json::Value {
-    let cfn = ResponseUrl::start();
-    let req = serde_json::from_value(json!({
-        "RequestType": "Create", "ServiceToken": "x", "ResponseURL": cfn.url,
-        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1", "RequestId": "r",
-        "ResourceType": "Custom::InitDb", "LogicalResourceId": "InitDb",
-        "ResourceProperties": {"ServiceToken": "x", "RetentionHours": "24"}
-    }))
-    .expect("a custom resource request");
-    init_db::handle(req, Ok(deps), Duration::from_secs(60))
-        .await
-        .expect("init-db answers");
-    let bodies = cfn.bodies.lock().expect("lock").clone();
-    assert_eq!(bodies.len(), 1, "one answer");
-    bodies[0].clone()
-}
 
 #[tokio::test]
 async fn settings_that_lose_rows_are_refused_by_name() {
