@@ -111,6 +111,10 @@ impl ColumnKind {
             // MariaDB counts GEOMETRY among the character columns (it has a
             // charset, binary); MySQL does not.
             || (mariadb && matches!(self, ColumnKind::Geometry { .. }))
+            // MySQL 9 counts VECTOR (binary, as a BLOB): read off MySQL
+            // 9.7, whose table map of an INT and a VECTOR column lists
+            // DEFAULT_CHARSET 63 (binary), and of an INT and a GEOMETRY none.
+            || matches!(self, ColumnKind::Vector { .. })
     }
 
     fn set_charset(&mut self, cs: Charset) {
@@ -765,5 +769,9 @@ mod tests {
         assert_eq!(k.type_name(), "VECTOR");
         assert!(compatible(&k, "vector"));
         assert!(kind_from_binlog(ColumnType::MYSQL_TYPE_VECTOR, &[9]).is_err());
+        // A character column in the table map's charset lists (binary).
+        assert!(k.takes_charset(false));
+        let geometry = ColumnKind::Geometry { len_bytes: 4 };
+        assert!(!geometry.takes_charset(false) && geometry.takes_charset(true));
     }
 }

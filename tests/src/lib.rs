@@ -368,6 +368,41 @@ fn client_sql(mut client: Command, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The rows of `table` in `mariadb-binlog -v` or `mysqlbinlog -v` output
+/// (`### INSERT INTO `db`.`t`` blocks): (kind, the `@N` values of the row
+/// image, at most `columns`).
+pub fn verbose_rows(text: &str, table: &str, columns: usize) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let mut current: Option<(String, Vec<String>)> = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("### ") else {
+            continue;
+        };
+        for (prefix, kind) in [
+            ("INSERT INTO ", "INSERT"),
+            ("UPDATE ", "UPDATE"),
+            ("DELETE FROM ", "DELETE"),
+        ] {
+            if let Some(t) = rest.strip_prefix(prefix) {
+                out.extend(current.take());
+                if t == table {
+                    current = Some((kind.to_string(), Vec::new()));
+                }
+            }
+        }
+        if let (Some(cur), Some(v)) = (current.as_mut(), rest.trim_start().strip_prefix('@')) {
+            if let Some((_, value)) = v.split_once('=') {
+                // For updates keep only the before image (WHERE): enough to count.
+                if cur.1.len() < columns {
+                    cur.1.push(value.to_string());
+                }
+            }
+        }
+    }
+    out.extend(current);
+    out
+}
+
 /// The workspace root (for fixtures and the built binary).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -443,6 +478,44 @@ pub mod collect {
         let mut sink = Collect::default();
         dec.run(&mut src, &mut sink).await?;
         Ok((sink.0, dec.stats().clone()))
+    }
+
+    /// A snapshot of the whole table (one range): each row's `newImage` by id.
+    pub async fn snapshot_images(
+        url: &str,
+        schema: &str,
+        table: &str,
+    ) -> std::collections::BTreeMap<i64, Value> {
+        let range = binlog_cdc::snapshot::KeyRange {
+            schema: schema.into(),
+            table: table.into(),
+            after: None,
+            upto: None,
+        };
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let got = binlog_cdc::snapshot::read::read_range(
+            &url.into(),
+            &range,
+            4_170_200_001,
+            0,
+            &mut lines,
+        )
+        .await
+        .expect("snapshot read");
+        assert!(
+            got.superseded.is_empty(),
+            "nothing changed while the range was read"
+        );
+        assert_eq!(got.read, lines.len() as u64);
+        lines
+            .iter()
+            .map(|line| {
+                let event: Value = serde_json::from_slice(line).expect("an event");
+                assert_eq!(event["type"], "SnapshotRowEvent");
+                let image = event["newImage"].clone();
+                (image["id"].as_i64().expect("id"), image)
+            })
+            .collect()
     }
 }
 

@@ -134,6 +134,36 @@ impl MySql {
         super::client_sql(client, sql)
     }
 
+    /// The server's current binlog position.
+    pub fn position(&self) -> binlog_cdc::BinlogPosition {
+        let out = self.sql("SHOW BINARY LOG STATUS");
+        let mut cols = out.split('\t');
+        let file = cols.next().expect("file").to_string();
+        let pos = cols.next().and_then(|p| p.trim().parse().ok());
+        binlog_cdc::BinlogPosition::new(file, pos.expect("a position"))
+    }
+
+    /// `mysqlbinlog -v` over every binlog file: Oracle's own reading.
+    pub fn mysqlbinlog_verbose(&self) -> String {
+        let files: Vec<PathBuf> = self
+            .sql("SHOW BINARY LOGS")
+            .lines()
+            .filter_map(|l| l.split('\t').next())
+            .map(|f| self.dir.join("data").join(f))
+            .collect();
+        let out = Command::new(bin("mysqlbinlog"))
+            .arg("-v")
+            .args(&files)
+            .output()
+            .expect("run mysqlbinlog");
+        assert!(
+            out.status.success(),
+            "mysqlbinlog failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `@@gtid_executed`, without the line breaks MySQL puts between
     /// sources (which the client's batch mode prints as `\n`).
     pub fn gtid_executed(&self) -> String {

@@ -156,7 +156,7 @@ async fn every_type_decodes_to_what_the_sql_wrote() {
         ));
     }
     // The snapshot reads the same rows (nothing changes while it does).
-    let snapshot = snapshot_images(&db, "m", "types").await;
+    let snapshot = collect::snapshot_images(&db.url(), "m", "types").await;
     // A multi-row update that changes two columns of every row, then deletes.
     db.sql("UPDATE m.types SET ti = 5, vc = 'changed' WHERE id IN (1, 2); DELETE FROM m.types WHERE id >= 3;");
     let to = db.position();
@@ -234,7 +234,7 @@ async fn every_type_decodes_to_what_the_sql_wrote() {
 
     // Independent reading: mariadb-binlog -v over the same files.
     let text = db.mariadb_binlog_verbose(&db.binlog_files());
-    let theirs = parse_mariadb_binlog(&text, "`m`.`types`");
+    let theirs = binlog_cdc_tests::verbose_rows(&text, "`m`.`types`", COLS.len());
     assert_eq!(theirs.iter().filter(|r| r.0 == "INSERT").count(), 4);
     assert_eq!(theirs.iter().filter(|r| r.0 == "UPDATE").count(), 2);
     assert_eq!(theirs.iter().filter(|r| r.0 == "DELETE").count(), 2);
@@ -249,40 +249,6 @@ async fn every_type_decodes_to_what_the_sql_wrote() {
         }
     }
     assert!(checked >= 60, "cross-checked {checked} values");
-}
-
-/// A snapshot of the whole table (one range): each row's `newImage` by id.
-async fn snapshot_images(db: &MariaDb, schema: &str, table: &str) -> BTreeMap<i64, Value> {
-    let range = binlog_cdc::snapshot::KeyRange {
-        schema: schema.into(),
-        table: table.into(),
-        after: None,
-        upto: None,
-    };
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    let got = binlog_cdc::snapshot::read::read_range(
-        &db.url().into(),
-        &range,
-        4_170_200_001,
-        0,
-        &mut lines,
-    )
-    .await
-    .expect("snapshot read");
-    assert!(
-        got.superseded.is_empty(),
-        "nothing changed while the range was read"
-    );
-    assert_eq!(got.read, lines.len() as u64);
-    lines
-        .iter()
-        .map(|line| {
-            let event: Value = serde_json::from_slice(line).expect("an event");
-            assert_eq!(event["type"], "SnapshotRowEvent");
-            let image = event["newImage"].clone();
-            (image["id"].as_i64().expect("id"), image)
-        })
-        .collect()
 }
 
 /// MariaDB's own types, whose query text is not their stored bytes (UUID,
@@ -321,42 +287,9 @@ async fn mariadb_types_snapshot_as_the_binlog_logs_them() {
             )
         })
         .collect::<BTreeMap<_, _>>();
-    let snapshot = snapshot_images(&db, "m", "ids").await;
+    let snapshot = collect::snapshot_images(&db.url(), "m", "ids").await;
     assert_eq!(binlog.len(), 4);
     assert_eq!(snapshot, binlog);
-}
-
-/// `### INSERT INTO `db`.`t`` blocks: (kind, the @N values of the row image).
-fn parse_mariadb_binlog(text: &str, table: &str) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    let mut current: Option<(String, Vec<String>)> = None;
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("### ") else {
-            continue;
-        };
-        for (prefix, kind) in [
-            ("INSERT INTO ", "INSERT"),
-            ("UPDATE ", "UPDATE"),
-            ("DELETE FROM ", "DELETE"),
-        ] {
-            if let Some(t) = rest.strip_prefix(prefix) {
-                out.extend(current.take());
-                if t == table {
-                    current = Some((kind.to_string(), Vec::new()));
-                }
-            }
-        }
-        if let (Some(cur), Some(v)) = (current.as_mut(), rest.trim_start().strip_prefix('@')) {
-            if let Some((_, value)) = v.split_once('=') {
-                // For updates keep only the before image (WHERE): enough to count.
-                if cur.1.len() < COLS.len() {
-                    cur.1.push(value.to_string());
-                }
-            }
-        }
-    }
-    out.extend(current);
-    out
 }
 
 /// Compares one value where mariadb-binlog's text is unambiguous; returns

@@ -10,8 +10,10 @@ use crate::schema::{parse_labels, ColumnKind, ColumnMeta, TableMeta};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Read {
     Plain,
-    /// ENUM and SET as their index or bitmask (`col+0`), as the binlog
-    /// stores them: the labels then come from the same list.
+    /// ENUM and SET as their index or bitmask (`CAST(col AS UNSIGNED)`),
+    /// as the binlog stores them: the labels then come from the same list.
+    /// (Not `col+0`: MySQL types that DOUBLE, which cannot hold a bitmask of
+    /// a SET with more than 53 members; MariaDB types it INT.)
     Number,
     /// MariaDB's UUID: a query prints it as text; the binlog holds its 16
     /// bytes (see `encode::uuid_bytes`).
@@ -83,7 +85,7 @@ impl SnapshotTable {
                 let q = quote(&c.name);
                 match r {
                     Read::Plain | Read::Uuid => q,
-                    Read::Number => format!("{q}+0"),
+                    Read::Number => format!("CAST({q} AS UNSIGNED)"),
                     Read::Inet6 => format!("INET6_ATON({q})"),
                     Read::Inet4 => format!("INET_ATON({q})"),
                 }
@@ -225,7 +227,7 @@ mod tests {
         let t = SnapshotTable::new("s", "t", &info, true).unwrap();
         assert_eq!(t.meta.primary_key, vec![1, 0]);
         assert_eq!(t.key_list(), vec!["`a`", "`b`"]);
-        assert_eq!(t.select_list(), "`b`, `a`+0, `u`");
+        assert_eq!(t.select_list(), "`b`, CAST(`a` AS UNSIGNED), `u`");
         assert_eq!(
             t.meta.columns[0].kind,
             ColumnKind::Int {

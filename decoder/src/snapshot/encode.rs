@@ -153,7 +153,8 @@ fn unsigned(v: &Value) -> Result<u64, String> {
     }
 }
 
-/// ENUM's index or SET's bitmask (`col+0`) through the binlog's writers.
+/// ENUM's index or SET's bitmask (`CAST(col AS UNSIGNED)`) through the
+/// binlog's writers.
 fn labels(kind: &ColumnKind, v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
     let n = unsigned(v)?.to_le_bytes();
     match kind {
