@@ -2,8 +2,9 @@
 //! run), with GTIDs on and MySQL's defaults where the tests do not set one:
 //! - every change committed, run after run, and the checkpoint's GTID set
 //!   equal to the server's `@@gtid_executed` at the checkpoint, across a
-//!   rotation and a compressed transaction;
+//!   rotation, a compressed transaction and a tagged GTID (MySQL 8.4);
 //! - `restartAt: gtid:SET` goes on at the first transaction the set lacks;
+//! - a session's PARTIAL_JSON diffs decode to the whole documents;
 //! - MySQL's own default `binlog_row_metadata=MINIMAL`, `PARTIAL_JSON` and a
 //!   read-only instance are refused by name, by init-db and by every run;
 //!   init-db's own statements run on MySQL;
@@ -112,7 +113,8 @@ async fn every_change_and_the_executed_gtid_set_run_after_run() {
          SET SESSION binlog_transaction_compression = ON; \
          INSERT INTO m.t VALUES (5, 'e', NULL, NULL), (6, 'f', NULL, NULL); \
          SET SESSION binlog_transaction_compression = OFF; \
-         UPDATE m.t SET v = 'a2' WHERE id = 1;",
+         SET gtid_next = 'AUTOMATIC:etl'; UPDATE m.t SET v = 'a2' WHERE id = 1; \
+         SET gtid_next = 'AUTOMATIC';",
     );
     let second = commit(&deps, RunInput::default()).await;
     assert_eq!(second.from.as_ref(), Some(&first.position.position));
@@ -121,16 +123,24 @@ async fn every_change_and_the_executed_gtid_set_run_after_run() {
     expected.extend(of("UpdateRowsEvent", [1]));
     assert_eq!(changes(&deps, &second).await, expected);
     assert_ne!(second.position.file, first.position.file, "rotated");
+    // MySQL 8.4's tagged GTIDs: the update's is `uuid:etl:1`.
+    let tagged = second.position.gtid.as_deref().unwrap_or_default();
+    assert!(tagged.contains(":etl:1"), "{tagged}");
+    let events = pipeline::committed_events(&deps, &second).await;
+    let gtid = events["m.t"].last().map(|e| e["gtid"].clone());
+    assert!(gtid.is_some_and(|g| g.as_str().is_some_and(|g| g.ends_with(":etl:1"))));
 }
 
 #[tokio::test]
 async fn restart_at_a_gtid_set_goes_on_after_it() {
     let db = MySql::start();
     db.sql(&format!(
-        "{SCHEMA} INSERT INTO m.t (id) VALUES (1); INSERT INTO m.t (id) VALUES (2); \
+        "{SCHEMA} INSERT INTO m.t (id) VALUES (1); SET gtid_next = 'AUTOMATIC:etl'; \
+         INSERT INTO m.t (id) VALUES (2); SET gtid_next = 'AUTOMATIC'; \
          INSERT INTO m.t (id) VALUES (3);"
     ));
     let set = db.gtid_executed();
+    assert!(set.contains(":etl:1"), "a tagged set: {set}");
     db.sql(
         "INSERT INTO m.t (id) VALUES (4); FLUSH BINARY LOGS; \
          INSERT INTO m.t (id) VALUES (5); UPDATE m.t SET v = 'x' WHERE id = 1;",
@@ -450,4 +460,64 @@ async fn every_mysql_type_decodes_as_the_snapshot_reads_it_and_mysqlbinlog_print
         }
     }
     assert!(checked >= 45, "cross-checked {checked} values");
+}
+
+/// A session's `binlog_row_value_options = PARTIAL_JSON` (the preflight
+/// checks only the global value) logs JSON updates as diffs
+/// (PARTIAL_UPDATE_ROWS): each decodes to the whole document the server has.
+#[tokio::test]
+async fn a_sessions_partial_json_updates_decode_to_the_whole_document() {
+    let db = MySql::start();
+    db.sql(
+        "CREATE DATABASE m; CREATE TABLE m.docs (id INT PRIMARY KEY, j JSON, n INT); \
+         INSERT INTO m.docs VALUES (1, '{\"a\": 1, \"b\": [1, 2, 3], \"c\": {\"d\": \"x\"}}', 0), \
+           (2, '[\"keep\", {\"k\": 1}]', 0);",
+    );
+    let from = db.position();
+    db.sql(
+        "SET SESSION binlog_row_value_options = 'PARTIAL_JSON'; \
+         UPDATE m.docs SET j = JSON_SET(j, '$.a', 10, '$.c.d', 'yy'), n = 1 WHERE id = 1; \
+         UPDATE m.docs SET j = JSON_REPLACE(j, '$[1].k', 2) WHERE id = 2; \
+         UPDATE m.docs SET j = JSON_REMOVE(j, '$.b[1]') WHERE id = 1;",
+    );
+    let to = db.position();
+    let text = db.mysqlbinlog_verbose();
+    assert!(text.contains("Update_rows_partial"), "diffs were logged");
+
+    let opts = binlog_cdc::reader::DecodeOptions {
+        view: View::Both,
+        ..Default::default()
+    };
+    let (events, _) = binlog_cdc_tests::collect::from_server(&db.url(), &from, Some(to), opts)
+        .await
+        .expect("decode");
+    let after: Vec<(i64, Value)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["keys"]["id"].as_i64().expect("id"),
+                e["newImage"]["j"].clone(),
+            )
+        })
+        .collect();
+    let doc = |s: &str| serde_json::from_str::<Value>(s).expect("JSON");
+    assert_eq!(
+        after,
+        [
+            (1, doc(r#"{"a": 10, "b": [1, 2, 3], "c": {"d": "yy"}}"#)),
+            (2, doc(r#"["keep", {"k": 2}]"#)),
+            (1, doc(r#"{"a": 10, "b": [1, 3], "c": {"d": "yy"}}"#)),
+        ]
+    );
+    for (id, j) in db
+        .sql("SELECT id, j FROM m.docs ORDER BY id")
+        .lines()
+        .map(|l| {
+            let (id, j) = l.split_once('\t').expect("two columns");
+            (id.parse::<i64>().expect("id"), doc(j))
+        })
+    {
+        let last = after.iter().rev().find(|(i, _)| *i == id).expect("updated");
+        assert_eq!(last.1, j, "row {id}: the server's document");
+    }
 }
