@@ -157,7 +157,7 @@ pub async fn check(
     };
     if *size < at.pos() {
         return Err(changed(format!(
-            "{} is now {size} bytes, shorter than the checkpoint's offset {} (RESET MASTER, or a restore of an earlier copy)",
+            "{} is now {size} bytes, shorter than the checkpoint's offset {} (RESET MASTER or RESET BINARY LOGS AND GTIDS, or a restore of an earlier copy)",
             at.file(),
             at.pos()
         )));
@@ -166,7 +166,7 @@ pub async fn check(
         let created = file_created(db, at.file(), server_id).await?;
         if created != recorded.file_created {
             return Err(changed(format!(
-                "{} was created again (its format description event says {created}, the checkpoint's file said {}: RESET MASTER, or another server)",
+                "{} was created again (its format description event says {created}, the checkpoint's file said {}: RESET MASTER or RESET BINARY LOGS AND GTIDS, or another server)",
                 at.file(),
                 recorded.file_created
             )));

@@ -8,7 +8,8 @@
 //! - MySQL's own default `binlog_row_metadata=MINIMAL`, `PARTIAL_JSON` and a
 //!   read-only instance are refused by name, by init-db and by every run;
 //!   init-db's own statements run on MySQL;
-//! - `RESET BINARY LOGS AND GTIDS` under a checkpoint is a changed history;
+//! - `RESET BINARY LOGS AND GTIDS` under a checkpoint, and another server
+//!   behind the same URL, are a changed history;
 //! - every MySQL column type (VECTOR and binary JSON included) decodes from
 //!   the binlog as the snapshot reads it, and as Oracle's `mysqlbinlog -v`
 //!   prints it.
@@ -271,7 +272,11 @@ async fn reset_binary_logs_and_gtids_is_a_changed_history() {
         .await
         .expect_err("a changed history is refused");
     assert!(matches!(e, Error::BinlogHistoryChanged { .. }), "{e}");
-    assert!(e.to_string().contains("restartAt"), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("RESET BINARY LOGS AND GTIDS") && msg.contains("restartAt"),
+        "{msg}"
+    );
     let (now, _) = pipeline::meta(&deps).await.expect("meta");
     assert_eq!(now.position, first.position, "nothing committed");
 
@@ -283,6 +288,24 @@ async fn reset_binary_logs_and_gtids_is_a_changed_history() {
     let meta = commit(&deps, input).await;
     assert_eq!(changes(&deps, &meta).await, of("WriteRowsEvent", 4..=17));
     assert_gtid_at_checkpoint(&meta, &db);
+
+    // Another server behind the same URL (its own server_uuid), with the
+    // same file names: refused by its identity, nothing committed.
+    let other = MySql::start();
+    other.sql(&format!(
+        "{SCHEMA} INSERT INTO m.t (id) VALUES (1), (2), (3);"
+    ));
+    let elsewhere = Deps::new(
+        Arc::new(LocalStore::new(db.dir.join("out"))),
+        PipelineConfig::default(),
+        other.url(),
+    );
+    let e = pipeline::run(&elsewhere, RunInput::default())
+        .await
+        .expect_err("another server is refused");
+    assert!(e.to_string().contains("another server"), "{e}");
+    let (now, _) = pipeline::meta(&deps).await.expect("meta");
+    assert_eq!(now.position, meta.position, "nothing committed");
 }
 
 /// MySQL's column types; GEOMETRY last (mysqlbinlog stops at it).
