@@ -403,6 +403,20 @@ pub fn verbose_rows(text: &str, table: &str, columns: usize) -> Vec<(String, Vec
     out
 }
 
+/// An integer as `mariadb-binlog -v` or `mysqlbinlog -v` prints it equals
+/// ours: they print "signed (unsigned)" where the two readings differ.
+pub fn assert_same_integer(col: &str, theirs: &str, ours: &serde_json::Value) {
+    let first = theirs.split(' ').next().unwrap_or_default();
+    let alt = theirs
+        .split_once(" (")
+        .map_or(first, |(_, a)| a.trim_end_matches(')'));
+    let ours = ours.to_string();
+    assert!(
+        ours == first || ours == alt,
+        "{col}: the server's tool printed {theirs}, ours {ours}"
+    );
+}
+
 /// The workspace root (for fixtures and the built binary).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
