@@ -1,4 +1,5 @@
-//! TLS to the database, with certificates this test makes (openssl): with
+//! TLS to the database (MariaDB, and MySQL requiring secure transport), with
+//! certificates this test makes (openssl): with
 //! `DB_TLS=verify` and the right CA the pipeline reads the binlog over TLS
 //! (the replication stream included); against a certificate from another CA
 //! it refuses to connect, with a definite error; `require` encrypts without
@@ -16,7 +17,8 @@ use binlog_cdc::error::names;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::source::connect::ConnectOptions;
 use binlog_cdc::store::local::LocalStore;
-use binlog_cdc_tests::{pipeline, MariaDb};
+use binlog_cdc_tests::mysql::MySql;
+use binlog_cdc_tests::{pipeline, MariaDb, TestServer};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -102,25 +104,61 @@ fn make_certs(dir: &Path, name: &str) {
     );
 }
 
-#[tokio::test]
-async fn tls_verified_refused_and_required() {
-    let certs = std::env::temp_dir().join(format!("binlog-cdc-tls-{}", std::process::id()));
+/// A directory with two CAs and their server certificates ("good", "other"),
+/// and the server options that serve "good"'s.
+fn certs(name: &str) -> (std::path::PathBuf, Vec<String>) {
+    let certs = std::env::temp_dir().join(format!("binlog-cdc-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&certs).expect("cert dir");
     make_certs(&certs, "good");
     make_certs(&certs, "other");
     let p = |f: &str| certs.join(f).display().to_string();
-    let db = MariaDb::start_with(&[
-        &format!("--ssl-ca={}", p("good-ca.pem")),
-        &format!("--ssl-cert={}", p("good-server.pem")),
-        &format!("--ssl-key={}", p("good-server.key")),
-    ]);
+    let options = vec![
+        format!("--ssl-ca={}", p("good-ca.pem")),
+        format!("--ssl-cert={}", p("good-server.pem")),
+        format!("--ssl-key={}", p("good-server.key")),
+    ];
+    (certs, options)
+}
+
+#[tokio::test]
+async fn tls_verified_refused_and_required() {
+    let (certs, options) = certs("tls");
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let db = MariaDb::start_with(&options);
+    verified_refused_and_required(&db, &certs).await;
+}
+
+/// The same against Oracle's MySQL that refuses unencrypted connections
+/// (`require_secure_transport=ON`, as RDS for MySQL can be set), with its
+/// default authentication (caching_sha2_password) over TLS.
+#[tokio::test]
+async fn tls_on_mysql_that_requires_secure_transport() {
+    let (certs, mut options) = certs("tls-mysql");
+    options.push("--require-secure-transport=ON".into());
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let db = MySql::start_with(&options);
+    // Without TLS: refused by the server.
+    let plain = Deps::new(
+        Arc::new(LocalStore::new(certs.join("plain"))),
+        PipelineConfig::default(),
+        db.url(),
+    );
+    let e = pipeline::run(&plain, RunInput::default())
+        .await
+        .expect_err("the server requires TLS");
+    assert!(e.to_string().contains("secure transport"), "{e}");
+    assert_eq!(e.name(), names::CONFIG, "definite: {e}");
+    verified_refused_and_required(&db, &certs).await;
+}
+
+async fn verified_refused_and_required(db: &impl TestServer, certs: &Path) {
     db.sql(
         "CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY, v VARCHAR(20));
          INSERT INTO s.t VALUES (1, 'over tls'), (2, 'b');",
     );
     let deps_for = |options: ConnectOptions, out: &str| {
         Deps::new(
-            Arc::new(LocalStore::new(db.dir.join(out))),
+            Arc::new(LocalStore::new(certs.join(out))),
             PipelineConfig::default(),
             options,
         )
@@ -168,5 +206,5 @@ async fn tls_verified_refused_and_required() {
         .await
         .expect("require does not verify");
     assert!(commit.expect("committed").committed);
-    let _ = std::fs::remove_dir_all(&certs);
+    let _ = std::fs::remove_dir_all(certs);
 }
