@@ -1,5 +1,6 @@
 //! Every binlog fixture in ../shared/fixtures/binlogs (and tests/fixtures/:
-//! a MySQL 9 VECTOR column, made by its script) decodes to the output
+//! a MySQL 9 VECTOR column made by its script, and a real MySQL 9.7 file
+//! with VECTOR, text, JSON and ENUM columns) decodes to the output
 //! kept in tests/expected/ (reviewed by hand), or fails with the error kept
 //! there after the events before it. `BLESS=1` rewrites the expected files from the current output.
 
@@ -18,6 +19,8 @@ async fn fixtures_decode_to_their_expected_output() {
     // This repository's own: made where no real file was to be had (each
     // with the script that writes it and where its bytes come from).
     names.push(workspace_root().join("tests/fixtures/vector.000001"));
+    // A real MySQL 9.7 file (tests/fixtures/README.md).
+    names.push(workspace_root().join("tests/fixtures/mysql97.000002"));
     names.sort();
     let expected_dir = workspace_root().join("tests/expected");
     let bless = std::env::var_os("BLESS").is_some();
