@@ -268,13 +268,23 @@ async fn reset_binary_logs_and_gtids_is_a_changed_history() {
         "RESET BINARY LOGS AND GTIDS; INSERT INTO m.t (id) VALUES (4), (5), (6), (7), (8), (9);",
     );
     db.sql("INSERT INTO m.t (id) VALUES (10), (11), (12), (13), (14), (15), (16), (17);");
+    // Past the old offset: the file's length alone would not tell.
+    db.sql(
+        &(18..=30)
+            .map(|i| format!("INSERT INTO m.t (id) VALUES ({i});"))
+            .collect::<String>(),
+    );
+    assert!(
+        db.position().pos() > first.position.pos,
+        "past the old offset"
+    );
     let e = pipeline::run(&deps, RunInput::default())
         .await
         .expect_err("a changed history is refused");
     assert!(matches!(e, Error::BinlogHistoryChanged { .. }), "{e}");
     let msg = e.to_string();
     assert!(
-        msg.contains("RESET BINARY LOGS AND GTIDS") && msg.contains("restartAt"),
+        msg.contains("was created again") && msg.contains("restartAt"),
         "{msg}"
     );
     let (now, _) = pipeline::meta(&deps).await.expect("meta");
@@ -286,7 +296,7 @@ async fn reset_binary_logs_and_gtids_is_a_changed_history() {
         ..Default::default()
     };
     let meta = commit(&deps, input).await;
-    assert_eq!(changes(&deps, &meta).await, of("WriteRowsEvent", 4..=17));
+    assert_eq!(changes(&deps, &meta).await, of("WriteRowsEvent", 4..=30));
     assert_gtid_at_checkpoint(&meta, &db);
 
     // Another server behind the same URL (its own server_uuid), with the
