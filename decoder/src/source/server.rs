@@ -1,5 +1,7 @@
 //! A live server, read over the replication protocol (mysql_async's binlog
-//! stream), in non-blocking mode so a read always ends.
+//! stream). A read to the end of the log asks for a non-blocking dump, so it
+//! ends; a read to a position `to` asks for a blocking one, and stops at `to`
+//! itself.
 //!
 //! A reader reads `[from, to)`: it starts at `from` (which must be an event
 //! boundary; a transaction boundary if rows are to decode), and stops exactly
@@ -11,7 +13,12 @@
 //! unless the client says `@mariadb_slave_capability=4`; the first Rotate's
 //! file name carries four stray checksum bytes (mysql_async issue #189), so
 //! the file name comes from our own request; the dump protocol has no end
-//! position, so the reader stops at `to` itself.
+//! position, so the reader stops at `to` itself. A non-blocking dump ends
+//! where the server's dump thread has the log synced, which on MySQL can be
+//! a commit group short of the size `SHOW BINARY LOGS` and `SHOW BINARY LOG
+//! STATUS` report (the file is written before it is synced): a range planned
+//! to the reported end would find the log ended short of it, so ranged reads
+//! block until the server sends the rest, bounded by [`RANGE_IDLE_TIMEOUT`].
 //!
 //! Also here: the server-side checks ([`preflight`]) that the log holds
 //! full rows.
@@ -34,6 +41,11 @@ use crate::position::BinlogPosition;
 
 /// `LOG_EVENT_ARTIFICIAL_F`: the server made this event up for the stream.
 const ARTIFICIAL: u16 = 0x20;
+
+/// How long a ranged read waits for the server's next event before giving up
+/// (a transient error: the step is retried). The events up to `to` are
+/// already in the file, so the wait is a sync's, not a commit's.
+pub const RANGE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Whether the server is MariaDB.
 pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
@@ -302,10 +314,12 @@ impl ServerSource {
                 .await
                 .map_err(|e| Error::mysql("SET @mariadb_slave_capability", e))?;
         }
-        let request = BinlogStreamRequest::new(server_id)
+        let mut request = BinlogStreamRequest::new(server_id)
             .with_filename(from.file().as_bytes())
-            .with_pos(from.pos())
-            .with_non_blocking();
+            .with_pos(from.pos());
+        if to.is_none() {
+            request = request.with_non_blocking();
+        }
         let stream = conn
             .get_binlog_stream(request)
             .await
@@ -338,7 +352,20 @@ impl ServerSource {
                 Err(_) => std::task::Poll::Ready(Err(())),
             }
         });
-        let Ok(item) = polled.await else {
+        let polled = match &self.to {
+            None => polled.await,
+            Some(to) => tokio::time::timeout(RANGE_IDLE_TIMEOUT, polled)
+                .await
+                .map_err(|_| {
+                    let msg = format!(
+                        "the server sent nothing for {} s before the end position {to}",
+                        RANGE_IDLE_TIMEOUT.as_secs()
+                    );
+                    let io = std::io::Error::new(std::io::ErrorKind::TimedOut, msg);
+                    Error::io(format!("reading the binlog at {}", self.next), io)
+                })?,
+        };
+        let Ok(item) = polled else {
             return Err(Error::malformed(
                 &self.next,
                 "event",
@@ -352,13 +379,14 @@ impl ServerSource {
                 self.done = true;
                 self.close().await;
                 match &self.to {
-                    Some(to) => Err(Error::BadPosition {
-                        at: to.clone(),
-                        msg: format!(
-                            "the log ended at {} before reaching the end position",
-                            self.next
+                    // A blocking dump ends only when the connection does.
+                    Some(to) => Err(Error::io(
+                        format!("reading the binlog at {}", self.next),
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!("the server ended the stream before the end position {to}"),
                         ),
-                    }),
+                    )),
                     None => Ok(None),
                 }
             }
@@ -400,7 +428,8 @@ impl ServerSource {
     /// Ends the dump (reading to the end of the range does it too).
     pub async fn close(&mut self) {
         if let Some(s) = self.stream.take() {
-            // Closing a finished non-blocking stream may report a broken pipe; nothing is lost.
+            // Closing a finished stream, or one that would block, may report
+            // a broken pipe; nothing is lost.
             let _ = s.close().await;
         }
     }
