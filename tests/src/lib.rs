@@ -1162,3 +1162,48 @@ pub mod aws_local {
         bodies[0].clone()
     }
 }
+
+/// A ranged read on a blocking dump, on either server.
+pub mod ranged {
+    use binlog_cdc::source::connect::ConnectOptions;
+    use binlog_cdc::source::server::ServerSource;
+    use binlog_cdc::source::EventSource;
+    use binlog_cdc::BinlogPosition;
+    use std::time::{Duration, Instant};
+
+    /// A range to the end of the log is read whole, and the server's dump
+    /// thread, left waiting for the next commit, is gone soon after though
+    /// nothing more is committed. `sql` runs SQL as root, `position` is the
+    /// log's end.
+    pub async fn to_the_end_leaves_no_dump_thread(
+        url: String,
+        sql: &dyn Fn(&str) -> String,
+        position: &dyn Fn() -> BinlogPosition,
+    ) {
+        let from = position();
+        sql(
+            "CREATE DATABASE r; CREATE TABLE r.t (id INT PRIMARY KEY); INSERT INTO r.t VALUES (1);",
+        );
+        let to = position();
+        let options: ConnectOptions = url.into();
+        let mut source = ServerSource::open(&options, &from, Some(to.clone()), 4343)
+            .await
+            .expect("open");
+        let mut events = 0;
+        while let Some(_event) = source.next_event().await.expect("the range reads") {
+            events += 1;
+        }
+        assert!(events >= 4, "{events} events in {from}..{to}");
+        let dumps = || {
+            sql("SELECT COUNT(*) FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'")
+        };
+        let began = Instant::now();
+        while dumps().trim() != "0" {
+            assert!(
+                began.elapsed() < Duration::from_secs(10),
+                "a dump thread outlived its reader by 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -12,7 +12,7 @@
 //!   behind the same URL, are a changed history;
 //! - a range planned to the end the server reports while commits go on is
 //!   read whole (MySQL reports bytes written before its dump thread serves
-//!   them);
+//!   them), and leaves no dump thread behind;
 //! - every MySQL column type (VECTOR and binary JSON included) decodes from
 //!   the binlog as the snapshot reads it, and as Oracle's `mysqlbinlog -v`
 //!   prints it.
@@ -368,6 +368,15 @@ async fn a_range_to_the_reported_end_is_read_whole_while_commits_go_on() {
     );
     // Each insert is at least its GTID, table map, rows and commit events.
     assert!(events >= 4 * inserts, "{events} events, {inserts} inserts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_to_the_end_leaves_no_dump_thread() {
+    let db = MySql::start();
+    binlog_cdc_tests::ranged::to_the_end_leaves_no_dump_thread(db.url(), &|q| db.sql(q), &|| {
+        db.position()
+    })
+    .await;
 }
 
 /// How many events `[from, to)` holds; panics on any error.

@@ -1,10 +1,10 @@
 //! Keys, transactions, schema changes, compression, missing metadata and
-//! ranges, each against a real MariaDB.
+//! ranges (and the dump thread a range leaves), each against a real MariaDB.
 
 use binlog_cdc::event::View;
 use binlog_cdc::reader::DecodeOptions;
 use binlog_cdc::{BinlogPosition, Error};
-use binlog_cdc_tests::{collect, MariaDb};
+use binlog_cdc_tests::{collect, ranged, MariaDb};
 use serde_json::{json, Value};
 
 fn both() -> DecodeOptions {
@@ -135,6 +135,12 @@ async fn missing_metadata_comes_from_information_schema_or_is_an_error() {
         err.to_string().contains("n.t") && err.to_string().contains("changed"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_to_the_end_leaves_no_dump_thread() {
+    let db = MariaDb::start();
+    ranged::to_the_end_leaves_no_dump_thread(db.url(), &|q| db.sql(q), &|| db.position()).await;
 }
 
 #[tokio::test]

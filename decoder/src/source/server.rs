@@ -19,6 +19,9 @@
 //! STATUS` report (the file is written before it is synced): a range planned
 //! to the reported end would find the log ended short of it, so ranged reads
 //! block until the server sends the rest, bounded by [`RANGE_IDLE_TIMEOUT`].
+//! A blocking dump thread outlives its reader until it next writes (an idle
+//! server's would wait for the next commit, holding a connection), so ranged
+//! reads ask for a heartbeat a second, and skip them.
 //!
 //! Also here: the server-side checks ([`preflight`]) that the log holds
 //! full rows.
@@ -46,6 +49,10 @@ const ARTIFICIAL: u16 = 0x20;
 /// (a transient error: the step is retried). The events up to `to` are
 /// already in the file, so the wait is a sync's, not a commit's.
 pub const RANGE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How often the server of a blocking dump sends a heartbeat while it has
+/// nothing to send (the reader skips them).
+const HEARTBEAT_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whether the server is MariaDB.
 pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
@@ -319,6 +326,15 @@ impl ServerSource {
             .with_pos(from.pos());
         if to.is_none() {
             request = request.with_non_blocking();
+        } else {
+            // A blocking dump thread whose reader has gone waits for the next
+            // commit before it finds out; heartbeats end it within a period.
+            let ns = HEARTBEAT_PERIOD.as_nanos();
+            conn.query_drop(format!(
+                "SET @master_heartbeat_period = {ns}, @source_heartbeat_period = {ns}"
+            ))
+            .await
+            .map_err(|e| Error::mysql("SET @master_heartbeat_period", e))?;
         }
         let stream = conn
             .get_binlog_stream(request)
@@ -337,9 +353,24 @@ impl ServerSource {
         })
     }
 
-    /// The stream's next raw event; `None` at the end of the server's log,
-    /// which is an error while `to` is not reached.
+    /// The stream's next raw event, heartbeats skipped; `None` at the end of
+    /// the server's log, which is an error while `to` is not reached.
     async fn next_raw(&mut self) -> Result<Option<Event>> {
+        let deadline = tokio::time::Instant::now() + RANGE_IDLE_TIMEOUT;
+        loop {
+            let event = self.next_raw_until(deadline).await?;
+            let heartbeat = event.as_ref().is_some_and(|e| {
+                let t = e.header().event_type_raw();
+                t == types::HEARTBEAT || t == types::HEARTBEAT_V2
+            });
+            if !heartbeat {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// The stream's next raw event, waiting until `deadline` in a ranged read.
+    async fn next_raw_until(&mut self, deadline: tokio::time::Instant) -> Result<Option<Event>> {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(None);
         };
@@ -354,11 +385,11 @@ impl ServerSource {
         });
         let polled = match &self.to {
             None => polled.await,
-            Some(to) => tokio::time::timeout(RANGE_IDLE_TIMEOUT, polled)
+            Some(to) => tokio::time::timeout_at(deadline, polled)
                 .await
                 .map_err(|_| {
                     let msg = format!(
-                        "the server sent nothing for {} s before the end position {to}",
+                        "the server sent no event for {} s before the end position {to}",
                         RANGE_IDLE_TIMEOUT.as_secs()
                     );
                     let io = std::io::Error::new(std::io::ErrorKind::TimedOut, msg);
