@@ -34,6 +34,8 @@ pub mod names {
 pub mod server_codes {
     pub const ER_CON_COUNT_ERROR: u16 = 1040;
     pub const ER_ACCESS_DENIED_ERROR: u16 = 1045;
+    /// A command the server (or a proxy in front of it) does not know.
+    pub const ER_UNKNOWN_COM_ERROR: u16 = 1047;
     pub const ER_BAD_DB_ERROR: u16 = 1049;
     pub const ER_SERVER_SHUTDOWN: u16 = 1053;
     pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;

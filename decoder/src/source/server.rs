@@ -36,7 +36,7 @@ use mysql_common::binlog::events::{Event, RotateEvent, TransactionPayloadEvent};
 use super::connect::{connect, ConnectOptions};
 use super::{guarded, types, EventSource, SourceEvent};
 use crate::error::server_codes::{
-    ER_MASTER_FATAL_ERROR_READING_BINLOG, ER_UNKNOWN_SYSTEM_VARIABLE,
+    ER_MASTER_FATAL_ERROR_READING_BINLOG, ER_UNKNOWN_COM_ERROR, ER_UNKNOWN_SYSTEM_VARIABLE,
 };
 use crate::error::{Error, Result};
 use crate::gtid::{self, GtidSet};
@@ -336,10 +336,15 @@ impl ServerSource {
             .await
             .map_err(|e| Error::mysql("SET @master_heartbeat_period", e))?;
         }
+        let endpoint = format!(
+            "{}:{}",
+            conn.opts().ip_or_hostname(),
+            conn.opts().tcp_port()
+        );
         let stream = conn
             .get_binlog_stream(request)
             .await
-            .map_err(|e| stream_error(e, from))?;
+            .map_err(|e| dump_request_error(e, from, &endpoint))?;
         let done = to.as_ref() == Some(from);
         Ok(Self {
             stream: Some(stream),
@@ -463,6 +468,22 @@ impl ServerSource {
             // a broken pipe; nothing is lost.
             let _ = s.close().await;
         }
+    }
+}
+
+/// Maps a failed dump request to a clear error. A server that does not know
+/// the replication commands at all (`ER_UNKNOWN_COM_ERROR`, where a MySQL or
+/// MariaDB server always knows them) is something in front of the server,
+/// such as a proxy: [`Error::NotTheWriter`]. Otherwise as [`stream_error`].
+fn dump_request_error(e: mysql_async::Error, at: &BinlogPosition, endpoint: &str) -> Error {
+    match &e {
+        mysql_async::Error::Server(s) if s.code == ER_UNKNOWN_COM_ERROR => Error::NotTheWriter {
+            endpoint: endpoint.to_string(),
+            reason: format!(
+                "it refused the replication request as an unknown command ({e}), as a proxy does"
+            ),
+        },
+        _ => stream_error(e, at),
     }
 }
 
@@ -747,4 +768,35 @@ pub async fn preflight(conn: &mut Conn) -> Result<Vec<String>> {
         }
     }
     Ok(notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(code: u16, message: &str) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "HY000".into(),
+        })
+    }
+
+    #[test]
+    fn a_dump_request_refused_as_an_unknown_command_is_not_the_writer() {
+        let at = BinlogPosition::new("binlog.000042", 1234);
+        let endpoint = "shop.example.com:3306";
+        let e = dump_request_error(server_error(1047, "Unknown command"), &at, endpoint);
+        assert!(matches!(e, Error::NotTheWriter { .. }), "{e}");
+        assert_eq!(e.name(), "NotTheWriter");
+        assert!(e.to_string().contains(endpoint), "{e}");
+        // The server's own refusals keep their meaning.
+        let purged = "Could not find first log file name in binary log index file";
+        let e = dump_request_error(server_error(1236, purged), &at, endpoint);
+        assert!(matches!(e, Error::BinlogPurged { .. }), "{e}");
+        let e = dump_request_error(server_error(1236, "bogus data in log event"), &at, endpoint);
+        assert!(matches!(e, Error::BadPosition { .. }), "{e}");
+        let e = dump_request_error(server_error(1227, "Access denied"), &at, endpoint);
+        assert!(matches!(e, Error::Mysql { .. }), "{e}");
+    }
 }
