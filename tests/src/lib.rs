@@ -1166,9 +1166,13 @@ pub mod aws_local {
 /// A ranged read on a blocking dump, on either server.
 pub mod ranged {
     use binlog_cdc::source::connect::ConnectOptions;
-    use binlog_cdc::source::server::ServerSource;
+    use binlog_cdc::source::server::{ServerSource, HEARTBEAT_PERIOD};
+    use binlog_cdc::source::types::{HEARTBEAT, HEARTBEAT_V2};
     use binlog_cdc::source::EventSource;
     use binlog_cdc::BinlogPosition;
+    use futures_util::StreamExt;
+    use mysql_async::prelude::Queryable;
+    use mysql_async::BinlogStreamRequest;
     use std::time::{Duration, Instant};
 
     /// A range to the end of the log is read whole, and the server's dump
@@ -1204,6 +1208,32 @@ pub mod ranged {
                 "a dump thread outlived its reader by 10 s"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A blocking dump at the end of the log, with the heartbeat period
+    /// `ServerSource` asks for, sends heartbeats that mysql_async parses and
+    /// whose types are the ones the reader skips.
+    pub async fn heartbeats_arrive_and_parse(url: String, end: BinlogPosition) {
+        let mut conn = mysql_async::Conn::from_url(url).await.expect("connects");
+        let ns = HEARTBEAT_PERIOD.as_nanos();
+        conn.query_drop(format!("SET @master_heartbeat_period = {ns}, @source_heartbeat_period = {ns}, @mariadb_slave_capability = 4"))
+            .await
+            .expect("set");
+        let request = BinlogStreamRequest::new(4344)
+            .with_filename(end.file().as_bytes())
+            .with_pos(end.pos());
+        let mut stream = conn.get_binlog_stream(request).await.expect("dump");
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .expect("a heartbeat within 5 s")
+                .expect("the stream goes on")
+                .expect("mysql_async parses it");
+            let t = event.header().event_type_raw();
+            if t == HEARTBEAT || t == HEARTBEAT_V2 {
+                return;
+            }
         }
     }
 }

@@ -12,7 +12,7 @@
 //!   behind the same URL, are a changed history;
 //! - a range planned to the end the server reports while commits go on is
 //!   read whole (MySQL reports bytes written before its dump thread serves
-//!   them), and leaves no dump thread behind;
+//!   them), and leaves no dump thread behind; heartbeats parse;
 //! - every MySQL column type (VECTOR and binary JSON included) decodes from
 //!   the binlog as the snapshot reads it, and as Oracle's `mysqlbinlog -v`
 //!   prints it.
@@ -371,12 +371,13 @@ async fn a_range_to_the_reported_end_is_read_whole_while_commits_go_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_range_to_the_end_leaves_no_dump_thread() {
+async fn heartbeats_parse_and_no_dump_thread_outlives_a_range() {
     let db = MySql::start();
     binlog_cdc_tests::ranged::to_the_end_leaves_no_dump_thread(db.url(), &|q| db.sql(q), &|| {
         db.position()
     })
     .await;
+    binlog_cdc_tests::ranged::heartbeats_arrive_and_parse(db.url(), db.position()).await;
 }
 
 /// How many events `[from, to)` holds; panics on any error.

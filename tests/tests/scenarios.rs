@@ -138,9 +138,10 @@ async fn missing_metadata_comes_from_information_schema_or_is_an_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_range_to_the_end_leaves_no_dump_thread() {
+async fn heartbeats_parse_and_no_dump_thread_outlives_a_range() {
     let db = MariaDb::start();
     ranged::to_the_end_leaves_no_dump_thread(db.url(), &|q| db.sql(q), &|| db.position()).await;
+    ranged::heartbeats_arrive_and_parse(db.url(), db.position()).await;
 }
 
 #[tokio::test]

@@ -52,7 +52,7 @@ pub const RANGE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 
 /// How often the server of a blocking dump sends a heartbeat while it has
 /// nothing to send (the reader skips them).
-const HEARTBEAT_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+pub const HEARTBEAT_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whether the server is MariaDB.
 pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
