@@ -1175,6 +1175,26 @@ pub mod ranged {
     use mysql_async::BinlogStreamRequest;
     use std::time::{Duration, Instant};
 
+    /// How many events `[from, to)` holds; panics on any error.
+    pub async fn count_events(
+        options: &ConnectOptions,
+        from: &BinlogPosition,
+        to: &BinlogPosition,
+    ) -> i64 {
+        let mut source = ServerSource::open(options, from, Some(to.clone()), 4343)
+            .await
+            .expect("open");
+        let mut n = 0;
+        while let Some(_event) = source
+            .next_event()
+            .await
+            .unwrap_or_else(|e| panic!("range {from}..{to}: {e}"))
+        {
+            n += 1;
+        }
+        n
+    }
+
     /// A range to the end of the log is read whole, and the server's dump
     /// thread, left waiting for the next commit, is gone soon after though
     /// nothing more is committed. `sql` runs SQL as root, `position` is the
@@ -1189,14 +1209,7 @@ pub mod ranged {
             "CREATE DATABASE r; CREATE TABLE r.t (id INT PRIMARY KEY); INSERT INTO r.t VALUES (1);",
         );
         let to = position();
-        let options: ConnectOptions = url.into();
-        let mut source = ServerSource::open(&options, &from, Some(to.clone()), 4343)
-            .await
-            .expect("open");
-        let mut events = 0;
-        while let Some(_event) = source.next_event().await.expect("the range reads") {
-            events += 1;
-        }
+        let events = count_events(&url.into(), &from, &to).await;
         assert!(events >= 4, "{events} events in {from}..{to}");
         let dumps = || {
             sql("SELECT COUNT(*) FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'")

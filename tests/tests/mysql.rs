@@ -29,13 +29,12 @@ use binlog_cdc::event::View;
 use binlog_cdc::gtid::GtidSet;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::source::connect::{connect, ConnectOptions};
-use binlog_cdc::source::server::{self, ServerSource};
-use binlog_cdc::source::EventSource;
+use binlog_cdc::source::server;
 use binlog_cdc::store::local::LocalStore;
-use binlog_cdc::BinlogPosition;
 use binlog_cdc_tests::aws_local::init_db_create;
 use binlog_cdc_tests::mysql::MySql;
 use binlog_cdc_tests::pipeline;
+use binlog_cdc_tests::ranged;
 use serde_json::{json, Value};
 
 const SCHEMA: &str = "CREATE DATABASE m; \
@@ -354,14 +353,14 @@ async fn a_range_to_the_reported_end_is_read_whole_while_commits_go_on() {
     let began = std::time::Instant::now();
     while began.elapsed() < Duration::from_secs(8) {
         let to = server::current_position(&mut conn).await.expect("end");
-        events += read_range(&options, &from, &to).await;
+        events += ranged::count_events(&options, &from, &to).await;
         ranges += 1;
         from = to;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let inserts = writes.await.expect("writer");
     let to = server::current_position(&mut conn).await.expect("end");
-    events += read_range(&options, &from, &to).await;
+    events += ranged::count_events(&options, &from, &to).await;
     assert!(
         inserts > 100 && ranges > 20,
         "{inserts} inserts, {ranges} ranges"
@@ -373,27 +372,8 @@ async fn a_range_to_the_reported_end_is_read_whole_while_commits_go_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_parse_and_no_dump_thread_outlives_a_range() {
     let db = MySql::start();
-    binlog_cdc_tests::ranged::to_the_end_leaves_no_dump_thread(db.url(), &|q| db.sql(q), &|| {
-        db.position()
-    })
-    .await;
-    binlog_cdc_tests::ranged::heartbeats_arrive_and_parse(db.url(), db.position()).await;
-}
-
-/// How many events `[from, to)` holds; panics on any error.
-async fn read_range(options: &ConnectOptions, from: &BinlogPosition, to: &BinlogPosition) -> i64 {
-    let mut source = ServerSource::open(options, from, Some(to.clone()), 4242)
-        .await
-        .expect("open");
-    let mut n = 0;
-    while let Some(_event) = source
-        .next_event()
-        .await
-        .unwrap_or_else(|e| panic!("range {from}..{to}: {e}"))
-    {
-        n += 1;
-    }
-    n
+    ranged::to_the_end_leaves_no_dump_thread(db.url(), &|q| db.sql(q), &|| db.position()).await;
+    ranged::heartbeats_arrive_and_parse(db.url(), db.position()).await;
 }
 
 /// MySQL's column types; GEOMETRY last (mysqlbinlog stops at it).

@@ -60,7 +60,7 @@ pub async fn connect(db: &ConnectOptions) -> Result<Conn> {
     if let Some(e) = endpoint_kind_refusal(opts.ip_or_hostname()) {
         return Err(e);
     }
-    let host = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+    let host = endpoint(&opts);
     let opts = match (&db.ca_file, opts.ssl_opts().cloned()) {
         (ca, Some(ssl)) => {
             let mut roots = vec![RDS_CA_BUNDLE.into()];
@@ -81,6 +81,11 @@ pub async fn connect(db: &ConnectOptions) -> Result<Conn> {
     Conn::new(opts)
         .await
         .map_err(|e| Error::mysql(format!("connecting to {host}"), e))
+}
+
+/// `host:port`, as errors name the endpoint.
+pub fn endpoint(opts: &Opts) -> String {
+    format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port())
 }
 
 /// A reader endpoint or an RDS Proxy, told by the host name RDS gives it

@@ -33,7 +33,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 use mysql_common::binlog::events::{Event, RotateEvent, TransactionPayloadEvent};
 
-use super::connect::{connect, ConnectOptions};
+use super::connect::{connect, endpoint, ConnectOptions};
 use super::{guarded, types, EventSource, SourceEvent};
 use crate::error::server_codes::{
     ER_MASTER_FATAL_ERROR_READING_BINLOG, ER_UNKNOWN_COM_ERROR, ER_UNKNOWN_SYSTEM_VARIABLE,
@@ -336,11 +336,7 @@ impl ServerSource {
             .await
             .map_err(|e| Error::mysql("SET @master_heartbeat_period", e))?;
         }
-        let endpoint = format!(
-            "{}:{}",
-            conn.opts().ip_or_hostname(),
-            conn.opts().tcp_port()
-        );
+        let endpoint = endpoint(conn.opts());
         let stream = conn
             .get_binlog_stream(request)
             .await
@@ -701,13 +697,8 @@ async fn check_writer(conn: &mut Conn) -> Result<()> {
     for setting in ["innodb_read_only", "read_only"] {
         let v = variable(conn, setting).await?.unwrap_or_default();
         if matches!(v.to_ascii_uppercase().as_str(), "1" | "ON") {
-            let endpoint = format!(
-                "{}:{}",
-                conn.opts().ip_or_hostname(),
-                conn.opts().tcp_port()
-            );
             return Err(Error::NotTheWriter {
-                endpoint,
+                endpoint: endpoint(conn.opts()),
                 reason: format!("the instance is read-only ({setting}=ON: a replica)"),
             });
         }
