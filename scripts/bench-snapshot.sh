@@ -3,13 +3,17 @@
 # as scripts/bench.sh) in a throwaway MariaDB, written before `RESET MASTER`
 # (the binlog never had them), then read RUNS times each, alternating, by
 #   - mariadb-dump of the table to /dev/null (one thread, its defaults), over
-#     the Unix socket and over TCP (the snapshot's transport), and over TCP
-#     to a file beside the snapshot's output, and
+#     the Unix socket and over TCP (the snapshot's transport: its URL says
+#     prefer_socket=false, or mysql_async would move a connection to
+#     127.0.0.1 onto the Unix socket), and over TCP to a file beside the
+#     snapshot's output, and
 #   - binlog-cdc run --snapshot: 4 ranges read in parallel, events staged,
 #     joined into the per-table and all-tables objects, meta.json committed
 #     (jsonl, a fresh local directory each time).
-# Prints medians of wall time, rows/s and peak RSS (GNU time), and the
-# snapshot run's own step times.
+# Prints medians of wall time, rows/s and peak RSS (GNU time), the snapshot
+# run's own step times, and the snapshot's time over the TCP dump's pair by
+# pair (the two run one after the other; the machine's speed drifts between
+# runs far more than between the two of a pair).
 # OTHER_BINARY (a build of an earlier commit, say) runs the same snapshot in
 # the same invocation, for a side-by-side comparison.
 #   scripts/bench-snapshot.sh [ROWS] [RUNS] [OTHER_BINARY]
@@ -37,7 +41,7 @@ sql "RESET MASTER"
 python3 - "$dir" "$port" "$ROWS" "$RUNS" "$OTHER" <<'PY'
 import json, os, shutil, statistics, subprocess, sys
 d, port, rows, runs, other = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-url = f"mysql://cdc:cdc@127.0.0.1:{port}"
+url = f"mysql://cdc:cdc@127.0.0.1:{port}?prefer_socket=false"
 ranges = 4
 def snapshot(exe):
     return [exe, "run", "--url", url, "--out", f"{d}/out", "--format", "jsonl",
@@ -46,7 +50,8 @@ def snapshot(exe):
 cmds = {
     "mariadb-dump (1 thread, Unix socket)": ["mariadb-dump", "--no-defaults", f"--socket={d}/sock",
                                              "-uroot", "bench", "orders"],
-    # The snapshot connects over TCP, as it does to RDS: the same transport.
+    # The snapshot connects over TCP (see `url`), as it does to RDS: the same
+    # transport.
     "mariadb-dump (1 thread, TCP)": ["mariadb-dump", "--no-defaults", "--protocol=TCP",
                                      "-h127.0.0.1", f"-P{port}", "-ucdc", "-pcdc", "bench", "orders"],
     # Its output written to a file where the snapshot writes its objects: what
@@ -88,4 +93,11 @@ for name, ss in steps.items():
     if ss:
         print(f"\n{name}, its steps (medians, seconds): " + ", ".join(
             f"{k} {statistics.median(s[k] for s in ss):.2f}" for k in ss[0]))
+dump = results["mariadb-dump (1 thread, TCP)"]
+for name, ss in steps.items():
+    if ss:
+        ratios = sorted(a[0] / b[0] for a, b in zip(results[name], dump))
+        print(f"\n{name} over the TCP dump, pair by pair: median {statistics.median(ratios):.2f}"
+              f" ({ratios[0]:.2f}-{ratios[-1]:.2f}); faster in {sum(r < 1 for r in ratios)}"
+              f" pairs of {len(ratios)}")
 PY
