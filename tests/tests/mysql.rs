@@ -369,6 +369,39 @@ async fn a_range_to_the_reported_end_is_read_whole_while_commits_go_on() {
     assert!(events >= 4 * inserts, "{events} events, {inserts} inserts");
 }
 
+/// An empty range sends no dump request. One dropped unread can reach the
+/// server after the next reader with the same server id has started its
+/// dump, and the server then ends that one as a zombie (how the test above
+/// once failed: "A replica with the same server_uuid/server_id as this
+/// replica has connected"). Seen from outside: an account without
+/// REPLICATION SLAVE, refused any dump, reads an empty range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_range_sends_no_dump_request() {
+    use binlog_cdc::source::server::ServerSource;
+    use binlog_cdc::source::EventSource;
+    let db = MySql::start();
+    db.sql(
+        "CREATE USER 'lister'@'%' IDENTIFIED BY 'lister'; \
+         GRANT REPLICATION CLIENT ON *.* TO 'lister'@'%';",
+    );
+    let lister: ConnectOptions = format!(
+        "mysql://lister:lister@127.0.0.1:{}?prefer_socket=false",
+        db.port
+    )
+    .into();
+    let end = db.position();
+    let start = binlog_cdc::BinlogPosition::new(end.file(), 4);
+    ServerSource::open(&lister, &start, Some(end.clone()), 4343)
+        .await
+        .err()
+        .expect("a dump request of this account is refused");
+    let mut empty = ServerSource::open(&lister, &end, Some(end.clone()), 4343)
+        .await
+        .expect("an empty range opens without a dump request");
+    let event = empty.next_event().await.expect("an empty range reads");
+    assert!(event.is_none(), "an empty range has no events");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_parse_and_no_dump_thread_outlives_a_range() {
     let db = MySql::start();

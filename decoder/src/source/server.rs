@@ -315,38 +315,21 @@ impl ServerSource {
         if let Some(to) = &to {
             check_on_server(&files, to, "end")?;
         }
-        if is_mariadb(&mut conn).await? {
-            // Ask for MariaDB's own events (GTID, annotate) as they are.
-            conn.query_drop("SET @mariadb_slave_capability=4")
-                .await
-                .map_err(|e| Error::mysql("SET @mariadb_slave_capability", e))?;
-        }
-        let mut request = BinlogStreamRequest::new(server_id)
-            .with_filename(from.file().as_bytes())
-            .with_pos(from.pos());
-        if to.is_none() {
-            request = request.with_non_blocking();
+        // An empty range asks for no dump. A dump request dropped unread may
+        // reach the server after the next reader with the same server id has
+        // started its dump; the server then ends that one as a zombie ("A
+        // replica with the same server_uuid/server_id ... has connected").
+        let stream = if to.as_ref() == Some(from) {
+            let _ = conn.disconnect().await;
+            None
         } else {
-            // A blocking dump thread whose reader has gone waits for the next
-            // commit before it finds out; heartbeats end it within a period.
-            let ns = HEARTBEAT_PERIOD.as_nanos();
-            conn.query_drop(format!(
-                "SET @master_heartbeat_period = {ns}, @source_heartbeat_period = {ns}"
-            ))
-            .await
-            .map_err(|e| Error::mysql("SET @master_heartbeat_period", e))?;
-        }
-        let endpoint = endpoint(conn.opts());
-        let stream = conn
-            .get_binlog_stream(request)
-            .await
-            .map_err(|e| dump_request_error(e, from, &endpoint))?;
-        let done = to.as_ref() == Some(from);
+            Some(request_dump(conn, from, to.is_some(), server_id).await?)
+        };
         Ok(Self {
-            stream: Some(stream),
+            done: stream.is_none(),
+            stream,
             file: from.file().to_string(),
             to,
-            done,
             bytes: 0,
             next: from.clone(),
             payload_left: 0,
@@ -465,6 +448,42 @@ impl ServerSource {
             let _ = s.close().await;
         }
     }
+}
+
+/// Asks for the binlog from `from` on `conn`: a blocking dump for a ranged
+/// read (its reader stops at the end itself), a non-blocking one to the end
+/// of the log.
+async fn request_dump(
+    mut conn: Conn,
+    from: &BinlogPosition,
+    ranged: bool,
+    server_id: u32,
+) -> Result<BinlogStream> {
+    if is_mariadb(&mut conn).await? {
+        // Ask for MariaDB's own events (GTID, annotate) as they are.
+        conn.query_drop("SET @mariadb_slave_capability=4")
+            .await
+            .map_err(|e| Error::mysql("SET @mariadb_slave_capability", e))?;
+    }
+    let mut request = BinlogStreamRequest::new(server_id)
+        .with_filename(from.file().as_bytes())
+        .with_pos(from.pos());
+    if ranged {
+        // A blocking dump thread whose reader has gone waits for the next
+        // commit before it finds out; heartbeats end it within a period.
+        let ns = HEARTBEAT_PERIOD.as_nanos();
+        conn.query_drop(format!(
+            "SET @master_heartbeat_period = {ns}, @source_heartbeat_period = {ns}"
+        ))
+        .await
+        .map_err(|e| Error::mysql("SET @master_heartbeat_period", e))?;
+    } else {
+        request = request.with_non_blocking();
+    }
+    let endpoint = endpoint(conn.opts());
+    conn.get_binlog_stream(request)
+        .await
+        .map_err(|e| dump_request_error(e, from, &endpoint))
 }
 
 /// Maps a failed dump request to a clear error. A server that does not know
