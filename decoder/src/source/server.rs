@@ -7,7 +7,9 @@
 //! boundary; a transaction boundary if rows are to decode), and stops exactly
 //! at `to`, or at the end of the log when `to` is `None`. Each reader needs
 //! its own replication server id: the server drops the older of two streams
-//! with the same id.
+//! with the same id, "older" by when it handled their requests. So an empty
+//! range sends no request: one dropped unread could be handled after the next
+//! reader's, and end that one.
 //!
 //! Quirks handled here: MariaDB rewrites its GTID events into plain queries
 //! unless the client says `@mariadb_slave_capability=4`; the first Rotate's
