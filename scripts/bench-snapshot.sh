@@ -12,8 +12,8 @@
 #     (jsonl, a fresh local directory each time).
 # Prints medians of wall time, rows/s and peak RSS (GNU time), the snapshot
 # run's own step times, and the snapshot's time over the TCP dump's pair by
-# pair (the two run one after the other; the machine's speed drifts between
-# runs far more than between the two of a pair).
+# pair (the two run in the same round; the machine's speed drifts between
+# rounds far more than within one).
 # OTHER_BINARY (a build of an earlier commit, say) runs the same snapshot in
 # the same invocation, for a side-by-side comparison.
 #   scripts/bench-snapshot.sh [ROWS] [RUNS] [OTHER_BINARY]
@@ -89,13 +89,11 @@ for name, rs in results.items():
     s = statistics.median(r[0] for r in rs)
     m = statistics.median(r[1] for r in rs) / 1024
     print(f"| {name} | {s:.2f} | {rows / s:,.0f} | {m:.0f} |")
+dump = results["mariadb-dump (1 thread, TCP)"]
 for name, ss in steps.items():
     if ss:
         print(f"\n{name}, its steps (medians, seconds): " + ", ".join(
             f"{k} {statistics.median(s[k] for s in ss):.2f}" for k in ss[0]))
-dump = results["mariadb-dump (1 thread, TCP)"]
-for name, ss in steps.items():
-    if ss:
         ratios = sorted(a[0] / b[0] for a, b in zip(results[name], dump))
         print(f"\n{name} over the TCP dump, pair by pair: median {statistics.median(ratios):.2f}"
               f" ({ratios[0]:.2f}-{ratios[-1]:.2f}); faster in {sum(r < 1 for r in ratios)}"
