@@ -16,6 +16,7 @@ use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink, Stats};
 use binlog_cdc::schema::TableMeta;
 use binlog_cdc::source::connect::{connect, ConnectOptions};
 use binlog_cdc::source::file::FileSource;
+use binlog_cdc::source::replay::ServerReplay;
 use binlog_cdc::source::server::{self, InformationSchema, ServerSource};
 use binlog_cdc::source::EventSource;
 use binlog_cdc::{BinlogPosition, Error, Result};
@@ -253,14 +254,30 @@ fn parse_view(s: &str) -> std::result::Result<View, String> {
 /// Writes each event as a line to stdout through a large buffer.
 struct LineSink<W: Write> {
     out: W,
+    last_statement: Option<Vec<u8>>,
 }
 
-impl<W: Write> RowSink for LineSink<W> {
-    fn row(&mut self, _: &TableMeta, _: u32, json: &[u8]) -> Result<()> {
+impl<W: Write> LineSink<W> {
+    fn line(&mut self, json: &[u8]) -> Result<()> {
         self.out
             .write_all(json)
             .and_then(|_| self.out.write_all(b"\n"))
             .map_err(|e| Error::io("writing to stdout", e))
+    }
+}
+
+impl<W: Write> RowSink for LineSink<W> {
+    fn row(&mut self, _: &TableMeta, _: u32, json: &[u8]) -> Result<()> {
+        self.line(json)
+    }
+
+    /// A rename kept under both names is printed once.
+    fn statement(&mut self, _: &str, _: &str, _: u32, json: &[u8]) -> Result<()> {
+        if self.last_statement.as_deref() == Some(json) {
+            return Ok(());
+        }
+        self.last_statement = Some(json.to_vec());
+        self.line(json)
     }
 }
 
@@ -319,6 +336,7 @@ async fn parse(args: ParseArgs) -> Result<()> {
     let stdout = std::io::stdout().lock();
     let mut sink = LineSink {
         out: std::io::BufWriter::with_capacity(256 * 1024, stdout),
+        last_statement: None,
     };
     let (stats, bytes) = match args.url {
         Some(url) => {
@@ -339,7 +357,10 @@ async fn parse(args: ParseArgs) -> Result<()> {
             };
             let mut source = ServerSource::open(&db, &from, args.to, args.server_id).await?;
             let lookup = InformationSchema::connect(&db).await?;
-            let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
+            let replay = ServerReplay::connect(&db).await?;
+            let mut decoder = Decoder::new(opts)
+                .with_lookup(Box::new(lookup))
+                .with_definitions(Box::new(replay), None);
             let res = decoder.run(&mut source, &mut sink).await;
             finish(res, &mut sink)?;
             (decoder.stats().clone(), source.bytes_read())
@@ -389,6 +410,16 @@ fn summary(stats: &Stats, bytes: u64, secs: f64) {
             stats.filtered_rows_events
         );
     }
+    for (kind, n) in &stats.statements {
+        let _ = writeln!(err, "  SchemaChangeEvent {}: {n}", kind.name());
+    }
+    if stats.skipped_statements > 0 {
+        let _ = writeln!(
+            err,
+            "  statements about no table (users, grants, views, ...): {} skipped, not written",
+            stats.skipped_statements
+        );
+    }
     for (t, n) in &stats.unknown_events {
         let _ = writeln!(err, "  unknown event type {t}: {n} skipped");
     }
@@ -402,6 +433,7 @@ fn run_report(
     elapsed: std::time::Duration,
 ) -> serde_json::Value {
     let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    let mut statements = binlog_cdc::contracts::StatementCounts::default();
     let mut outputs = Vec::new();
     let mut steps = [0f64; 4];
     let runs: Vec<serde_json::Value> = iterations
@@ -410,6 +442,7 @@ fn run_report(
             for (t, n) in &it.counts {
                 *counts.entry(t.clone()).or_default() += n;
             }
+            statements.add(&it.statements);
             outputs.extend(it.outputs.iter().cloned());
             let s = &it.steps;
             let secs = [
@@ -427,7 +460,7 @@ fn run_report(
                 "chunks": p.chunks.len(), "reason": p.reason,
                 "committed": it.commit.as_ref().map(|c| c.committed),
                 "progress": it.commit.as_ref().map(|c| c.progress),
-                "counts": it.counts,
+                "counts": it.counts, "statements": it.statements,
             })
         })
         .collect();
@@ -438,7 +471,7 @@ fn run_report(
         "to": last.and_then(|p| p.to.clone()),
         "chunks": iterations.iter().map(|it| it.plan.chunks.len()).sum::<usize>(),
         "committed": iterations.iter().any(|it| it.commit.as_ref().is_some_and(|c| c.committed)),
-        "counts": counts, "outputs": outputs, "runs": runs, "store": store,
+        "counts": counts, "statements": statements, "outputs": outputs, "runs": runs, "store": store,
         "seconds": elapsed.as_secs_f64(),
         "stepSeconds": {
             "listBinlogs": steps[0], "parseChunks": steps[1], "fanOut": steps[2], "commitCheckpoint": steps[3],
@@ -492,8 +525,8 @@ fn print_status(st: &pipeline_driver::status::Status) {
     if let Some(r) = &st.last_run {
         let tables = if r.tables == 1 { "table" } else { "tables" };
         println!(
-            "last run            {} at {}: {} row events in {} {tables}",
-            r.run_id, r.committed_at, r.row_events, r.tables
+            "last run            {} at {}: {} events in {} {tables}",
+            r.run_id, r.committed_at, r.events, r.tables
         );
     }
     println!(

@@ -48,10 +48,19 @@ fn files_decode_to_lines_with_a_summary() {
             .args(["parse", "--view", "new", "--file"])
             .arg(fixtures_dir().join("mysql_type_bit.000001")),
     );
-    assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["newImage"]["a"], 4);
+    // The fixture's CREATE TABLE, then its row.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["type"], "SchemaChangeEvent");
+    assert_eq!(lines[0]["kind"], "create");
     assert!(
-        stderr.contains("1 row events") && stderr.contains("mysql.foo: WriteRowsEvent 1"),
+        lines[0].get("definition").is_none(),
+        "no server to replay on"
+    );
+    assert_eq!(lines[1]["newImage"]["a"], 4);
+    assert!(
+        stderr.contains("1 row events")
+            && stderr.contains("mysql.foo: WriteRowsEvent 1")
+            && stderr.contains("SchemaChangeEvent create: 1"),
         "{stderr}"
     );
 }
@@ -141,10 +150,14 @@ fn a_server_range_with_filters() {
         "91",
     ]);
     let (lines, _) = parse_lines(&mut cmd);
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert_eq!(lines[0]["keys"]["id"], 1);
+    // a.t's CREATE TABLE (the filter drops the other two), then its row.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["kind"], "create");
+    assert_eq!(lines[0]["table"], "t");
+    assert_eq!(lines[0]["definition"]["primaryKey"][0], "id");
+    assert_eq!(lines[1]["keys"]["id"], 1);
     assert!(
-        lines[0].get("newImage").is_none(),
+        lines[1].get("newImage").is_none(),
         "the default view is keys"
     );
 
@@ -186,7 +199,9 @@ fn run_resumes_from_its_checkpoint_in_a_directory() {
     };
     let r1 = run(&[]);
     assert_eq!(r1["committed"], true, "{r1}");
-    assert_eq!(r1["counts"]["d.t"], 2);
+    // The CREATE TABLE and two rows.
+    assert_eq!(r1["counts"]["d.t"], 3);
+    assert_eq!(r1["statements"]["written"]["create"], 1);
     db.sql("UPDATE d.t SET v = 'c' WHERE id = 2; FLUSH BINARY LOGS; DELETE FROM d.t WHERE id = 1;");
     let r2 = run(&[]);
     assert_eq!(r2["from"], r1["to"], "resumes where run 1 ended");
@@ -262,7 +277,7 @@ fn status_says_where_the_stream_stands() {
     );
     let st = json(&out);
     assert_eq!(st["healthy"], true, "{st}");
-    assert_eq!(st["lastRun"]["rowEvents"], 2, "{st}");
+    assert_eq!(st["lastRun"]["events"], 3, "{st}");
     assert_eq!(st["behindBytes"], 0, "{st}");
     assert!(st["nextRun"].is_null(), "caught up: {st}");
     assert!(

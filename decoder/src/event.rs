@@ -9,8 +9,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::decode::RowImage;
+use crate::definition::TableDefinition;
 use crate::json;
 use crate::schema::TableMeta;
+use crate::statement::StatementKind;
 
 /// Which kind of change a row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -143,13 +145,7 @@ impl EventWriter {
             self.delta_string(t, before, out);
             out.extend_from_slice(b"},");
         }
-        if let Some(g) = row.gtid {
-            out.extend_from_slice(b"\"gtid\":");
-            json::write_str(out, g);
-            out.push(b',');
-        }
-        out.extend_from_slice(b"\"index\":");
-        json::write_u64(out, row.index as u64);
+        write_gtid_and_index(row.gtid, row.index, out);
         out.extend_from_slice(b",\"keys\":");
         match key_image {
             Some(img) if !t.key_by_name.is_empty() => object(t, img, &t.key_by_name, out),
@@ -213,6 +209,17 @@ impl EventWriter {
     }
 }
 
+/// `"gtid":...,"index":N` (the GTID when there is one): every event's.
+fn write_gtid_and_index(gtid: Option<&str>, index: u32, out: &mut Vec<u8>) {
+    if let Some(g) = gtid {
+        out.extend_from_slice(b"\"gtid\":");
+        json::write_str(out, g);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"index\":");
+    json::write_u64(out, index as u64);
+}
+
 /// `{"col":value,...}` over `cols`, skipping columns absent from the image.
 pub(crate) fn object(t: &TableMeta, img: &RowImage, cols: &[usize], out: &mut Vec<u8>) {
     out.push(b'{');
@@ -229,6 +236,74 @@ pub(crate) fn object(t: &TableMeta, img: &RowImage, cols: &[usize], out: &mut Ve
         }
     }
     out.push(b'}');
+}
+
+/// The name in the `type` field of a statement's event.
+pub const SCHEMA_CHANGE: &str = "SchemaChangeEvent";
+
+/// Everything about one table a logged statement changed (see
+/// [`crate::statement`]) that goes into its `SchemaChangeEvent`.
+pub struct StatementRef<'a> {
+    pub kind: StatementKind,
+    pub schema: &'a str,
+    /// `None` for a statement about every table of the schema.
+    pub table: Option<&'a str>,
+    pub renamed_to: Option<(&'a str, &'a str)>,
+    /// Whether a consumer must read the table anew (see
+    /// [`StatementKind::needs_snapshot`]; also a rename into the included set).
+    pub snapshot_needed: bool,
+    /// The table's definition after the statement, when known.
+    pub definition: Option<&'a TableDefinition>,
+    /// The statement as logged.
+    pub statement: &'a str,
+    pub timestamp: u32,
+    pub position: &'a str,
+    /// The table's place in its statement (0, 1, ...).
+    pub index: u32,
+    pub gtid: Option<&'a str>,
+}
+
+/// Appends a statement's event (without a newline) to `out`, keys sorted
+/// like a row event's.
+pub fn write_statement(ev: &StatementRef<'_>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    if let Some(d) = ev.definition {
+        out.extend_from_slice(b"\"definition\":");
+        // A definition's fields are declared in sorted order; writing into
+        // a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, d);
+        out.push(b',');
+    }
+    write_gtid_and_index(ev.gtid, ev.index, out);
+    out.extend_from_slice(b",\"kind\":");
+    json::write_str(out, ev.kind.name());
+    if let Some((schema, table)) = ev.renamed_to {
+        out.extend_from_slice(b",\"newSchema\":");
+        json::write_str(out, schema);
+        out.extend_from_slice(b",\"newTable\":");
+        json::write_str(out, table);
+    }
+    out.extend_from_slice(b",\"position\":");
+    json::write_str(out, ev.position);
+    out.extend_from_slice(b",\"schema\":");
+    json::write_str(out, ev.schema);
+    out.extend_from_slice(b",\"snapshotNeeded\":");
+    out.extend_from_slice(if ev.snapshot_needed {
+        b"true"
+    } else {
+        b"false"
+    });
+    out.extend_from_slice(b",\"statement\":");
+    json::write_str(out, ev.statement);
+    if let Some(t) = ev.table {
+        out.extend_from_slice(b",\"table\":");
+        json::write_str(out, t);
+    }
+    out.extend_from_slice(b",\"timestamp\":");
+    json::write_u64(out, ev.timestamp as u64);
+    out.extend_from_slice(b",\"type\":\"");
+    out.extend_from_slice(SCHEMA_CHANGE.as_bytes());
+    out.extend_from_slice(b"\"}");
 }
 
 /// A change event read back from JSON (for consumers and tests).

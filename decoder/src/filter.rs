@@ -49,6 +49,23 @@ impl TableFilter {
         (self.include.is_empty() || self.include.iter().any(|p| glob(p, &name)))
             && !self.exclude.iter().any(|p| glob(p, &name))
     }
+
+    /// Whether the filter keeps some table of `schema` (for statements about
+    /// a whole schema, such as DROP DATABASE): an include pattern matches
+    /// some `schema.name`. Exclude patterns are not consulted: they may
+    /// leave other tables of the schema kept.
+    pub fn keeps_some_table_of(&self, schema: &str) -> bool {
+        if schema == SIGNAL_SCHEMA && !self.keep_signal {
+            return false;
+        }
+        let prefix = format!("{schema}.");
+        self.include.is_empty()
+            || self.include.iter().any(|p| {
+                // Some name `schema.x` matches when a prefix of the pattern
+                // matches `schema.` (any star in it may end past the dot).
+                (0..=p.len()).any(|k| p.is_char_boundary(k) && glob(&p[..k], &prefix))
+            })
+    }
 }
 
 /// `*`-only glob matching, iterative with backtracking to the last star.
@@ -97,5 +114,17 @@ mod tests {
         assert!(TableFilter::default().keeps("a", "b"));
         assert!(!TableFilter::default().keeps(SIGNAL_SCHEMA, "snapshot_signal"));
         assert!(TableFilter::new(vec!["".into()], vec![]).is_err());
+    }
+
+    #[test]
+    fn a_schema_is_kept_when_some_table_of_it_can_be() {
+        let f = |p: &str| TableFilter::new(vec![p.into()], vec![]).unwrap();
+        assert!(f("shop.orders").keeps_some_table_of("shop"));
+        assert!(f("sho*").keeps_some_table_of("shop"));
+        assert!(f("*.audit_*").keeps_some_table_of("crm"));
+        assert!(!f("shopx.*").keeps_some_table_of("shop"));
+        assert!(!f("shop").keeps_some_table_of("shop"));
+        assert!(TableFilter::default().keeps_some_table_of("any"));
+        assert!(!TableFilter::default().keeps_some_table_of(SIGNAL_SCHEMA));
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod charset;
 pub mod decode;
+pub mod definition;
 pub mod error;
 pub mod event;
 pub mod filter;
@@ -23,6 +24,7 @@ pub mod reader;
 pub mod schema;
 pub mod snapshot;
 pub mod source;
+pub mod statement;
 
 pub use error::{Error, Result};
 pub use position::BinlogPosition;

@@ -15,19 +15,29 @@ use mysql_common::binlog::events::{FormatDescriptionEvent, QueryEvent, TableMapE
 use serde::Serialize;
 
 use crate::decode::{self, Bytes, ColumnError, RowImage};
+use crate::definition::{Baseline, Known, Replayer, Session, Tracker};
 use crate::error::{Error, Result};
-use crate::event::{EventWriter, RowKind, RowRef, View};
+use crate::event::{self, EventWriter, RowKind, RowRef, StatementRef, View};
 use crate::filter::TableFilter;
 use crate::gtid::GtidTrail;
 use crate::position::BinlogPosition;
 use crate::schema::{SchemaLookup, TableMeta};
 use crate::source::{guarded, types, EventSource, SourceEvent};
+use crate::statement::{self, Classified, StatementKind, TableStatement};
 
-/// Receives each row's change event.
+/// Receives each row's change event, and each statement's.
 pub trait RowSink {
     /// `json` is one complete event object, without a newline.
     fn row(&mut self, table: &TableMeta, timestamp: u32, json: &[u8]) -> Result<()>;
+
+    /// A `SchemaChangeEvent` for `schema.table`; `table` is [`EVERY_TABLE`]
+    /// for a statement about every table of the schema (DROP DATABASE).
+    fn statement(&mut self, schema: &str, table: &str, timestamp: u32, json: &[u8]) -> Result<()>;
 }
+
+/// The table name a statement about a whole schema is listed under
+/// (`{schema}/*/...` in the outputs, `schema.*` in counts).
+pub const EVERY_TABLE: &str = "*";
 
 /// What to decode and how.
 #[derive(Debug, Clone, Default)]
@@ -48,8 +58,14 @@ pub struct Stats {
     pub filtered_rows_events: u64,
     /// Event types we do not know, by type code, counted and skipped.
     pub unknown_events: BTreeMap<u8, u64>,
-    /// The header timestamp of the last row event.
+    /// The header timestamp of the last row or statement event.
     pub last_timestamp: Option<u32>,
+    /// Statements written as `SchemaChangeEvent`s, by kind (one per
+    /// statement, whatever the tables it touched).
+    pub statements: BTreeMap<StatementKind, u64>,
+    /// Logged statements that change no table (users, grants, views,
+    /// routines, ...): skipped, their text never written.
+    pub skipped_statements: u64,
 }
 
 impl Stats {
@@ -81,6 +97,8 @@ pub struct Decoder {
     after: RowImage,
     line: Vec<u8>,
     inflated: Vec<u8>,
+    /// Each table's definition, statement by statement.
+    definitions: Tracker,
 }
 
 impl Decoder {
@@ -99,7 +117,26 @@ impl Decoder {
             after: RowImage::default(),
             line: Vec::with_capacity(4096),
             inflated: Vec::new(),
+            definitions: Tracker::default(),
         }
+    }
+
+    /// Follows table definitions through statements: replayed on the
+    /// server by `replayer`, from what `baseline` knows (see
+    /// [`crate::definition`]). Without it, statements' events carry no
+    /// `definition`.
+    pub fn with_definitions(
+        mut self,
+        replayer: Box<dyn Replayer>,
+        baseline: Option<Box<dyn Baseline>>,
+    ) -> Self {
+        self.definitions = Tracker::new(Some(replayer), baseline);
+        self
+    }
+
+    /// The definitions followed so far.
+    pub fn definitions(&self) -> &Tracker {
+        &self.definitions
     }
 
     /// Fills missing table metadata from information_schema through `lookup`.
@@ -151,7 +188,7 @@ impl Decoder {
             MARIADB_GTID => self.process_mariadb_gtid(ev)?,
             ANONYMOUS_GTID | XID => self.gtid = None,
             PREVIOUS_GTIDS => self.gtids.start_file(ev)?,
-            QUERY => self.process_query(ev)?,
+            QUERY => self.process_query(ev, sink).await?,
             STOP | ROTATE | INTVAR | RAND | USER_VAR | INCIDENT | HEARTBEAT | IGNORABLE | ROWS_QUERY
             | TRANSACTION_PAYLOAD | HEARTBEAT_V2 | BEGIN_LOAD_QUERY
             | EXECUTE_LOAD_QUERY | TRANSACTION_CONTEXT | VIEW_CHANGE | XA_PREPARE
@@ -204,17 +241,33 @@ impl Decoder {
         Ok(())
     }
 
-    fn process_query(&mut self, ev: &SourceEvent) -> Result<()> {
+    async fn process_query<K: RowSink>(&mut self, ev: &SourceEvent, sink: &mut K) -> Result<()> {
         let q: QueryEvent<'_> = guarded(&ev.pos, "query event", || ev.event.read_event())?;
+        let sql = q.query_raw();
         // A non-transactional statement ends its group with COMMIT.
-        if q.query_raw().eq_ignore_ascii_case(b"COMMIT") {
+        if sql.eq_ignore_ascii_case(b"COMMIT") {
             self.gtid = None;
+            return Ok(());
+        }
+        if is_transaction_control(sql) {
+            return Ok(());
         }
         // A row change logged as a statement (binlog_format STATEMENT or
         // MIXED, perhaps for one session only): its rows are not in the log.
         // Failing beats skipping it.
-        let Some(verb) = statement_logged_change(q.query_raw()) else {
-            return Ok(());
+        let Some(verb) = statement_logged_change(sql) else {
+            let db = String::from_utf8_lossy(q.schema_raw());
+            return match statement::classify(sql, &db) {
+                Classified::Table(t) => {
+                    let session = logged_session(&q);
+                    let after = self.definitions.apply(&t, sql, &session).await?;
+                    self.process_table_statement(ev, &t, &after, sql, sink)
+                }
+                Classified::Skipped => {
+                    self.stats.skipped_statements += 1;
+                    Ok(())
+                }
+            };
         };
         let text = String::from_utf8_lossy(q.query_raw());
         let short: String = text.chars().take(80).collect();
@@ -225,6 +278,84 @@ impl Decoder {
                  when it was written, so its rows are not in the log; set binlog_format=ROW (globally, and for every session)"
             ),
         })
+    }
+
+    /// A statement that changed tables: one `SchemaChangeEvent` per table
+    /// it touched, listed under each name the filter keeps (a rename under
+    /// its old and its new name).
+    fn process_table_statement<K: RowSink>(
+        &mut self,
+        ev: &SourceEvent,
+        st: &TableStatement,
+        after: &[Known],
+        sql: &[u8],
+        sink: &mut K,
+    ) -> Result<()> {
+        let kind = st.kind;
+        let statement = String::from_utf8_lossy(sql);
+        let position = ev.pos.to_string();
+        let timestamp = ev.event.header().timestamp();
+        let mut written = false;
+        for (index, (t, after)) in st.tables.iter().zip(after).enumerate() {
+            let table = t.table.as_deref();
+            let keeps = |schema: &str, table: Option<&str>| match table {
+                Some(table) => self.opts.filter.keeps(schema, table),
+                None => self.opts.filter.keeps_some_table_of(schema),
+            };
+            let old_kept = keeps(&t.schema, table);
+            let new_kept = t
+                .renamed_to
+                .as_ref()
+                .is_some_and(|(s, n)| keeps(s, Some(n)));
+            if !old_kept && !new_kept {
+                continue;
+            }
+            self.line.clear();
+            event::write_statement(
+                &StatementRef {
+                    kind,
+                    schema: &t.schema,
+                    table,
+                    renamed_to: t.renamed_to.as_ref().map(|(s, n)| (s.as_str(), n.as_str())),
+                    // A table renamed into the set: its rows were never streamed.
+                    snapshot_needed: kind.needs_snapshot() || !old_kept,
+                    definition: match after {
+                        Known::Defined(d) => Some(d),
+                        _ => None,
+                    },
+                    statement: &statement,
+                    timestamp,
+                    position: &position,
+                    index: index as u32,
+                    gtid: self.gtid.as_deref(),
+                },
+                &mut self.line,
+            );
+            if old_kept {
+                sink.statement(
+                    &t.schema,
+                    table.unwrap_or(EVERY_TABLE),
+                    timestamp,
+                    &self.line,
+                )?;
+            }
+            if let Some((schema, new)) = t.renamed_to.as_ref().filter(|_| new_kept) {
+                sink.statement(schema, new, timestamp, &self.line)?;
+            }
+            if let Known::Unknown(why) = after {
+                tracing::debug!(pos = %ev.pos, schema = %t.schema, table = table.unwrap_or(EVERY_TABLE), why = %why, "definition unknown");
+            }
+            written = true;
+        }
+        if written {
+            *self.stats.statements.entry(kind).or_default() += 1;
+            self.stats.last_timestamp = Some(timestamp);
+            tracing::debug!(pos = %ev.pos, kind = kind.name(), "table statement");
+        }
+        // A statement is its own transaction (MySQL's DDL is atomic, and
+        // ends its group): the next one brings its own GTID.
+        self.gtid = None;
+        Ok(())
     }
 
     async fn table_map(&mut self, ev: &SourceEvent) -> Result<()> {
@@ -603,6 +734,42 @@ fn inflate(src: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The session settings a statement was logged with, from its status
+/// variables (those a replay of it needs).
+fn logged_session(q: &QueryEvent<'_>) -> Session {
+    use mysql_common::binlog::events::StatusVarVal;
+    let mut s = Session::default();
+    for var in q.status_vars().iter() {
+        match var.get_value() {
+            Ok(StatusVarVal::SqlMode(mode)) => s.sql_mode = Some(mode.0),
+            Ok(StatusVarVal::Charset {
+                charset_client,
+                collation_connection,
+                collation_server,
+            }) => s.charsets = Some((charset_client, collation_connection, collation_server)),
+            Ok(StatusVarVal::ExplicitDefaultsForTimestamp(on)) => {
+                s.explicit_defaults_for_timestamp = Some(on)
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// BEGIN, XA and savepoints: the frame of a transaction, not a change.
+fn is_transaction_control(query: &[u8]) -> bool {
+    let head: Vec<u8> = query
+        .trim_ascii_start()
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
+    matches!(
+        head.as_slice(),
+        b"BEGIN" | b"XA" | b"SAVEPOINT" | b"ROLLBACK" | b"RELEASE"
+    )
 }
 
 /// The verb of a statement that changes rows (`INSERT`, `UPDATE`, `DELETE`,

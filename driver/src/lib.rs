@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use binlog_cdc::contracts::{
     ChunkAck, CommitInput, CommitOutput, FanOutPlan, ListBinlogsInput, LoopState, RunInput,
-    RunPlan, RunStatus, ShardAck,
+    RunPlan, RunStatus, ShardAck, StatementCounts,
 };
 use binlog_cdc::error::Result;
 use binlog_cdc::pipeline::Deps;
@@ -34,6 +34,8 @@ pub struct Iteration {
     /// replay).
     pub counts: BTreeMap<String, u64>,
     pub outputs: Vec<String>,
+    /// The logged statements the run read: written by kind, and skipped.
+    pub statements: StatementCounts,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,6 +94,7 @@ pub async fn run_iteration(
             steps,
             counts: BTreeMap::new(),
             outputs: Vec::new(),
+            statements: StatementCounts::default(),
         });
     }
     let concurrency = plan.max_concurrency.max(1) as usize;
@@ -152,6 +155,7 @@ pub async fn run_iteration(
         steps,
         counts,
         outputs,
+        statements: fan.statements,
     })
 }
 

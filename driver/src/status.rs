@@ -48,7 +48,8 @@ pub struct Status {
 pub struct LastRun {
     pub run_id: String,
     pub committed_at: String,
-    pub row_events: u64,
+    /// Events committed: rows, and statements about tables.
+    pub events: u64,
     pub tables: usize,
 }
 
@@ -72,7 +73,7 @@ pub async fn status(deps: &Deps, limits: Thresholds) -> Result<Status> {
         last_run: stored.as_ref().map(|(m, _)| LastRun {
             run_id: m.run_id.clone(),
             committed_at: m.committed_at.clone(),
-            row_events: m.counts.values().sum(),
+            events: m.counts.values().sum(),
             tables: m.counts.len(),
         }),
         lag_seconds: stored

@@ -351,6 +351,48 @@ pub struct ChunkSummary {
     /// The MySQL GTIDs the chunk read (none on MariaDB, or without GTIDs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtids: Option<GtidTrail>,
+    #[serde(default, skip_serializing_if = "StatementCounts::is_empty")]
+    pub statements: StatementCounts,
+}
+
+/// Logged statements a chunk or run read: those about tables (written as
+/// `SchemaChangeEvent`s) by kind, and the others (skipped, never written).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementCounts {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl StatementCounts {
+    pub fn is_empty(&self) -> bool {
+        self.written.is_empty() && self.skipped == 0
+    }
+
+    /// What a decode counted.
+    pub fn of(stats: &crate::reader::Stats) -> Self {
+        Self {
+            written: stats
+                .statements
+                .iter()
+                .map(|(k, n)| (k.name().to_string(), *n))
+                .collect(),
+            skipped: stats.skipped_statements,
+        }
+    }
+
+    pub fn add(&mut self, other: &Self) {
+        for (k, n) in &other.written {
+            *self.written.entry(k.clone()).or_default() += n;
+        }
+        self.skipped += other.skipped;
+    }
 }
 
 /// ParseChunk's output: a few numbers, whatever the chunk holds.
@@ -449,6 +491,9 @@ pub struct FanOutPlan {
     /// run's start, the executed set at its end (the checkpoint's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtids: Option<GtidTrail>,
+    /// The statements the run's chunks read.
+    #[serde(default, skip_serializing_if = "StatementCounts::is_empty")]
+    pub statements: StatementCounts,
 }
 
 /// One table's staged parts in one chunk.
@@ -658,8 +703,14 @@ mod tests {
                 file_start: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5".parse().unwrap()),
                 transactions: "3e11fa47-71ca-11e1-9e33-c80aa9429562:6".parse().unwrap(),
             }),
+            statements: StatementCounts {
+                written: [("truncate".to_string(), 2)].into(),
+                skipped: 1,
+            },
         };
         assert_eq!(round_trip(&summary)["tables"]["s.t"]["lastTimestamp"], 9);
+        assert_eq!(round_trip(&summary)["statements"]["written"]["truncate"], 2);
+        assert_eq!(round_trip(&summary)["statements"]["skipped"], 1);
         assert_eq!(
             round_trip(&summary)["gtids"]["fileStart"],
             "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"
@@ -705,6 +756,7 @@ mod tests {
             shards: 1,
             bytes_read: 4096,
             gtids: summary.gtids.clone(),
+            statements: summary.statements.clone(),
         });
         let parts = StagedParts {
             chunk: 0,

@@ -11,7 +11,7 @@
 
 pub use binlog_decoder::{
     charset, decode, error, event, filter, gtid, guard, json, position, reader, schema, snapshot,
-    source,
+    source, statement,
 };
 
 pub mod aws;

@@ -66,6 +66,9 @@ async fn mysql_gtids_give_the_executed_set_and_where_a_set_goes_on() {
         fn row(&mut self, _: &TableMeta, _: u32, _: &[u8]) -> binlog_cdc::Result<()> {
             Ok(())
         }
+        fn statement(&mut self, _: &str, _: &str, _: u32, _: &[u8]) -> binlog_cdc::Result<()> {
+            Ok(())
+        }
     }
     async fn trail(files: &[&str]) -> GtidTrail {
         let paths: Vec<_> = files.iter().map(|f| fixtures_dir().join(f)).collect();

@@ -17,11 +17,12 @@ use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc::store::{Object, ObjectStore, ObjectWriter, PutCondition};
-use binlog_cdc::{BinlogPosition, Error, Result};
+use binlog_cdc::{Error, Result};
 use binlog_cdc_tests::mysql::MySql;
+use binlog_cdc_tests::replica::{select_rows, Replica};
 use binlog_cdc_tests::{pipeline, MariaDb, TestServer};
 use mysql_async::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const TABLES: &str = "CREATE DATABASE shop;
 CREATE TABLE shop.orders (id INT PRIMARY KEY, qty INT NOT NULL, note VARCHAR(40), KEY (qty));
@@ -111,73 +112,16 @@ async fn all_events(store: &LocalStore) -> BTreeMap<String, Vec<Value>> {
     out
 }
 
-/// A table rebuilt by the rule in docs/EVENTS.md: events in `(position,
-/// index)` order; a snapshot row or an insert sets the row, an update
-/// removes the old key and sets the new, a delete removes.
-fn rebuild(mut events: Vec<Value>) -> BTreeMap<String, Value> {
-    let order = |e: &Value| {
-        let pos: BinlogPosition = e["position"].as_str().unwrap().parse().unwrap();
-        (pos, e["index"].as_u64().unwrap())
-    };
-    events.sort_by_key(order);
-    let key = |img: &Value, e: &Value| -> String {
-        let names: Vec<&String> = e["keys"].as_object().unwrap().keys().collect();
-        names
-            .iter()
-            .map(|n| img[n.as_str()].to_string())
-            .collect::<Vec<_>>()
-            .join("|")
-    };
-    let mut rows = BTreeMap::new();
-    for e in &events {
-        match e["type"].as_str().unwrap() {
-            "SnapshotRowEvent" | "WriteRowsEvent" => {
-                rows.insert(key(&e["newImage"], e), e["newImage"].clone());
-            }
-            "UpdateRowsEvent" => {
-                rows.remove(&key(&e["oldImage"], e));
-                rows.insert(key(&e["newImage"], e), e["newImage"].clone());
-            }
-            "DeleteRowsEvent" => {
-                rows.remove(&key(&e["oldImage"], e));
-            }
-            t => panic!("unexpected event type {t}"),
-        }
-    }
-    rows
-}
-
-/// `SELECT *` as the same map (key columns joined by `|`).
+/// `SELECT *` as a map by key (key columns joined by `|`).
 async fn select_all(url: &str, table: &str, keys: &[&str]) -> BTreeMap<String, Value> {
-    let mut conn = mysql_async::Conn::from_url(url).await.expect("connect");
-    let rows: Vec<mysql_async::Row> = conn
-        .query(format!("SELECT * FROM {table}"))
-        .await
-        .expect("select");
     let mut out = BTreeMap::new();
-    for row in rows {
-        let mut obj = serde_json::Map::new();
-        for (i, col) in row.columns_ref().iter().enumerate() {
-            let v = match row.as_ref(i).expect("value") {
-                mysql_async::Value::NULL => Value::Null,
-                mysql_async::Value::Bytes(b) => {
-                    let s = String::from_utf8(b.clone()).expect("utf8");
-                    // Numbers come as text in the text protocol.
-                    s.parse::<u64>()
-                        .map(|n| json!(n))
-                        .unwrap_or(Value::String(s))
-                }
-                other => panic!("unexpected {other:?}"),
-            };
-            obj.insert(col.name_str().to_string(), v);
-        }
-        let obj = Value::Object(obj);
+    for row in select_rows(url, table).await {
         let k = keys
             .iter()
-            .map(|c| obj[*c].to_string())
+            .map(|c| row[*c].to_string())
             .collect::<Vec<_>>()
             .join("|");
-        out.insert(k, obj);
+        out.insert(k, row);
     }
     out
 }
@@ -194,8 +138,9 @@ async fn assert_tables_rebuilt(
     tables: &[(&str, &[&str])],
 ) -> BTreeMap<String, Vec<Value>> {
     let events = all_events(store).await;
+    let replica = Replica::rebuild(events.values().flatten().cloned().collect());
     for &(table, keys) in tables {
-        let rebuilt = rebuild(events.get(table).cloned().unwrap_or_default());
+        let rebuilt = replica.rows(table);
         let actual = select_all(&db.url(), table, keys).await;
         assert_eq!(rebuilt.len(), actual.len(), "{table}: row count");
         for (k, row) in &actual {

@@ -16,7 +16,7 @@ use crate::error::{server_codes, Error, Result};
 use crate::event::{EventWriter, RowKind, RowRef, View};
 use crate::filter::{TableFilter, SIGNAL_SCHEMA};
 use crate::position::BinlogPosition;
-use crate::reader::{DecodeOptions, Decoder, RowSink};
+use crate::reader::{DecodeOptions, Decoder, RowSink, EVERY_TABLE};
 use crate::schema::{ColumnKind, TableMeta};
 use crate::source::connect::ConnectOptions;
 use crate::source::server::{self, InformationSchema, ServerSource};
@@ -696,6 +696,28 @@ impl Window<'_> {
 }
 
 impl RowSink for Window<'_> {
+    /// A statement on the table (or its schema) during the window: the
+    /// rows read may predate it. The range fails as transient, and its
+    /// retry reads it anew, after the statement.
+    fn statement(
+        &mut self,
+        schema: &str,
+        table: &str,
+        _timestamp: u32,
+        _json: &[u8],
+    ) -> Result<()> {
+        let t = self.table;
+        if schema == t.schema && (table == t.table || table == EVERY_TABLE) {
+            return Err(Error::io(
+                format!("reading a snapshot range of {}", t.full_name),
+                std::io::Error::other(
+                    "the table's definition changed while the range was read; the range is read again",
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn row(&mut self, table: &TableMeta, _timestamp: u32, json: &[u8]) -> Result<()> {
         let event: serde_json::Value = serde_json::from_slice(json)
             .map_err(|e| Error::io("reading back a change event", std::io::Error::other(e)))?;

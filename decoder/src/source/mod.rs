@@ -8,6 +8,7 @@
 
 pub mod connect;
 pub mod file;
+pub mod replay;
 pub mod server;
 
 use mysql_common::binlog::events::Event;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use binlog_cdc::contracts::{
     ChunkSummary, FanOutPlan, FanOutPlanned, RunPlan, ShardPlan, ShardTask, StagedParts,
-    TableTotals, MAX_FANOUT_SHARDS,
+    StatementCounts, TableTotals, MAX_FANOUT_SHARDS,
 };
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::gtid::GtidTrail;
@@ -58,6 +58,12 @@ pub async fn handle(plan: &RunPlan, deps: &Deps) -> Result<FanOutPlanned> {
         shards,
         bytes_read: summaries.iter().map(|c| c.bytes_read).sum(),
         gtids: run_gtids(&summaries),
+        statements: summaries
+            .iter()
+            .fold(StatementCounts::default(), |mut all, c| {
+                all.add(&c.statements);
+                all
+            }),
     };
     put_json(store, &deps.layout.fan_out_plan(run_id), &fan).await?;
     tracing::info!(run_id = %run_id, tables = fan.tables.len(), shards, "fan-out planned");

@@ -36,10 +36,11 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
 pub mod binlog {
     //! A range of the binlog, decoded and staged.
 
-    use binlog_cdc::contracts::{Chunk, ChunkAck};
+    use binlog_cdc::contracts::{Chunk, ChunkAck, StatementCounts};
     use binlog_cdc::error::Result;
     use binlog_cdc::pipeline::Deps;
     use binlog_cdc::reader::{DecodeOptions, Decoder};
+    use binlog_cdc::source::replay::ServerReplay;
     use binlog_cdc::source::server::{InformationSchema, ServerSource};
     use binlog_cdc::source::EventSource;
 
@@ -55,7 +56,10 @@ pub mod binlog {
         let mut source =
             ServerSource::open(&db, &chunk.from, Some(chunk.to.clone()), chunk.server_id).await?;
         let lookup = InformationSchema::connect(&db).await?;
-        let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
+        let replay = ServerReplay::connect(&db).await?;
+        let mut decoder = Decoder::new(opts)
+            .with_lookup(Box::new(lookup))
+            .with_definitions(Box::new(replay), None);
         let mut staging = Staging::new(deps);
         while let Some(ev) = source.next_event().await? {
             decoder.handle(&ev, &mut staging).await?;
@@ -64,6 +68,7 @@ pub mod binlog {
             }
         }
         let last = decoder.stats().last_timestamp;
+        staging.statements = StatementCounts::of(decoder.stats());
         let gtids = Some(decoder.gtid_trail().clone()).filter(|t| !t.is_empty());
         let summary = staging
             .finish(&chunk, source.bytes_read(), last, gtids, deps)
@@ -75,7 +80,8 @@ pub mod binlog {
         };
         tracing::info!(
             run_id = %chunk.run_id, chunk = chunk.index, binlog_file = chunk.from.file(), pos = chunk.from.pos(),
-            rows = ack.events, bytes = ack.bytes_read, secs = started.elapsed().as_secs_f64(),
+            events = ack.events, bytes = ack.bytes_read, statements = summary.statements.written.values().sum::<u64>(),
+            skipped_statements = summary.statements.skipped, secs = started.elapsed().as_secs_f64(),
             "chunk staged"
         );
         Ok(ack)

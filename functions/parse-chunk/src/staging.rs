@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use binlog_cdc::contracts::{Chunk, ChunkSummary, TablePart};
+use binlog_cdc::contracts::{Chunk, ChunkSummary, StatementCounts, TablePart};
 use binlog_cdc::error::Result;
 use binlog_cdc::gtid::GtidTrail;
 use binlog_cdc::pipeline::Deps;
@@ -33,11 +33,19 @@ pub struct Staging {
     spare: Option<Vec<u8>>,
     /// Lines start with a comma (the `json` output format).
     pub leading_comma: bool,
+    /// The statements the chunk read, for its summary.
+    pub statements: StatementCounts,
 }
 
 impl RowSink for Staging {
     fn row(&mut self, table: &TableMeta, timestamp: u32, json: &[u8]) -> Result<()> {
         self.push(table, timestamp, &[json]);
+        Ok(())
+    }
+
+    fn statement(&mut self, schema: &str, table: &str, timestamp: u32, json: &[u8]) -> Result<()> {
+        let name = format!("{schema}.{table}");
+        self.push_named(&name, schema, table, timestamp, &[json]);
         Ok(())
     }
 }
@@ -46,15 +54,33 @@ impl Staging {
     /// Buffers one event line for `table`, given in pieces (a snapshot
     /// row's head and its range's tail), copied once.
     pub fn push(&mut self, table: &TableMeta, timestamp: u32, pieces: &[&[u8]]) {
-        let t = match self.tables.get_mut(&table.full_name) {
+        self.push_named(
+            &table.full_name,
+            &table.schema,
+            &table.table,
+            timestamp,
+            pieces,
+        )
+    }
+
+    /// [`Staging::push`] for `schema.table` named by `full_name`.
+    fn push_named(
+        &mut self,
+        full_name: &str,
+        schema: &str,
+        table: &str,
+        timestamp: u32,
+        pieces: &[&[u8]],
+    ) {
+        let t = match self.tables.get_mut(full_name) {
             Some(t) => t,
             None => self
                 .tables
-                .entry(table.full_name.clone())
+                .entry(full_name.to_string())
                 .or_insert_with(|| TableBuffer {
                     part: TablePart {
-                        schema: table.schema.clone(),
-                        table: table.table.clone(),
+                        schema: schema.to_string(),
+                        table: table.to_string(),
                         ..Default::default()
                     },
                     buf: Vec::new(),
@@ -227,6 +253,7 @@ impl Staging {
             bytes_read,
             last_timestamp,
             gtids,
+            statements: self.statements,
         };
         binlog_cdc::store::put_json(
             deps.store.as_ref(),

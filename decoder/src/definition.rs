@@ -1,0 +1,324 @@
+//! Table definitions over the stream: what each table statement left, at
+//! its position.
+//!
+//! The server keeps only a table's current definition, so the definition
+//! in force at a past position cannot be asked for. The [`Tracker`] follows
+//! the statements instead, each applied to the definition in force before it,
+//! by the server itself: a [`Replayer`] creates a temporary table with the
+//! definition before (its own `SHOW CREATE TABLE` text), runs the logged
+//! statement on it (rewritten to name it, see
+//! [`crate::statement::replay`]) with the session settings the statement was
+//! logged with (`sql_mode`, character sets), and reads what the server made
+//! of it. Temporary tables are never written to a ROW-format binlog.
+//!
+//! A chain starts at a table's CREATE in the stream, or at a definition the
+//! [`Baseline`] knows (the pipeline's history: a snapshot's reading, or an
+//! earlier run's). A table with neither has no known definition, and its
+//! statements' events say so (no `definition`); a statement the server
+//! refuses on the copy ends the chain the same way.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::statement::replay::{replay_sql, ReplaySql};
+use crate::statement::{StatementKind, TableStatement};
+
+/// A table's definition, as the server shows it. Keys sorted (like every
+/// event's), so it is written as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableDefinition {
+    /// In table order.
+    pub columns: Vec<ColumnDefinition>,
+    /// The server's `SHOW CREATE TABLE` of it, without foreign keys and
+    /// partitioning (which change no column).
+    pub create_table: String,
+    /// The primary key's columns, in key order (empty: none).
+    pub primary_key: Vec<String>,
+}
+
+/// One column, as `SHOW FULL COLUMNS` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ColumnDefinition {
+    /// The collation's character set (`None` for a column without one).
+    pub charset: Option<String>,
+    pub collation: Option<String>,
+    /// The default as the server prints it: a literal's text, or an
+    /// expression (`current_timestamp()`; MySQL then says `DEFAULT_GENERATED`
+    /// in `extra`); `None` for no default (or DEFAULT NULL).
+    pub default: Option<String>,
+    /// `auto_increment`, `on update ...`, `VIRTUAL GENERATED`, ...
+    pub extra: String,
+    pub name: String,
+    pub nullable: bool,
+    /// The server's column type: `int(11)`, `varchar(20)`, `decimal(12,4)`,
+    /// `enum('a','b')`, `bigint unsigned`.
+    #[serde(rename = "type")]
+    pub column_type: String,
+}
+
+/// What the tracker knows of a table at a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Known {
+    Defined(Arc<TableDefinition>),
+    /// Dropped (or renamed away).
+    Gone,
+    /// Its definition cannot be known here: why.
+    Unknown(String),
+}
+
+/// The session settings a statement was logged with (its Query event's
+/// status variables), applied before it is replayed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    pub sql_mode: Option<u64>,
+    /// character_set_client, collation_connection, collation_server (ids).
+    pub charsets: Option<(u16, u16, u16)>,
+    pub explicit_defaults_for_timestamp: Option<bool>,
+}
+
+/// What a replay gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Defined(TableDefinition),
+    /// The server refused a step: its message.
+    Refused(String),
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs statements on a temporary table named [`Replayer::temporary`] in
+/// `schema` and reads its definition (see `source::replay`).
+pub trait Replayer: Send {
+    /// The quoted, qualified name of the temporary table in `schema`.
+    fn temporary(&self, schema: &str) -> String;
+
+    fn replay<'a>(
+        &'a mut self,
+        schema: &'a str,
+        session: &'a Session,
+        steps: &'a [String],
+    ) -> BoxFuture<'a, Result<Outcome>>;
+}
+
+/// Where a table's definition comes from when the stream has not shown it:
+/// `None` when nothing is known.
+pub trait Baseline: Send {
+    fn before<'a>(
+        &'a mut self,
+        schema: &'a str,
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Known>>>;
+}
+
+/// Follows table statements, keeping each table's definition.
+#[derive(Default)]
+pub struct Tracker {
+    known: HashMap<(String, String), Known>,
+    replayer: Option<Box<dyn Replayer>>,
+    baseline: Option<Box<dyn Baseline>>,
+}
+
+impl Tracker {
+    pub fn new(replayer: Option<Box<dyn Replayer>>, baseline: Option<Box<dyn Baseline>>) -> Self {
+        Self {
+            known: HashMap::new(),
+            replayer,
+            baseline,
+        }
+    }
+
+    /// Every table whose definition this tracker followed, and what it is.
+    pub fn known(&self) -> impl Iterator<Item = (&(String, String), &Known)> {
+        self.known.iter()
+    }
+
+    /// What is known of `schema.table` now.
+    pub async fn get(&mut self, schema: &str, table: &str) -> Result<Known> {
+        let key = (schema.to_string(), table.to_string());
+        if let Some(k) = self.known.get(&key) {
+            return Ok(k.clone());
+        }
+        let found = match self.baseline.as_mut() {
+            Some(b) => b.before(schema, table).await?,
+            None => None,
+        };
+        let k = found.unwrap_or_else(|| Known::Unknown("no definition before it: neither its CREATE TABLE in the stream nor a snapshot of it".into()));
+        self.known.insert(key, k.clone());
+        Ok(k)
+    }
+
+    /// Applies `st` (logged as `sql`, in `session`); returns the definition
+    /// after it of each table it touched (under its new name for a rename).
+    pub async fn apply(
+        &mut self,
+        st: &TableStatement,
+        sql: &[u8],
+        session: &Session,
+    ) -> Result<Vec<Known>> {
+        let mut after = Vec::with_capacity(st.tables.len());
+        for t in &st.tables {
+            let Some(table) = t.table.as_deref() else {
+                if st.kind == StatementKind::DropDatabase {
+                    self.drop_schema(&t.schema);
+                }
+                after.push(Known::Gone);
+                continue;
+            };
+            let name = t.renamed_to.as_ref().map_or(table, |(_, n)| n.as_str());
+            let k = match st.kind {
+                StatementKind::Drop => Known::Gone,
+                StatementKind::Create if self.exists(&t.schema, table).await? => {
+                    // IF NOT EXISTS on a table that exists: unchanged.
+                    self.get(&t.schema, table).await?
+                }
+                StatementKind::Create | StatementKind::Replace => match &st.like {
+                    Some((schema, source)) => self.like(schema, source).await?,
+                    None => self.replay(&t.schema, None, sql, st, session).await?,
+                },
+                _ => {
+                    let before = self.get(&t.schema, table).await?;
+                    self.replay(&t.schema, Some(before), sql, st, session)
+                        .await?
+                }
+            };
+            // A definition reads with the table's (new) name.
+            let k = match k {
+                Known::Defined(d) if rename_create(&d.create_table, name) != d.create_table => {
+                    let mut d = (*d).clone();
+                    d.create_table = rename_create(&d.create_table, name);
+                    Known::Defined(Arc::new(d))
+                }
+                k => k,
+            };
+            let key = (t.schema.clone(), table.to_string());
+            match &t.renamed_to {
+                Some((s, n)) => {
+                    self.known.insert(key, Known::Gone);
+                    self.known.insert((s.clone(), n.clone()), k.clone());
+                }
+                None => {
+                    self.known.insert(key, k.clone());
+                }
+            }
+            after.push(k);
+        }
+        Ok(after)
+    }
+
+    async fn exists(&mut self, schema: &str, table: &str) -> Result<bool> {
+        Ok(matches!(self.get(schema, table).await?, Known::Defined(_)))
+    }
+
+    /// Every table of `schema` is gone.
+    fn drop_schema(&mut self, schema: &str) {
+        for ((s, _), k) in self.known.iter_mut() {
+            if s == schema {
+                *k = Known::Gone;
+            }
+        }
+    }
+
+    /// CREATE TABLE ... LIKE `schema.source`: the source's definition.
+    async fn like(&mut self, schema: &str, source: &str) -> Result<Known> {
+        Ok(match self.get(schema, source).await? {
+            Known::Defined(d) => Known::Defined(d),
+            Known::Gone => Known::Unknown(format!("its source {schema}.{source} does not exist")),
+            unknown => unknown,
+        })
+    }
+
+    /// The definition after `sql`, replayed on a copy of `before` (`None`:
+    /// a CREATE, replayed alone).
+    async fn replay(
+        &mut self,
+        schema: &str,
+        before: Option<Known>,
+        sql: &[u8],
+        st: &TableStatement,
+        session: &Session,
+    ) -> Result<Known> {
+        let Some(replayer) = self.replayer.as_mut() else {
+            return Ok(Known::Unknown(
+                "no server to replay statements on (a local file)".into(),
+            ));
+        };
+        let tmp = replayer.temporary(schema);
+        let mut steps = Vec::new();
+        let before = match before {
+            None => None,
+            Some(Known::Defined(d)) => {
+                steps.push(d.create_table.clone());
+                Some(d)
+            }
+            Some(other) => return Ok(other),
+        };
+        // The definition before, recreated as the temporary table.
+        if let Some(first) = steps.first_mut() {
+            match crate::statement::classify(first.as_bytes(), schema) {
+                crate::statement::Classified::Table(create) => {
+                    match replay_sql(first.as_bytes(), &create, &tmp) {
+                        ReplaySql::Run(s) => *first = s,
+                        _ => {
+                            return Ok(Known::Unknown(
+                                "its stored definition does not read back".into(),
+                            ))
+                        }
+                    }
+                }
+                crate::statement::Classified::Skipped => {
+                    return Ok(Known::Unknown(
+                        "its stored definition does not read back".into(),
+                    ))
+                }
+            }
+        }
+        match replay_sql(sql, st, &tmp) {
+            ReplaySql::Run(s) => steps.push(s),
+            ReplaySql::Unchanged => {
+                if let Some(d) = before {
+                    return Ok(Known::Defined(d));
+                }
+            }
+            ReplaySql::Cannot(why) => return Ok(Known::Unknown(why.to_string())),
+        }
+        Ok(match replayer.replay(schema, session, &steps).await? {
+            Outcome::Defined(d) => Known::Defined(Arc::new(d)),
+            Outcome::Refused(why) => {
+                Known::Unknown(format!("the server refused it on a copy: {why}"))
+            }
+        })
+    }
+}
+
+/// `CREATE [TEMPORARY] TABLE `x` (...` with the name `table` instead (and
+/// without TEMPORARY): how a definition's `createTable` reads.
+pub fn rename_create(create: &str, table: &str) -> String {
+    let Some(open) = create.find('(') else {
+        return create.to_string();
+    };
+    let quoted = format!("`{}`", table.replace('`', "``"));
+    format!("CREATE TABLE {quoted} {}", &create[open..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_definition_reads_with_its_own_name() {
+        assert_eq!(
+            rename_create(
+                "CREATE TEMPORARY TABLE `_binlog_cdc_replay` (\n  `id` int\n)",
+                "a`b"
+            ),
+            "CREATE TABLE `a``b` (\n  `id` int\n)"
+        );
+    }
+}

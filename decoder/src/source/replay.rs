@@ -1,0 +1,173 @@
+//! Replays table statements on a temporary table of the server's, over a
+//! plain connection, and reads the definition the server made of them (the
+//! [`Replayer`] of `crate::definition`).
+//!
+//! A temporary table lives in this session only, is never written to a
+//! ROW-format binlog, and needs only the CREATE TEMPORARY TABLES privilege
+//! on its schema; the server applies each statement with its own rules, so
+//! types, defaults, collations and keys are the server's, not a parser's
+//! guess.
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Row};
+
+use super::connect::{connect, ConnectOptions};
+use crate::definition::{ColumnDefinition, Outcome, Replayer, Session, TableDefinition};
+use crate::error::{Error, Result};
+
+/// The temporary table's name, in the schema of the table replayed.
+const TEMPORARY: &str = "_binlog_cdc_replay";
+
+pub struct ServerReplay {
+    conn: Conn,
+}
+
+impl ServerReplay {
+    pub async fn connect(db: &ConnectOptions) -> Result<Self> {
+        Ok(Self {
+            conn: connect(db).await?,
+        })
+    }
+
+    async fn run(&mut self, schema: &str, session: &Session, steps: &[String]) -> Result<Outcome> {
+        let tmp = quoted(schema, TEMPORARY);
+        self.exec(&format!("DROP TEMPORARY TABLE IF EXISTS {tmp}"))
+            .await?;
+        if let Some(refused) = self.set_session(session).await? {
+            return Ok(refused);
+        }
+        for step in steps {
+            if let Err(e) = self.conn.query_drop(step).await {
+                return refused_or_err(e, "replaying a table statement");
+            }
+        }
+        let definition = self.definition(&tmp).await;
+        self.exec(&format!("DROP TEMPORARY TABLE IF EXISTS {tmp}"))
+            .await?;
+        definition.map(Outcome::Defined)
+    }
+
+    /// The statement's `sql_mode` and character sets, as logged.
+    async fn set_session(&mut self, s: &Session) -> Result<Option<Outcome>> {
+        let mut sets = Vec::new();
+        if let Some(mode) = s.sql_mode {
+            sets.push(format!("sql_mode = {mode}"));
+        }
+        if let Some((client, connection, server)) = s.charsets {
+            sets.push(format!(
+                "character_set_client = {client}, collation_connection = {connection}, collation_server = {server}"
+            ));
+        }
+        if let Some(explicit) = s.explicit_defaults_for_timestamp {
+            sets.push(format!(
+                "explicit_defaults_for_timestamp = {}",
+                u8::from(explicit)
+            ));
+        }
+        if sets.is_empty() {
+            return Ok(None);
+        }
+        match self
+            .conn
+            .query_drop(format!("SET SESSION {}", sets.join(", ")))
+            .await
+        {
+            Ok(()) => Ok(None),
+            Err(e) => refused_or_err(e, "setting a statement's session").map(Some),
+        }
+    }
+
+    async fn definition(&mut self, tmp: &str) -> Result<TableDefinition> {
+        let create: Option<(String, String)> = self
+            .conn
+            .query_first(format!("SHOW CREATE TABLE {tmp}"))
+            .await
+            .map_err(|e| Error::mysql("reading a replayed definition", e))?;
+        let rows: Vec<Row> = self
+            .conn
+            .query(format!("SHOW FULL COLUMNS FROM {tmp}"))
+            .await
+            .map_err(|e| Error::mysql("reading a replayed definition's columns", e))?;
+        let columns = rows.into_iter().map(column).collect::<Result<Vec<_>>>()?;
+        let keys: Vec<Row> = self
+            .conn
+            .query(format!("SHOW KEYS FROM {tmp} WHERE Key_name = 'PRIMARY'"))
+            .await
+            .map_err(|e| Error::mysql("reading a replayed definition's key", e))?;
+        let mut primary: Vec<(u64, String)> = keys
+            .into_iter()
+            .map(|r| Ok((text::<u64>(&r, "Seq_in_index")?, text(&r, "Column_name")?)))
+            .collect::<Result<_>>()?;
+        primary.sort();
+        Ok(TableDefinition {
+            columns,
+            create_table: create.map(|(_, c)| c).unwrap_or_default(),
+            primary_key: primary.into_iter().map(|(_, c)| c).collect(),
+        })
+    }
+
+    async fn exec(&mut self, sql: &str) -> Result<()> {
+        self.conn
+            .query_drop(sql)
+            .await
+            .map_err(|e| Error::mysql("dropping the replay's temporary table", e))
+    }
+}
+
+impl Replayer for ServerReplay {
+    fn temporary(&self, schema: &str) -> String {
+        quoted(schema, TEMPORARY)
+    }
+
+    fn replay<'a>(
+        &'a mut self,
+        schema: &'a str,
+        session: &'a Session,
+        steps: &'a [String],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome>> + Send + 'a>> {
+        Box::pin(self.run(schema, session, steps))
+    }
+}
+
+/// A server's refusal is the replay's outcome (the definition is then not
+/// known); anything else (the connection) is an error.
+fn refused_or_err(e: mysql_async::Error, context: &str) -> Result<Outcome> {
+    match e {
+        mysql_async::Error::Server(s) => {
+            Ok(Outcome::Refused(format!("{} ({})", s.message, s.code)))
+        }
+        other => Err(Error::mysql(context, other)),
+    }
+}
+
+/// One row of `SHOW FULL COLUMNS`.
+fn column(r: Row) -> Result<ColumnDefinition> {
+    let collation: Option<String> = text(&r, "Collation")?;
+    Ok(ColumnDefinition {
+        // A collation's name starts with its character set's (no character
+        // set's name has an underscore): `utf8mb4_general_ci`, `binary`.
+        charset: collation
+            .as_deref()
+            .map(|c| c.split('_').next().unwrap_or(c).to_string()),
+        collation,
+        default: text(&r, "Default")?,
+        extra: text::<Option<String>>(&r, "Extra")?.unwrap_or_default(),
+        name: text(&r, "Field")?,
+        nullable: text::<String>(&r, "Null")? == "YES",
+        column_type: text(&r, "Type")?,
+    })
+}
+
+fn text<T: FromValue>(r: &Row, column: &str) -> Result<T> {
+    r.get_opt::<T, _>(column)
+        .and_then(|v| v.ok())
+        .ok_or_else(|| Error::Config(format!("the server's SHOW output has no readable {column}")))
+}
+
+fn quoted(schema: &str, table: &str) -> String {
+    format!(
+        "`{}`.`{}`",
+        schema.replace('`', "``"),
+        table.replace('`', "``")
+    )
+}

@@ -1,0 +1,463 @@
+//! Statements in the stream, on MariaDB and on Oracle's MySQL: TRUNCATE,
+//! CREATE (also `LIKE` and `... SELECT`), ALTER (add, drop, rename, change
+//! and modify columns), RENAME (several tables at once, across schemas),
+//! DROP TABLE, DROP DATABASE and partition statements, interleaved with
+//! inserts, updates and deletes on the same tables, some in one run and some
+//! across runs, while another client writes on. Every table is rebuilt from
+//! the committed events by the consumer's rule ([`Replica`]), the tables a
+//! statement left needing a snapshot are snapshotted as the rule says, and
+//! the replica equals the server: the same tables, row for row.
+//!
+//! Statements about users and passwords run between the changes: no
+//! password reaches an object, a staged part or a log line.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use binlog_cdc::config::PipelineConfig;
+use binlog_cdc::contracts::RunInput;
+use binlog_cdc::event::View;
+use binlog_cdc::pipeline::Deps;
+use binlog_cdc::store::local::LocalStore;
+use binlog_cdc::store::{Object, ObjectStore, ObjectWriter, PutCondition};
+use binlog_cdc_tests::mysql::MySql;
+use binlog_cdc_tests::replica::{select_rows, Replica};
+use binlog_cdc_tests::{MariaDb, TestServer};
+use mysql_async::prelude::*;
+use serde_json::Value;
+
+const PASSWORDS: [&str; 2] = ["Sekr1t-Pa55-7731", "0ther-Pa55-4410"];
+
+/// The workload, in rounds; a run follows each round. `{mariadb}` rounds
+/// use MariaDB-only syntax.
+fn rounds(mariadb: bool) -> Vec<String> {
+    let mut r = vec![
+        "CREATE DATABASE d; CREATE DATABASE e;
+         CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20));
+         CREATE TABLE d.u (id INT PRIMARY KEY, v VARCHAR(20));
+         CREATE TABLE d.w (id INT PRIMARY KEY, v INT);
+         CREATE TABLE d.p (id INT PRIMARY KEY, v INT) PARTITION BY RANGE (id)
+           (PARTITION p0 VALUES LESS THAN (100), PARTITION p1 VALUES LESS THAN (200), PARTITION p2 VALUES LESS THAN MAXVALUE);
+         CREATE TABLE e.a (id INT PRIMARY KEY, v INT);
+         CREATE TABLE d.k (id INT PRIMARY KEY, v INT);
+         INSERT INTO d.k VALUES (1,1),(2,2),(3,3);
+         INSERT INTO d.t VALUES (1,'a'),(2,'b'),(3,'c');
+         INSERT INTO d.u VALUES (1,'a'),(2,'b');
+         INSERT INTO d.p VALUES (1,1),(50,2),(150,3),(250,4);
+         INSERT INTO e.a VALUES (1,1),(2,2);"
+            .to_string(),
+        // Across the previous run: the issue's sequence.
+        format!(
+            "TRUNCATE TABLE d.t; INSERT INTO d.t VALUES (9,'z');
+             TRUNCATE d.k; INSERT INTO d.k VALUES (4,4),(5,5);
+             CREATE USER 'bob'@'%' IDENTIFIED BY '{}';
+             ALTER TABLE d.t ADD COLUMN w INT NOT NULL DEFAULT 7; INSERT INTO d.t VALUES (10,'y',1);
+             UPDATE d.u SET v = 'u1' WHERE id = 1;
+             RENAME TABLE d.u TO d.u2; INSERT INTO d.u2 VALUES (3,'c'); DELETE FROM d.u2 WHERE id = 2;
+             ALTER USER 'bob'@'%' IDENTIFIED BY '{}';
+             TRUNCATE TABLE d.w;",
+            PASSWORDS[0], PASSWORDS[1]
+        ),
+        // Columns renamed, changed, modified and dropped, one table twice
+        // in one run; partitions truncated and dropped; LIKE and SELECT.
+        "ALTER TABLE d.t CHANGE v vv VARCHAR(30); UPDATE d.t SET vv = 'q' WHERE id = 9;
+         ALTER TABLE d.t MODIFY w BIGINT; INSERT INTO d.t VALUES (11,'x',5);
+         ALTER TABLE d.t RENAME COLUMN vv TO v3, DROP COLUMN w;
+         ALTER TABLE d.p TRUNCATE PARTITION p0; ALTER TABLE d.p DROP PARTITION p1;
+         INSERT INTO d.p VALUES (160, 5);
+         INSERT INTO d.k VALUES (6,6); TRUNCATE TABLE d.k; INSERT INTO d.k VALUES (7,7); UPDATE d.k SET v = 8;
+         CREATE TABLE d.l LIKE d.u2; INSERT INTO d.l VALUES (1,'l');
+         CREATE TABLE d.s AS SELECT * FROM d.u2;
+         ALTER TABLE d.w ADD COLUMN extra INT NOT NULL DEFAULT 3;
+         DROP USER 'bob'@'%';"
+            .to_string(),
+        // Several renames in one statement, across schemas, then drops.
+        "RENAME TABLE d.l TO d.l2, d.s TO d.s2;
+         INSERT INTO d.s2 VALUES (7,'s');
+         ALTER TABLE d.l2 RENAME TO e.l3; INSERT INTO e.l3 VALUES (2,'m');
+         CREATE TABLE d.gone (id INT PRIMARY KEY); INSERT INTO d.gone VALUES (1);
+         ALTER TABLE d.gone ADD COLUMN c INT; DROP TABLE d.gone;
+         DROP TABLE d.s2;
+         DROP DATABASE e;
+         CREATE DATABASE e; CREATE TABLE e.b (id INT PRIMARY KEY); INSERT INTO e.b VALUES (1);"
+            .to_string(),
+    ];
+    if mariadb {
+        r.push(
+            "CREATE OR REPLACE TABLE d.u2 (id INT PRIMARY KEY, n INT); INSERT INTO d.u2 VALUES (1, 1);
+             CREATE TABLE IF NOT EXISTS d.u2 (id INT PRIMARY KEY); INSERT INTO d.u2 VALUES (2, 2);"
+                .to_string(),
+        );
+    }
+    r
+}
+
+/// Writes on `d.w` until `stop`, through every statement above (errors
+/// while its table is being changed are expected and ignored).
+async fn writer(url: String, stop: Arc<AtomicBool>) -> u64 {
+    let mut conn = mysql_async::Conn::from_url(url).await.expect("connects");
+    let mut n: u64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let sql = match n % 3 {
+            0 => format!(
+                "INSERT INTO d.w (id, v) VALUES ({}, {n}) ON DUPLICATE KEY UPDATE v = v + 1",
+                n % 50
+            ),
+            1 => format!("UPDATE d.w SET v = v + 1 WHERE id = {}", (n * 7) % 50),
+            _ => format!("DELETE FROM d.w WHERE id = {}", (n * 13) % 50),
+        };
+        if conn.query_drop(sql).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    n
+}
+
+/// Every log line of the test process, captured.
+fn log_lines() -> &'static Mutex<Vec<u8>> {
+    static LINES: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LINES.get_or_init(|| {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        lines
+    })
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A local store that never deletes: the runs' staged parts stay for the
+/// password check.
+struct KeepStaging(Arc<LocalStore>);
+
+#[async_trait::async_trait]
+impl ObjectStore for KeepStaging {
+    async fn get(&self, key: &str) -> binlog_cdc::Result<Option<Object>> {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        cond: PutCondition,
+    ) -> binlog_cdc::Result<String> {
+        self.0.put(key, body, cond).await
+    }
+    async fn writer(&self, key: &str) -> binlog_cdc::Result<Box<dyn ObjectWriter>> {
+        self.0.writer(key).await
+    }
+    async fn promote(&self, from: &str, to: &str) -> binlog_cdc::Result<bool> {
+        // A copy, not a rename: the staged object stays.
+        self.0.duplicate(from, to).await
+    }
+    async fn duplicate(&self, from: &str, to: &str) -> binlog_cdc::Result<bool> {
+        self.0.duplicate(from, to).await
+    }
+    async fn exists(&self, key: &str) -> binlog_cdc::Result<bool> {
+        self.0.exists(key).await
+    }
+    async fn list(&self, prefix: &str) -> binlog_cdc::Result<Vec<String>> {
+        self.0.list(prefix).await
+    }
+    async fn delete_prefix(&self, _prefix: &str) -> binlog_cdc::Result<usize> {
+        Ok(0)
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+/// Every committed event under the store's output prefixes.
+async fn committed(store: &LocalStore) -> Vec<Value> {
+    let mut out = Vec::new();
+    for key in store.list("").await.expect("list") {
+        if !key.contains("table-binlog-") || key.starts_with("staging/") {
+            continue;
+        }
+        let obj = store.get(&key).await.expect("get").expect("listed");
+        let doc: Value = serde_json::from_slice(&obj.body).expect("a JSON object");
+        out.extend(doc["events"].as_array().expect("events").iter().cloned());
+    }
+    out
+}
+
+/// Every byte under `dir`, for the password check.
+fn every_file(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            every_file(&path, out);
+        } else {
+            out.push((path.clone(), std::fs::read(&path).expect("read")));
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+async fn statements_keep_the_replica_exact(db: impl TestServer, mariadb: bool, name: &str) {
+    let logs = log_lines();
+    let dir = std::env::temp_dir().join(format!("binlog-cdc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Arc::new(LocalStore::new(&dir));
+    let config = PipelineConfig {
+        chunk_bytes: 2048,
+        view: View::Both,
+        ..Default::default()
+    };
+    let kept = Arc::new(KeepStaging(store.clone()));
+    let deps = Deps::new(kept, config, db.url());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writes = None;
+    for (i, sql) in rounds(mariadb).iter().enumerate() {
+        db.sql(sql);
+        if i == 0 {
+            writes = Some(tokio::spawn(writer(db.url(), stop.clone())));
+        }
+        pipeline_driver::run_until_caught_up(&deps, RunInput::default())
+            .await
+            .unwrap_or_else(|e| panic!("run after round {i}: {e}"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let writes = writes.expect("writer").await.expect("writer");
+    assert!(writes > 20, "the writer ran {writes} statements");
+    pipeline_driver::run_until_caught_up(&deps, RunInput::default())
+        .await
+        .expect("last run");
+
+    let events = committed(&store).await;
+    let kinds: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "SchemaChangeEvent")
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "create",
+        "alter",
+        "rename",
+        "drop",
+        "truncate",
+        "truncate-partition",
+        "drop-partition",
+        "drop-database",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} event: {kinds:?}");
+    }
+    if mariadb {
+        assert!(kinds.contains("replace"), "{kinds:?}");
+    }
+
+    // The rule: tables left needing a snapshot are snapshotted.
+    let replica = Replica::rebuild(events);
+    let needed: Vec<String> = replica.needs_snapshot.iter().cloned().collect();
+    assert!(needed.contains(&"d.t".to_string()), "{needed:?}");
+    assert!(needed.contains(&"d.p".to_string()), "{needed:?}");
+    let input = RunInput {
+        snapshot: Some(needed),
+        ..Default::default()
+    };
+    pipeline_driver::run_until_caught_up(&deps, input)
+        .await
+        .expect("snapshot runs");
+    let replica = Replica::rebuild(committed(&store).await);
+
+    let listed = db.sql(
+        "SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables \
+         WHERE table_schema IN ('d', 'e') ORDER BY 1",
+    );
+    let tables: Vec<&str> = listed.lines().collect();
+    let held: Vec<&str> = replica.tables.keys().map(String::as_str).collect();
+    assert_eq!(
+        held, tables,
+        "the replica holds exactly the server's tables"
+    );
+    for table in tables {
+        let mut rebuilt: Vec<Value> = replica.rows(table).into_values().collect();
+        rebuilt.sort_by_key(|v| v.to_string());
+        let actual = select_rows(&db.url(), table).await;
+        assert_eq!(rebuilt, actual, "{table}");
+    }
+
+    // No password anywhere: objects, staged parts, meta.json, log lines.
+    let mut files = Vec::new();
+    every_file(&dir, &mut files);
+    assert!(files
+        .iter()
+        .any(|(p, _)| p.to_string_lossy().contains("staging")));
+    let logged = logs.lock().expect("log lock").clone();
+    assert!(!logged.is_empty(), "the test captured no log line");
+    for password in PASSWORDS {
+        for (path, body) in &files {
+            assert!(
+                !contains(body, password),
+                "{} holds a password",
+                path.display()
+            );
+        }
+        assert!(!contains(&logged, password), "a log line holds a password");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statements_keep_the_replica_exact_on_mariadb() {
+    statements_keep_the_replica_exact(MariaDb::start(), true, "statements").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statements_keep_the_replica_exact_on_mysql() {
+    statements_keep_the_replica_exact(MySql::start(), false, "statements-mysql").await;
+}
+
+/// Statements one at a time; after each, the real table's definition as
+/// the server shows it. Then the stream, decoded once all of them ran (so
+/// "now" is the last one's): each `SchemaChangeEvent` carries the
+/// definition the real table had right after its statement.
+async fn definitions_are_the_servers_at_each_position(db: impl TestServer, name: &str) {
+    let _ = name;
+    let steps: [(&str, Option<&str>); 9] = [
+        ("CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET latin1 DEFAULT 'x', p INT, ts TIMESTAMP(3) NULL DEFAULT NULL)", Some("d.t")),
+        ("ALTER TABLE d.t ADD COLUMN w INT NOT NULL DEFAULT 7 AFTER id", Some("d.t")),
+        ("ALTER TABLE d.t MODIFY w BIGINT UNSIGNED NULL, CHANGE v vv VARCHAR(40) CHARACTER SET latin1 COLLATE latin1_bin", Some("d.t")),
+        ("CREATE INDEX i ON d.t (vv)", Some("d.t")),
+        ("ALTER TABLE d.t MODIFY p INT NOT NULL, DROP PRIMARY KEY, ADD PRIMARY KEY (id, p)", Some("d.t")),
+        ("CREATE TABLE d.c LIKE d.t", Some("d.c")),
+        ("ALTER TABLE d.t RENAME TO d.t2", Some("d.t2")),
+        ("ALTER TABLE d.t2 ADD COLUMN z TEXT, ALGORITHM=INPLACE", Some("d.t2")),
+        ("DROP TABLE d.t2", None),
+    ];
+    db.sql("CREATE DATABASE d");
+    let from = binlog_cdc::BinlogPosition::start_of(
+        db.sql("SHOW BINARY LOGS")
+            .lines()
+            .next()
+            .expect("a binlog")
+            .split('\t')
+            .next()
+            .expect("a name")
+            .to_string(),
+    );
+    let mut expected = Vec::new();
+    for (sql, table) in steps {
+        db.sql(sql);
+        expected.push(table.map(|t| real_definition(&db, t)));
+    }
+    let decode = || async {
+        binlog_cdc_tests::collect::from_server(
+            &db.url(),
+            &from,
+            None,
+            binlog_cdc::reader::DecodeOptions::default(),
+        )
+        .await
+        .expect("decode")
+        .0
+    };
+    let events = decode().await;
+    let statements: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "SchemaChangeEvent")
+        .collect();
+    assert_eq!(statements.len(), expected.len(), "{statements:#?}");
+    for (e, want) in statements.iter().zip(&expected) {
+        match want {
+            Some((columns, key, create)) => {
+                let d = &e["definition"];
+                assert!(d.is_object(), "no definition: {e}");
+                let got: Vec<Value> = d["columns"]
+                    .as_array()
+                    .expect("columns")
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!([
+                            c["name"],
+                            c["type"],
+                            c["nullable"],
+                            c["default"],
+                            c["collation"]
+                        ])
+                    })
+                    .collect();
+                assert_eq!(&got, columns, "{}", e["statement"]);
+                assert_eq!(&d["primaryKey"], key, "{}", e["statement"]);
+                assert_eq!(
+                    d["createTable"].as_str(),
+                    Some(create.as_str()),
+                    "{}",
+                    e["statement"]
+                );
+            }
+            None => assert!(e.get("definition").is_none(), "{e}"),
+        }
+    }
+    // The replays wrote nothing to the binlog.
+    let again = decode().await;
+    assert_eq!(again.len(), events.len());
+    assert!(!again
+        .iter()
+        .any(|e| e.to_string().contains("_binlog_cdc_replay")));
+}
+
+/// A real table's columns (name, type, nullable, default, collation), its
+/// primary key and its SHOW CREATE TABLE, as the server shows them.
+fn real_definition(db: &impl TestServer, table: &str) -> (Vec<Value>, Value, String) {
+    let columns = db
+        .sql(&format!("SHOW FULL COLUMNS FROM {table}"))
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let opt = |s: &str| {
+                if s == "NULL" {
+                    Value::Null
+                } else {
+                    Value::from(s)
+                }
+            };
+            serde_json::json!([f[0], f[1], f[3] == "YES", opt(f[5]), opt(f[2])])
+        })
+        .collect();
+    let key: Vec<String> = db
+        .sql(&format!(
+            "SHOW KEYS FROM {table} WHERE Key_name = 'PRIMARY'"
+        ))
+        .lines()
+        .map(|l| l.split('\t').nth(4).expect("Column_name").to_string())
+        .collect();
+    let create = db.sql(&format!("SHOW CREATE TABLE {table}"));
+    let create = create
+        .trim_end()
+        .split_once('\t')
+        .expect("name, create")
+        .1
+        .replace("\\n", "\n");
+    (columns, Value::from(key), create)
+}
+
+#[tokio::test]
+async fn definitions_are_the_servers_at_each_position_on_mariadb() {
+    definitions_are_the_servers_at_each_position(MariaDb::start(), "definitions").await;
+}
+
+#[tokio::test]
+async fn definitions_are_the_servers_at_each_position_on_mysql() {
+    definitions_are_the_servers_at_each_position(MySql::start(), "definitions-mysql").await;
+}
