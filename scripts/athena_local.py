@@ -30,14 +30,17 @@ def main(out_dir, readme):
         SELECT "schema", "table", type, position, "index", "timestamp", gtid,
                CAST(keys AS VARCHAR) AS keys, CAST(newImage AS VARCHAR) AS newimage,
                CAST(oldImage AS VARCHAR) AS oldimage, delta, columnsChanged AS columnschanged,
-               partial, dt
+               partial, kind, statement, newSchema AS newschema, newTable AS newtable,
+               snapshotNeeded AS snapshotneeded, CAST(definition AS VARCHAR) AS definition, dt
         FROM read_json('{files}', format = 'newline_delimited', hive_partitioning = true,
              union_by_name = true, columns = {{
                'schema': 'VARCHAR', 'table': 'VARCHAR', 'type': 'VARCHAR', 'position': 'VARCHAR',
                'index': 'INTEGER', 'timestamp': 'BIGINT', 'gtid': 'VARCHAR', 'keys': 'JSON',
                'newImage': 'JSON', 'oldImage': 'JSON',
                'delta': 'STRUCT(after VARCHAR, before VARCHAR)',
-               'columnsChanged': 'VARCHAR[]', 'partial': 'BOOLEAN'}})
+               'columnsChanged': 'VARCHAR[]', 'partial': 'BOOLEAN', 'kind': 'VARCHAR',
+               'statement': 'VARCHAR', 'newSchema': 'VARCHAR', 'newTable': 'VARCHAR',
+               'snapshotNeeded': 'BOOLEAN', 'definition': 'JSON'}})
     """)
     for q in queries(readme):
         cur = con.execute(q)

@@ -73,6 +73,16 @@ pub enum Known {
     Unknown(String),
 }
 
+/// What a table statement left of one table, at its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub schema: String,
+    pub table: String,
+    pub position: crate::BinlogPosition,
+    pub kind: StatementKind,
+    pub after: Known,
+}
+
 /// The session settings a statement was logged with (its Query event's
 /// status variables), applied before it is replayed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -210,6 +220,20 @@ impl Tracker {
             after.push(k);
         }
         Ok(after)
+    }
+
+    /// The definition a `SHOW CREATE TABLE` text of `schema`'s table
+    /// describes (a snapshot's reading), as the server makes it.
+    pub async fn from_show_create(&mut self, schema: &str, create: &str) -> Result<Known> {
+        match crate::statement::classify(create.as_bytes(), schema) {
+            crate::statement::Classified::Table(st) if st.kind == StatementKind::Create => {
+                let after = self
+                    .apply(&st, create.as_bytes(), &Session::default())
+                    .await?;
+                Ok(after.into_iter().next().unwrap_or(Known::Gone))
+            }
+            _ => Ok(Known::Unknown("its SHOW CREATE TABLE does not read".into())),
+        }
     }
 
     async fn exists(&mut self, schema: &str, table: &str) -> Result<bool> {

@@ -15,7 +15,7 @@ use mysql_common::binlog::events::{FormatDescriptionEvent, QueryEvent, TableMapE
 use serde::Serialize;
 
 use crate::decode::{self, Bytes, ColumnError, RowImage};
-use crate::definition::{Baseline, Known, Replayer, Session, Tracker};
+use crate::definition::{Baseline, Known, Replayer, Session, Tracker, Version};
 use crate::error::{Error, Result};
 use crate::event::{self, EventWriter, RowKind, RowRef, StatementRef, View};
 use crate::filter::TableFilter;
@@ -23,7 +23,7 @@ use crate::gtid::GtidTrail;
 use crate::position::BinlogPosition;
 use crate::schema::{SchemaLookup, TableMeta};
 use crate::source::{guarded, types, EventSource, SourceEvent};
-use crate::statement::{self, Classified, StatementKind, TableStatement};
+use crate::statement::{self, Classified, StatementKind, TableStatement, Touched};
 
 /// Receives each row's change event, and each statement's.
 pub trait RowSink {
@@ -33,6 +33,20 @@ pub trait RowSink {
     /// A `SchemaChangeEvent` for `schema.table`; `table` is [`EVERY_TABLE`]
     /// for a statement about every table of the schema (DROP DATABASE).
     fn statement(&mut self, schema: &str, table: &str, timestamp: u32, json: &[u8]) -> Result<()>;
+}
+
+/// A sink that keeps nothing (a read for its side effects: statements
+/// followed, GTIDs counted).
+pub struct Discard;
+
+impl RowSink for Discard {
+    fn row(&mut self, _: &TableMeta, _: u32, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+
+    fn statement(&mut self, _: &str, _: &str, _: u32, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The table name a statement about a whole schema is listed under
@@ -99,6 +113,10 @@ pub struct Decoder {
     inflated: Vec<u8>,
     /// Each table's definition, statement by statement.
     definitions: Tracker,
+    /// What each table statement left, in binlog order, until taken.
+    versions: Vec<Version>,
+    /// Rows events are skipped undecoded (a scan for statements).
+    statements_only: bool,
 }
 
 impl Decoder {
@@ -118,7 +136,22 @@ impl Decoder {
             line: Vec::with_capacity(4096),
             inflated: Vec::new(),
             definitions: Tracker::default(),
+            versions: Vec::new(),
+            statements_only: false,
         }
+    }
+
+    /// Reads statements only: rows events are skipped without decoding
+    /// (to follow definitions through a range, see [`crate::definition`]).
+    pub fn statements_only(mut self) -> Self {
+        self.statements_only = true;
+        self
+    }
+
+    /// What each table statement so far left, per table it touched (a
+    /// rename: the old name gone, the new one defined), in binlog order.
+    pub fn take_versions(&mut self) -> Vec<Version> {
+        std::mem::take(&mut self.versions)
     }
 
     /// Follows table definitions through statements: replayed on the
@@ -177,7 +210,11 @@ impl Decoder {
             WRITE_ROWS_V1 | UPDATE_ROWS_V1 | DELETE_ROWS_V1 | WRITE_ROWS | UPDATE_ROWS | DELETE_ROWS
             | PARTIAL_UPDATE_ROWS | MARIADB_WRITE_ROWS_COMPRESSED_V1 | MARIADB_UPDATE_ROWS_COMPRESSED_V1
             | MARIADB_DELETE_ROWS_COMPRESSED_V1 | MARIADB_WRITE_ROWS_COMPRESSED
-            | MARIADB_UPDATE_ROWS_COMPRESSED | MARIADB_DELETE_ROWS_COMPRESSED => self.process_rows(ev, t, sink)?,
+            | MARIADB_UPDATE_ROWS_COMPRESSED | MARIADB_DELETE_ROWS_COMPRESSED => {
+                if !self.statements_only {
+                    self.process_rows(ev, t, sink)?
+                }
+            }
             PRE_GA_WRITE_ROWS..=PRE_GA_DELETE_ROWS => {
                 return Err(Error::Unsupported {
                     at: ev.pos.clone(),
@@ -258,6 +295,8 @@ impl Decoder {
         let Some(verb) = statement_logged_change(sql) else {
             let db = String::from_utf8_lossy(q.schema_raw());
             return match statement::classify(sql, &db) {
+                // Only the tables the filter keeps are followed.
+                Classified::Table(t) if !self.keeps_any(&t) => Ok(()),
                 Classified::Table(t) => {
                     let session = logged_session(&q);
                     let after = self.definitions.apply(&t, sql, &session).await?;
@@ -298,15 +337,7 @@ impl Decoder {
         let mut written = false;
         for (index, (t, after)) in st.tables.iter().zip(after).enumerate() {
             let table = t.table.as_deref();
-            let keeps = |schema: &str, table: Option<&str>| match table {
-                Some(table) => self.opts.filter.keeps(schema, table),
-                None => self.opts.filter.keeps_some_table_of(schema),
-            };
-            let old_kept = keeps(&t.schema, table);
-            let new_kept = t
-                .renamed_to
-                .as_ref()
-                .is_some_and(|(s, n)| keeps(s, Some(n)));
+            let (old_kept, new_kept) = self.kept(t);
             if !old_kept && !new_kept {
                 continue;
             }
@@ -345,6 +376,7 @@ impl Decoder {
             if let Known::Unknown(why) = after {
                 tracing::debug!(pos = %ev.pos, schema = %t.schema, table = table.unwrap_or(EVERY_TABLE), why = %why, "definition unknown");
             }
+            self.record_versions(ev, kind, t, after, old_kept, new_kept);
             written = true;
         }
         if written {
@@ -356,6 +388,58 @@ impl Decoder {
         // ends its group): the next one brings its own GTID.
         self.gtid = None;
         Ok(())
+    }
+
+    /// Whether the filter keeps a table a statement touched: under its old
+    /// name, under its new one.
+    fn kept(&self, t: &Touched) -> (bool, bool) {
+        let f = &self.opts.filter;
+        let old = match t.table.as_deref() {
+            Some(table) => f.keeps(&t.schema, table),
+            None => f.keeps_some_table_of(&t.schema),
+        };
+        let new = t.renamed_to.as_ref().is_some_and(|(s, n)| f.keeps(s, n));
+        (old, new)
+    }
+
+    fn keeps_any(&self, st: &TableStatement) -> bool {
+        st.tables.iter().any(|t| {
+            let (old, new) = self.kept(t);
+            old || new
+        })
+    }
+
+    /// The versions a statement left for the kept names it touched.
+    fn record_versions(
+        &mut self,
+        ev: &SourceEvent,
+        kind: StatementKind,
+        t: &Touched,
+        after: &Known,
+        old_kept: bool,
+        new_kept: bool,
+    ) {
+        let version = |schema: &str, table: &str, after: Known| Version {
+            schema: schema.to_string(),
+            table: table.to_string(),
+            position: ev.pos.clone(),
+            kind,
+            after,
+        };
+        let Some(table) = t.table.as_deref() else {
+            return; // a whole schema: its tables' histories say nothing more
+        };
+        match &t.renamed_to {
+            Some((schema, new)) => {
+                if old_kept {
+                    self.versions.push(version(&t.schema, table, Known::Gone));
+                }
+                if new_kept {
+                    self.versions.push(version(schema, new, after.clone()));
+                }
+            }
+            None => self.versions.push(version(&t.schema, table, after.clone())),
+        }
     }
 
     async fn table_map(&mut self, ev: &SourceEvent) -> Result<()> {

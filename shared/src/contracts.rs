@@ -205,6 +205,11 @@ pub struct Chunk {
     /// the run's staging; `from` and `to` are then the run's).
     #[serde(default, skip_serializing_if = "ChunkKind::is_binlog")]
     pub kind: ChunkKind,
+    /// Where the run starts, for a binlog chunk that does not: a table
+    /// statement in the chunk reads the run's statements before it, to know
+    /// the definition it applies to (see `binlog_decoder::definition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_from: Option<BinlogPosition>,
 }
 
 /// What a [`Chunk`] reads.
@@ -353,6 +358,70 @@ pub struct ChunkSummary {
     pub gtids: Option<GtidTrail>,
     #[serde(default, skip_serializing_if = "StatementCounts::is_empty")]
     pub statements: StatementCounts,
+    /// The schema history versions the chunk staged ([`SchemaVersion`], by
+    /// their output keys), in binlog order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_versions: Vec<String>,
+}
+
+/// One version of a table's schema history: what the table was from
+/// `position` on, stored at `schemas/{schema}/{table}/{position}.json` and
+/// published with the run that read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaVersion {
+    pub schema: String,
+    pub table: String,
+    pub position: BinlogPosition,
+    /// The statement's kind (`create`, `alter`, ...), or `snapshot` for the
+    /// definition a snapshot read.
+    pub cause: String,
+    /// The definition from `position` on (absent: gone, or not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<crate::definition::TableDefinition>,
+    /// The table is gone (dropped, or renamed away).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gone: bool,
+    /// Why the definition is not known, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
+}
+
+impl SchemaVersion {
+    pub fn new(
+        schema: &str,
+        table: &str,
+        position: BinlogPosition,
+        cause: &str,
+        known: &crate::definition::Known,
+    ) -> Self {
+        use crate::definition::Known;
+        Self {
+            schema: schema.to_string(),
+            table: table.to_string(),
+            position,
+            cause: cause.to_string(),
+            definition: match known {
+                Known::Defined(d) => Some((**d).clone()),
+                _ => None,
+            },
+            gone: *known == Known::Gone,
+            unknown: match known {
+                Known::Unknown(why) => Some(why.clone()),
+                _ => None,
+            },
+        }
+    }
+
+    /// What the tracker knows from it.
+    pub fn known(&self) -> crate::definition::Known {
+        use crate::definition::Known;
+        match (&self.definition, self.gone, &self.unknown) {
+            (Some(d), _, _) => Known::Defined(std::sync::Arc::new(d.clone())),
+            (None, true, _) => Known::Gone,
+            (None, false, why) => Known::Unknown(why.clone().unwrap_or_default()),
+        }
+    }
 }
 
 /// Logged statements a chunk or run read: those about tables (written as
@@ -494,6 +563,10 @@ pub struct FanOutPlan {
     /// The statements the run's chunks read.
     #[serde(default, skip_serializing_if = "StatementCounts::is_empty")]
     pub statements: StatementCounts,
+    /// The schema history versions the run's chunks staged (output keys),
+    /// in binlog order: published with the run's objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_versions: Vec<String>,
 }
 
 /// One table's staged parts in one chunk.
@@ -635,6 +708,7 @@ mod tests {
             to: p("binlog.000001:900"),
             server_id: 7,
             kind: ChunkKind::Binlog,
+            run_from: None,
         };
         RunPlan {
             status: RunStatus::Run,
@@ -707,6 +781,7 @@ mod tests {
                 written: [("truncate".to_string(), 2)].into(),
                 skipped: 1,
             },
+            schema_versions: vec!["schemas/s/t/binlog.000001-00000000000000000123.json".into()],
         };
         assert_eq!(round_trip(&summary)["tables"]["s.t"]["lastTimestamp"], 9);
         assert_eq!(round_trip(&summary)["statements"]["written"]["truncate"], 2);
@@ -757,6 +832,7 @@ mod tests {
             bytes_read: 4096,
             gtids: summary.gtids.clone(),
             statements: summary.statements.clone(),
+            schema_versions: summary.schema_versions.clone(),
         });
         let parts = StagedParts {
             chunk: 0,
@@ -863,6 +939,7 @@ mod tests {
                 to: p("mysql-bin-changelog.123457:4294967295"),
                 server_id: 4_294_967_295,
                 kind: ChunkKind::Snapshot,
+                run_from: None,
             })
             .collect();
         let plan = RunPlan {

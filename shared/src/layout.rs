@@ -9,6 +9,7 @@
 //! {prefix}{schema}/{table}/dt={YYYY-MM-DD}/table-binlog-{timestamp}-{runId}.jsonl|jsonl.gz
 //! {prefix}all/all-binlog-{timestamp}-{runId}.json
 //! {prefix}all/dt={YYYY-MM-DD}/all-binlog-{timestamp}-{runId}.jsonl|jsonl.gz
+//! {prefix}schemas/{schema}/{table}/{file}-{pos:020}.json  a table's definition from a position on (SchemaVersion)
 //! {prefix}replay/{runId}/...                            a replay's objects, keyed as above
 //! {prefix}manifests/{runId}.json                        a RunCommitted event's lists, when too large
 //! {prefix}staging/{runId}/{chunk:05}/{schema}.{table}/part-{n:05}.jsonl
@@ -164,7 +165,8 @@ impl Layout {
     }
 
     /// Every key a run writes: each table's object, then the all-tables
-    /// object (none when the run has no row events).
+    /// object (none when the run has no events), then its schema history
+    /// versions.
     pub fn run_outputs(&self, fan: &FanOutPlan) -> Vec<String> {
         let Some(ts) = fan.timestamp else {
             return Vec::new();
@@ -173,7 +175,26 @@ impl Layout {
             .tables
             .iter()
             .map(|t| self.table_output(&t.schema, &t.table, ts, &fan.run_id));
-        tables.chain([self.all_output(ts, &fan.run_id)]).collect()
+        tables
+            .chain([self.all_output(ts, &fan.run_id)])
+            .chain(fan.schema_versions.iter().cloned())
+            .collect()
+    }
+
+    /// Where one table's schema history is: one object per version.
+    pub fn schema_history(&self, schema: &str, table: &str) -> String {
+        format!("{}schemas/{}/{}/", self.prefix, safe(schema), safe(table))
+    }
+
+    /// The version of `schema.table` from `position` on. Keys sort as
+    /// positions do (file names, then offsets zero-padded).
+    pub fn schema_version(&self, schema: &str, table: &str, position: &BinlogPosition) -> String {
+        format!(
+            "{}{}-{:020}.json",
+            self.schema_history(schema, table),
+            safe(position.file()),
+            position.pos()
+        )
     }
 
     pub fn all_output(&self, timestamp: u32, run_id: &str) -> String {

@@ -325,6 +325,8 @@ pub trait TestServer {
     fn url(&self) -> String;
     /// Runs SQL as root; returns the rows, tab-separated; panics on error.
     fn sql(&self, sql: &str) -> String;
+    /// The binlog's current end.
+    fn position(&self) -> binlog_cdc::BinlogPosition;
 }
 
 impl TestServer for MariaDb {
@@ -334,6 +336,9 @@ impl TestServer for MariaDb {
     }
     fn sql(&self, sql: &str) -> String {
         MariaDb::sql(self, sql)
+    }
+    fn position(&self) -> binlog_cdc::BinlogPosition {
+        MariaDb::position(self)
     }
 }
 
@@ -607,10 +612,11 @@ pub mod pipeline {
     pub fn by_table(events: Vec<Value>) -> std::collections::BTreeMap<String, Vec<Value>> {
         let mut m: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
         for e in events {
+            // A statement about a whole schema is listed under `schema.*`.
             let table = format!(
                 "{}.{}",
                 e["schema"].as_str().expect("schema"),
-                e["table"].as_str().expect("table")
+                e["table"].as_str().unwrap_or("*")
             );
             m.entry(table).or_default().push(e);
         }
@@ -638,11 +644,7 @@ pub mod pipeline {
         meta: &Meta,
     ) -> std::collections::BTreeMap<String, Vec<Value>> {
         let mut out = std::collections::BTreeMap::new();
-        for key in meta
-            .outputs
-            .iter()
-            .filter(|k| !k.contains("all/all-binlog-"))
-        {
+        for key in meta.outputs.iter().filter(|k| k.contains("table-binlog-")) {
             let obj = deps
                 .store
                 .get(key)
@@ -656,13 +658,14 @@ pub mod pipeline {
                 Some(events.len() as u64),
                 "{key} count"
             );
-            let e0 = &events[0];
-            let table = format!(
-                "{}.{}",
-                e0["schema"].as_str().unwrap(),
-                e0["table"].as_str().unwrap()
-            );
-            out.entry(table).or_insert_with(Vec::new).extend(events);
+            // The object's table, from its key (a rename's event in the
+            // new name's object names the old one).
+            let relative = key.strip_prefix(deps.layout.prefix()).unwrap_or(key);
+            let mut segments = relative.split('/');
+            let (schema, table) = (segments.next().unwrap(), segments.next().unwrap());
+            out.entry(format!("{schema}.{table}"))
+                .or_insert_with(Vec::new)
+                .extend(events);
         }
         out
     }

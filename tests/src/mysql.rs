@@ -181,6 +181,9 @@ impl super::TestServer for MySql {
     fn sql(&self, sql: &str) -> String {
         MySql::sql(self, sql)
     }
+    fn position(&self) -> binlog_cdc::BinlogPosition {
+        MySql::position(self)
+    }
 }
 
 impl Drop for MySql {

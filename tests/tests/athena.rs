@@ -2,7 +2,8 @@
 //! `jsonl` output, with DuckDB standing in for Athena
 //! (`scripts/athena_local.py`: a view with the Glue table's columns over
 //! `all/dt=*/`): events per table per day match what was written; the latest
-//! image of each row is the table as it is; one row's changes come in order.
+//! image of each row is the table as it is; one row's changes come in order;
+//! the table's schema changes come in order with their definitions.
 
 use std::sync::Arc;
 
@@ -62,6 +63,7 @@ async fn the_readme_queries_answer_from_the_outputs() {
     // A second run: the queries read across runs' objects.
     db.sql(
         "DELETE FROM martzcodes.tasks WHERE task_id = 2;
+         CREATE INDEX by_title ON martzcodes.tasks (title);
          UPDATE martzcodes.tasks SET title = 'd3' WHERE task_id = 4;",
     );
     pipeline_driver::run_until_caught_up(&deps, RunInput::default())
@@ -69,7 +71,7 @@ async fn the_readme_queries_answer_from_the_outputs() {
         .unwrap();
 
     let answers = readme_queries(&out);
-    assert_eq!(answers.len(), 3, "three example queries in the README");
+    assert_eq!(answers.len(), 4, "four example queries in the README");
 
     let per_type: Vec<(String, u64)> = answers[0]
         .iter()
@@ -84,6 +86,7 @@ async fn the_readme_queries_answer_from_the_outputs() {
         per_type,
         [
             ("DeleteRowsEvent".to_string(), 1),
+            ("SchemaChangeEvent".to_string(), 2),
             ("UpdateRowsEvent".to_string(), 2),
             ("WriteRowsEvent".to_string(), 5)
         ]
@@ -114,6 +117,24 @@ async fn the_readme_queries_answer_from_the_outputs() {
             ("WriteRowsEvent", "d".into()),
             ("UpdateRowsEvent", "d2".into()),
             ("UpdateRowsEvent", "d3".into())
+        ]
+    );
+
+    let statements: Vec<(&str, Value, Value)> = answers[3]
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap(),
+                r["snapshotneeded"].clone(),
+                r["columns"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statements,
+        [
+            ("create", false.into(), 3.into()),
+            ("alter", true.into(), 3.into())
         ]
     );
 }

@@ -300,6 +300,7 @@ async fn mysqls_executed_gtid_set_reaches_the_checkpoint_run_after_run() {
                     to: pos(to),
                     server_id: 1,
                     kind: ChunkKind::Binlog,
+                    run_from: None,
                 })
                 .collect(),
             max_concurrency: 2,

@@ -329,11 +329,13 @@ async fn statements_keep_the_replica_exact_on_mysql() {
 }
 
 /// Statements one at a time; after each, the real table's definition as
-/// the server shows it. Then the stream, decoded once all of them ran (so
-/// "now" is the last one's): each `SchemaChangeEvent` carries the
-/// definition the real table had right after its statement.
+/// the server shows it. Then the stream, read once all of them ran (so
+/// "now" is the last one's), twice: by one decoder, and by the pipeline in
+/// two runs of small chunks (a statement's definition then comes from the
+/// schema history of an earlier run, or from the run's statements before
+/// its chunk). Each `SchemaChangeEvent` carries the definition the real
+/// table had right after its statement.
 async fn definitions_are_the_servers_at_each_position(db: impl TestServer, name: &str) {
-    let _ = name;
     let steps: [(&str, Option<&str>); 9] = [
         ("CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET latin1 DEFAULT 'x', p INT, ts TIMESTAMP(3) NULL DEFAULT NULL)", Some("d.t")),
         ("ALTER TABLE d.t ADD COLUMN w INT NOT NULL DEFAULT 7 AFTER id", Some("d.t")),
@@ -346,75 +348,121 @@ async fn definitions_are_the_servers_at_each_position(db: impl TestServer, name:
         ("DROP TABLE d.t2", None),
     ];
     db.sql("CREATE DATABASE d");
-    let from = binlog_cdc::BinlogPosition::start_of(
-        db.sql("SHOW BINARY LOGS")
-            .lines()
-            .next()
-            .expect("a binlog")
-            .split('\t')
-            .next()
-            .expect("a name")
-            .to_string(),
-    );
-    let mut expected = Vec::new();
-    for (sql, table) in steps {
-        db.sql(sql);
-        expected.push(table.map(|t| real_definition(&db, t)));
-    }
-    let decode = || async {
-        binlog_cdc_tests::collect::from_server(
-            &db.url(),
-            &from,
-            None,
-            binlog_cdc::reader::DecodeOptions::default(),
-        )
-        .await
-        .expect("decode")
-        .0
+    let dir = std::env::temp_dir().join(format!("binlog-cdc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Arc::new(LocalStore::new(&dir));
+    let config = PipelineConfig {
+        chunk_bytes: 256,
+        ..Default::default()
     };
-    let events = decode().await;
-    let statements: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["type"] == "SchemaChangeEvent")
-        .collect();
-    assert_eq!(statements.len(), expected.len(), "{statements:#?}");
-    for (e, want) in statements.iter().zip(&expected) {
-        match want {
-            Some((columns, key, create)) => {
-                let d = &e["definition"];
-                assert!(d.is_object(), "no definition: {e}");
-                let got: Vec<Value> = d["columns"]
-                    .as_array()
-                    .expect("columns")
-                    .iter()
-                    .map(|c| {
-                        serde_json::json!([
-                            c["name"],
-                            c["type"],
-                            c["nullable"],
-                            c["default"],
-                            c["collation"]
-                        ])
-                    })
-                    .collect();
-                assert_eq!(&got, columns, "{}", e["statement"]);
-                assert_eq!(&d["primaryKey"], key, "{}", e["statement"]);
-                assert_eq!(
-                    d["createTable"].as_str(),
-                    Some(create.as_str()),
-                    "{}",
-                    e["statement"]
-                );
-            }
-            None => assert!(e.get("definition").is_none(), "{e}"),
+    let deps = Deps::new(store.clone(), config, db.url());
+    pipeline_driver::run_until_caught_up(&deps, RunInput::default())
+        .await
+        .expect("a first run");
+    let from = db.position();
+    let mut expected = Vec::new();
+    for (i, (sql, table)) in steps.iter().enumerate() {
+        // Rows between the statements, so that chunks cut between them.
+        db.sql(
+            &format!("{sql}; INSERT INTO d.filler VALUES ({i}, REPEAT('x', 300))").replace(
+                "INSERT INTO d.filler",
+                if i == 0 {
+                    "CREATE TABLE d.filler (id INT PRIMARY KEY, v TEXT); INSERT INTO d.filler"
+                } else {
+                    "INSERT INTO d.filler"
+                },
+            ),
+        );
+        expected.push(table.map(|t| real_definition(&db, t)));
+        if i == 3 {
+            // A run in the middle: later statements on d.t start from the
+            // schema history it commits.
+            pipeline_driver::run_until_caught_up(&deps, RunInput::default())
+                .await
+                .expect("a run in the middle");
         }
     }
+    let decoded = binlog_cdc_tests::collect::from_server(
+        &db.url(),
+        &from,
+        None,
+        binlog_cdc::reader::DecodeOptions::default(),
+    )
+    .await
+    .expect("decode")
+    .0;
+    let runs = pipeline_driver::run_until_caught_up(&deps, RunInput::default())
+        .await
+        .expect("runs");
+    assert!(runs.iter().any(|r| r.plan.chunks.len() > 3), "small chunks");
+    assert!(
+        store.list("schemas/d/t/").await.expect("list").len() >= 4,
+        "d.t's history from the run in the middle"
+    );
+    let mut committed = committed(&store).await;
+    committed.sort_by_key(|e| {
+        let pos: binlog_cdc::BinlogPosition = e["position"].as_str().unwrap().parse().unwrap();
+        (pos, e["index"].as_u64().unwrap())
+    });
+    committed.dedup();
+    for (how, events) in [("decoded", &decoded), ("committed", &committed)] {
+        let statements: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"] == "SchemaChangeEvent" && e["table"] != "filler")
+            .collect();
+        assert_eq!(statements.len(), expected.len(), "{how}: {statements:#?}");
+        for (e, want) in statements.iter().zip(&expected) {
+            assert_definition(e, want.as_ref(), how);
+        }
+    }
+    // The history holds the last definitions: d.c's, and d.t2 gone.
+    let history = store.list("schemas/d/").await.expect("list");
+    assert!(
+        history.iter().any(|k| k.starts_with("schemas/d/c/")),
+        "{history:?}"
+    );
+    let last_t2 = history
+        .iter()
+        .rfind(|k| k.starts_with("schemas/d/t2/"))
+        .expect("d.t2");
+    let v: Value =
+        serde_json::from_slice(&store.get(last_t2).await.unwrap().unwrap().body).unwrap();
+    assert_eq!(v["gone"], true, "{v}");
     // The replays wrote nothing to the binlog.
-    let again = decode().await;
-    assert_eq!(again.len(), events.len());
-    assert!(!again
+    assert!(!committed
         .iter()
         .any(|e| e.to_string().contains("_binlog_cdc_replay")));
+}
+
+fn assert_definition(e: &Value, want: Option<&(Vec<Value>, Value, String)>, how: &str) {
+    let Some((columns, key, create)) = want else {
+        assert!(e.get("definition").is_none(), "{how}: {e}");
+        return;
+    };
+    let d = &e["definition"];
+    assert!(d.is_object(), "{how}: no definition: {e}");
+    let got: Vec<Value> = d["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| {
+            serde_json::json!([
+                c["name"],
+                c["type"],
+                c["nullable"],
+                c["default"],
+                c["collation"]
+            ])
+        })
+        .collect();
+    assert_eq!(&got, columns, "{how}: {}", e["statement"]);
+    assert_eq!(&d["primaryKey"], key, "{how}: {}", e["statement"]);
+    assert_eq!(
+        d["createTable"].as_str(),
+        Some(create.as_str()),
+        "{how}: {}",
+        e["statement"]
+    );
 }
 
 /// A real table's columns (name, type, nullable, default, collation), its

@@ -388,6 +388,10 @@ pub struct RangeRead {
     /// the caller must drop them from what it was given (rarely any: only
     /// keys written during the SELECT).
     pub superseded: Vec<u64>,
+    /// The table's `SHOW CREATE TABLE`, read inside the range's window (a
+    /// statement on the table in the window fails the range): its
+    /// definition at `position`.
+    pub create_table: String,
 }
 
 impl RangeRead {
@@ -515,6 +519,7 @@ pub async fn read_range<S: RangeSink + Send>(
         sink,
     )
     .await?;
+    let create_table = show_create(&mut conn, &t.meta).await?;
     let high_mark = unique_mark("high", server_id);
     watermark(&mut conn, server_id, &high_mark).await?;
     let high = server::current_position(&mut conn).await?;
@@ -526,7 +531,18 @@ pub async fn read_range<S: RangeSink + Send>(
         superseded: keys.superseded(&window.keys),
         table: t.meta,
         position,
+        create_table,
     })
+}
+
+/// The table's `SHOW CREATE TABLE` text.
+async fn show_create(conn: &mut Conn, t: &TableMeta) -> Result<String> {
+    let sql = format!("SHOW CREATE TABLE {}.{}", quote(&t.schema), quote(&t.table));
+    let row: Option<(String, String)> = conn
+        .query_first(sql)
+        .await
+        .map_err(|e| Error::mysql(format!("reading the definition of {}", t.full_name), e))?;
+    Ok(row.map(|(_, create)| create).unwrap_or_default())
 }
 
 /// A mark no other watermark has: which one, the range's server id and the

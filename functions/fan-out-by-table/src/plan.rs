@@ -64,6 +64,11 @@ pub async fn handle(plan: &RunPlan, deps: &Deps) -> Result<FanOutPlanned> {
                 all.add(&c.statements);
                 all
             }),
+        // The summaries are in the plan's chunk order: binlog order.
+        schema_versions: summaries
+            .iter()
+            .flat_map(|c| c.schema_versions.iter().cloned())
+            .collect(),
     };
     put_json(store, &deps.layout.fan_out_plan(run_id), &fan).await?;
     tracing::info!(run_id = %run_id, tables = fan.tables.len(), shards, "fan-out planned");

@@ -223,6 +223,7 @@ fn add_snapshot(plan: &mut RunPlan, share: SnapshotShare, deps: &Deps) -> Result
             to: to.clone(),
             server_id: base.wrapping_add(1 + index),
             kind: ChunkKind::Snapshot,
+            run_from: None,
         });
     }
     plan.status = RunStatus::Run;
@@ -274,6 +275,8 @@ fn fill_run(plan: &mut RunPlan, planned: Planned, to: BinlogPosition, deps: &Dep
         .map(|(i, r)| Chunk {
             run_id: rid.clone(),
             index: i as u32,
+            // Its statements apply to what the run's earlier ones left.
+            run_from: (r.from != from).then(|| from.clone()),
             from: r.from,
             to: r.to,
             server_id: base.wrapping_add(1 + i as u32),

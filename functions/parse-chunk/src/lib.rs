@@ -19,6 +19,7 @@
 //! one part at a time. The flush decisions depend only on the events, so
 //! running a chunk twice writes the same objects.
 
+pub mod history;
 pub mod snapshot;
 pub mod staging;
 
@@ -44,6 +45,7 @@ pub mod binlog {
     use binlog_cdc::source::server::{InformationSchema, ServerSource};
     use binlog_cdc::source::EventSource;
 
+    use crate::history::{self, StoredHistory};
     use crate::staging::Staging;
 
     pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
@@ -57,9 +59,10 @@ pub mod binlog {
             ServerSource::open(&db, &chunk.from, Some(chunk.to.clone()), chunk.server_id).await?;
         let lookup = InformationSchema::connect(&db).await?;
         let replay = ServerReplay::connect(&db).await?;
+        let history = StoredHistory::for_chunk(&chunk, deps);
         let mut decoder = Decoder::new(opts)
             .with_lookup(Box::new(lookup))
-            .with_definitions(Box::new(replay), None);
+            .with_definitions(Box::new(replay), Some(Box::new(history)));
         let mut staging = Staging::new(deps);
         while let Some(ev) = source.next_event().await? {
             decoder.handle(&ev, &mut staging).await?;
@@ -69,6 +72,7 @@ pub mod binlog {
         }
         let last = decoder.stats().last_timestamp;
         staging.statements = StatementCounts::of(decoder.stats());
+        staging.schema_versions = history::stage(decoder.take_versions(), &chunk, deps).await?;
         let gtids = Some(decoder.gtid_trail().clone()).filter(|t| !t.is_empty());
         let summary = staging
             .finish(&chunk, source.bytes_read(), last, gtids, deps)

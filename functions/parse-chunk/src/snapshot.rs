@@ -5,10 +5,12 @@
 //! the staged parts.
 
 use binlog_cdc::contracts::{Chunk, ChunkAck, KeyRange};
+use binlog_cdc::definition::{Tracker, Version};
 use binlog_cdc::error::Result;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::schema::TableMeta;
 use binlog_cdc::snapshot::read::{self, RangeSink};
+use binlog_cdc::statement::StatementKind;
 use binlog_cdc::store::get_json;
 
 use crate::staging::Staging;
@@ -27,6 +29,11 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
     };
     let got = read::read_range(&db, &range, chunk.server_id, timestamp, &mut sink).await?;
     let mut staging = sink.staging;
+    if range.after.is_none() {
+        // The table's first range: its definition there starts (or goes on
+        // with) its schema history.
+        staging.schema_versions = record_definition(&got, &db, &chunk, deps).await?;
+    }
     staging
         .drop_rows(&got.table.full_name, &got.superseded, &chunk, deps)
         .await?;
@@ -44,6 +51,31 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
         events: summary.tables.values().map(|t| t.count).sum(),
         bytes_read: 0,
     })
+}
+
+/// The table's definition as the range read it, staged as a version of its
+/// schema history at the range's position.
+async fn record_definition(
+    got: &read::RangeRead,
+    db: &binlog_cdc::source::connect::ConnectOptions,
+    chunk: &Chunk,
+    deps: &Deps,
+) -> Result<Vec<String>> {
+    let replay = binlog_cdc::source::replay::ServerReplay::connect(db).await?;
+    let mut tracker = Tracker::new(Some(Box::new(replay)), None);
+    let t = &got.table;
+    let known = tracker
+        .from_show_create(&t.schema, &got.create_table)
+        .await?;
+    let version = Version {
+        schema: t.schema.clone(),
+        table: t.table.clone(),
+        position: got.position.clone(),
+        kind: StatementKind::Create,
+        after: known,
+    };
+    let keys = crate::history::stage(vec![version], chunk, deps).await?;
+    Ok(keys)
 }
 
 /// Stages each row as it is read, writing parts as they fill.

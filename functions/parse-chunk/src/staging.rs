@@ -35,6 +35,8 @@ pub struct Staging {
     pub leading_comma: bool,
     /// The statements the chunk read, for its summary.
     pub statements: StatementCounts,
+    /// The schema history versions the chunk staged (output keys).
+    pub schema_versions: Vec<String>,
 }
 
 impl RowSink for Staging {
@@ -254,6 +256,7 @@ impl Staging {
             last_timestamp,
             gtids,
             statements: self.statements,
+            schema_versions: self.schema_versions,
         };
         binlog_cdc::store::put_json(
             deps.store.as_ref(),
@@ -298,6 +301,7 @@ mod tests {
             to: "binlog.000001:4".parse().unwrap(),
             server_id: 1,
             kind: Default::default(),
+            run_from: None,
         }
     }
 
