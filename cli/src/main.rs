@@ -549,6 +549,10 @@ fn print_status(st: &pipeline_driver::status::Status) {
             "- (no time limit, or no recorded history)"
         )
     );
+    println!(
+        "schema history      {} ({} tables)",
+        st.schema_history.location, st.schema_history.tables
+    );
     if let Some(s) = &st.snapshot {
         println!(
             "snapshot            {}: {} of {} tables, {} ranges{}",

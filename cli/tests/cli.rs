@@ -278,6 +278,15 @@ fn status_says_where_the_stream_stands() {
     let st = json(&out);
     assert_eq!(st["healthy"], true, "{st}");
     assert_eq!(st["lastRun"]["events"], 3, "{st}");
+    // d.t's CREATE TABLE started its schema history.
+    assert_eq!(st["schemaHistory"]["tables"], 1, "{st}");
+    assert!(
+        st["schemaHistory"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with("/schemas/"),
+        "{st}"
+    );
     assert_eq!(st["behindBytes"], 0, "{st}");
     assert!(st["nextRun"].is_null(), "caught up: {st}");
     assert!(

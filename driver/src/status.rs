@@ -41,6 +41,16 @@ pub struct Status {
     pub next_run: Option<NextRun>,
     /// The snapshot in progress or last done (from `meta.json`).
     pub snapshot: Option<SnapshotProgress>,
+    pub schema_history: SchemaHistory,
+}
+
+/// Where each table's definitions over time are (`schemas/`, see
+/// `binlog_cdc::contracts::SchemaVersion`), and how many tables have one.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaHistory {
+    pub location: String,
+    pub tables: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +96,7 @@ pub async fn status(deps: &Deps, limits: Thresholds) -> Result<Status> {
         snapshot: stored
             .as_ref()
             .and_then(|(m, _)| m.snapshot.as_ref().map(|s| s.progress.clone())),
+        schema_history: schema_history(deps).await?,
     };
     // Planned only: nothing is stored.
     match list_binlogs::plan(ListBinlogsInput::default(), deps).await {
@@ -105,6 +116,20 @@ pub async fn status(deps: &Deps, limits: Thresholds) -> Result<Status> {
     }
     judge(&mut st, limits);
     Ok(st)
+}
+
+async fn schema_history(deps: &Deps) -> Result<SchemaHistory> {
+    let prefix = format!("{}schemas/", deps.layout.prefix());
+    let keys = deps.store.list(&prefix).await?;
+    // schemas/{schema}/{table}/{version}: one table per distinct directory.
+    let tables: std::collections::BTreeSet<&str> = keys
+        .iter()
+        .filter_map(|k| k.rsplit_once('/').map(|(dir, _)| dir))
+        .collect();
+    Ok(SchemaHistory {
+        location: format!("{}/{prefix}", deps.store.describe().trim_end_matches('/')),
+        tables: tables.len(),
+    })
 }
 
 /// The verdict: a planning error, too little retention headroom, or a lag
@@ -144,6 +169,10 @@ mod tests {
             retention_headroom: headroom,
             next_run: None,
             snapshot: None,
+            schema_history: SchemaHistory {
+                location: "out/schemas/".into(),
+                tables: 0,
+            },
         };
         judge(&mut st, Thresholds::default());
         st

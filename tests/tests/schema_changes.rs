@@ -509,3 +509,89 @@ async fn definitions_are_the_servers_at_each_position_on_mariadb() {
 async fn definitions_are_the_servers_at_each_position_on_mysql() {
     definitions_are_the_servers_at_each_position(MySql::start(), "definitions-mysql").await;
 }
+
+/// Where a statement is listed under an include filter: a rename out of the
+/// set under its old name only, a rename into it under its new name only
+/// (with `snapshotNeeded`), a statement about excluded tables nowhere, a
+/// DROP DATABASE under `schema.*`.
+#[tokio::test]
+async fn a_filter_follows_renames_into_and_out_of_its_set() {
+    use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink};
+    use binlog_cdc::source::server::ServerSource;
+    use binlog_cdc::source::EventSource;
+
+    #[derive(Default)]
+    struct Listed(Vec<(String, Value)>);
+    impl RowSink for Listed {
+        fn row(
+            &mut self,
+            _: &binlog_cdc::schema::TableMeta,
+            _: u32,
+            _: &[u8],
+        ) -> binlog_cdc::Result<()> {
+            Ok(())
+        }
+        fn statement(
+            &mut self,
+            schema: &str,
+            table: &str,
+            _: u32,
+            json: &[u8],
+        ) -> binlog_cdc::Result<()> {
+            self.0.push((
+                format!("{schema}.{table}"),
+                serde_json::from_slice(json).expect("JSON"),
+            ));
+            Ok(())
+        }
+    }
+
+    let db = MariaDb::start();
+    let from = db.position();
+    db.sql(
+        "CREATE DATABASE d;
+         CREATE TABLE d.keep_a (id INT PRIMARY KEY); CREATE TABLE d.other_b (id INT PRIMARY KEY);
+         RENAME TABLE d.keep_a TO d.gone_a;
+         RENAME TABLE d.other_b TO d.keep_b;
+         ALTER TABLE d.gone_a ADD COLUMN c INT;
+         DROP DATABASE d;",
+    );
+    let filter = binlog_cdc::filter::TableFilter::new(vec!["d.keep_*".into()], vec![]).unwrap();
+    let opts = DecodeOptions {
+        filter,
+        ..Default::default()
+    };
+    let conn = db.url().into();
+    let mut source = ServerSource::open(&conn, &from, None, 71)
+        .await
+        .expect("open");
+    let mut decoder = Decoder::new(opts);
+    let mut listed = Listed::default();
+    while let Some(ev) = source.next_event().await.expect("read") {
+        decoder.handle(&ev, &mut listed).await.expect("decode");
+    }
+    let summary: Vec<(&str, &str, bool)> = listed
+        .0
+        .iter()
+        .map(|(under, e)| {
+            (
+                under.as_str(),
+                e["kind"].as_str().unwrap(),
+                e["snapshotNeeded"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("d.keep_a", "create", false),
+            ("d.keep_a", "rename", false),
+            ("d.keep_b", "rename", true),
+            ("d.*", "drop-database", false),
+        ]
+    );
+    assert_eq!(listed.0[1].1["newTable"], "gone_a");
+    assert_eq!(listed.0[2].1["table"], "other_b");
+    assert!(listed.0[3].1.get("table").is_none());
+    assert_eq!(decoder.stats().statements.values().sum::<u64>(), 4);
+}

@@ -784,6 +784,24 @@ async fn read_window<'a>(
 mod tests {
     use super::*;
 
+    /// A statement on the range's table (or its whole schema) in the
+    /// window fails the range as transient: its retry reads it anew.
+    #[test]
+    fn a_statement_on_the_table_in_the_window_reads_the_range_again() {
+        let t = TableMeta::from_columns("shop", "orders", Vec::new(), Vec::new());
+        let mut window = Window {
+            table: &t,
+            mark: "m",
+            keys: HashSet::new(),
+            found_at: None,
+        };
+        let err = window.statement("shop", "orders", 0, b"{}").unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        assert!(window.statement("shop", EVERY_TABLE, 0, b"{}").is_err());
+        assert!(window.statement("shop", "lines", 0, b"{}").is_ok());
+        assert!(window.statement("crm", "orders", 0, b"{}").is_ok());
+    }
+
     #[test]
     fn range_conditions() {
         assert_eq!(range_condition("`a`", 1, false, false), "");
