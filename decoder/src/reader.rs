@@ -225,11 +225,11 @@ impl Decoder {
             MARIADB_GTID => self.process_mariadb_gtid(ev)?,
             ANONYMOUS_GTID | XID => self.gtid = None,
             PREVIOUS_GTIDS => self.gtids.start_file(ev)?,
-            QUERY => self.process_query(ev, sink).await?,
+            QUERY | MARIADB_QUERY_COMPRESSED => self.process_query(ev, sink).await?,
             STOP | ROTATE | INTVAR | RAND | USER_VAR | INCIDENT | HEARTBEAT | IGNORABLE | ROWS_QUERY
             | TRANSACTION_PAYLOAD | HEARTBEAT_V2 | BEGIN_LOAD_QUERY
             | EXECUTE_LOAD_QUERY | TRANSACTION_CONTEXT | VIEW_CHANGE | XA_PREPARE
-            | MARIADB_ANNOTATE_ROWS | MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST | MARIADB_QUERY_COMPRESSED => {}
+            | MARIADB_ANNOTATE_ROWS | MARIADB_BINLOG_CHECKPOINT | MARIADB_GTID_LIST => {}
             MARIADB_START_ENCRYPTION => {
                 return Err(Error::Unsupported {
                     at: ev.pos.clone(),
@@ -279,7 +279,7 @@ impl Decoder {
     }
 
     async fn process_query<K: RowSink>(&mut self, ev: &SourceEvent, sink: &mut K) -> Result<()> {
-        let q: QueryEvent<'_> = guarded(&ev.pos, "query event", || ev.event.read_event())?;
+        let q = self.read_query(ev)?;
         let sql = q.query_raw();
         // A non-transactional statement ends its group with COMMIT.
         if sql.eq_ignore_ascii_case(b"COMMIT") {
@@ -317,6 +317,38 @@ impl Decoder {
                  when it was written, so its rows are not in the log; set binlog_format=ROW (globally, and for every session)"
             ),
         })
+    }
+
+    /// A Query event, or MariaDB's compressed one (`log_bin_compress=ON`):
+    /// the same post-header, status variables and schema, then the query
+    /// compressed as compressed rows are (see [`inflate`]).
+    fn read_query(&self, ev: &SourceEvent) -> Result<QueryEvent<'static>> {
+        let t = ev.event.header().event_type_raw();
+        if t == types::QUERY {
+            let q: QueryEvent<'_> = guarded(&ev.pos, "query event", || ev.event.read_event())?;
+            return Ok(q.into_owned());
+        }
+        let bad = |msg: &str| Error::malformed(&ev.pos, "compressed query event", msg);
+        let d = ev.event.data();
+        let post_header = self.post_header.get(t as usize - 1).copied().unwrap_or(13) as usize;
+        if post_header < 13 || d.len() < post_header {
+            return Err(bad("shorter than its post-header"));
+        }
+        let schema_len = d[8] as usize;
+        let status_len = u16::from_le_bytes([d[11], d[12]]) as usize;
+        let status_end = post_header + status_len;
+        let schema_end = status_end + schema_len;
+        // The schema's terminating zero byte, then the compressed query.
+        let compressed = d
+            .get(schema_end + 1..)
+            .ok_or_else(|| bad("shorter than its schema"))?;
+        let mut query = Vec::new();
+        inflate(compressed, &mut query).map_err(|e| bad(&e))?;
+        Ok(QueryEvent::new(
+            d[post_header..status_end].to_vec(),
+            d[status_end..schema_end].to_vec(),
+        )
+        .with_query(query))
     }
 
     /// A statement that changed tables: one `SchemaChangeEvent` per table

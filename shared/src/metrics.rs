@@ -8,7 +8,7 @@
 //! |---|---|---|---|
 //! | `BytesBehind` | Bytes | ListBinlogs | binlog between the run's start and the server's position at planning |
 //! | `RetentionHeadroomSeconds`, `RetentionHeadroomPercent` | Seconds, Percent | ListBinlogs | how long until the server's retention would purge the checkpoint's file (its age against the retention setting) |
-//! | `RowEvents`, `BinlogBytesRead` | Count, Bytes | CommitCheckpoint | what the committed run read |
+//! | `RowEvents`, `BinlogBytesRead` | Count, Bytes | CommitCheckpoint | what the committed run read (its events: rows, and statements about tables) |
 //! | `RunDurationSeconds` | Seconds | CommitCheckpoint | from planning to commit |
 //! | `LagSeconds` | Seconds | CommitCheckpoint | now minus the newest committed event's timestamp |
 

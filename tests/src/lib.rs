@@ -430,11 +430,25 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The shared fixtures directory (`../shared/fixtures/binlogs` beside the checkout).
+/// The real binlog files from rust_mysql_common's test data
+/// (`tests/fixtures/mysql_common`, with their provenance and licence).
 pub fn fixtures_dir() -> PathBuf {
-    std::env::var_os("BINLOG_CDC_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/fixtures/binlogs/mysql"))
+    workspace_root().join("tests/fixtures/mysql_common")
+}
+
+/// Every binlog file in [`fixtures_dir`] (not its README and licences), sorted.
+pub fn fixture_files() -> Vec<PathBuf> {
+    let dir = fixtures_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("fixtures at {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            !name.starts_with("README") && !name.starts_with("LICENSE")
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 pub mod mysql;

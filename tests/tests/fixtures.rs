@@ -1,4 +1,4 @@
-//! Every binlog fixture in ../shared/fixtures/binlogs (and tests/fixtures/:
+//! Every binlog fixture in tests/fixtures/mysql_common (and tests/fixtures/:
 //! a MySQL 9 VECTOR column made by its script, and a real MySQL 9.7 file
 //! with VECTOR, text, JSON and ENUM columns) decodes to the output
 //! kept in tests/expected/ (reviewed by hand), or fails with the error kept
@@ -6,15 +6,11 @@
 
 use binlog_cdc::event::View;
 use binlog_cdc::reader::DecodeOptions;
-use binlog_cdc_tests::{collect, fixtures_dir, workspace_root};
+use binlog_cdc_tests::{collect, fixture_files, fixtures_dir, workspace_root};
 
 #[tokio::test]
 async fn fixtures_decode_to_their_expected_output() {
-    let dir = fixtures_dir();
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixtures at {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut names = fixture_files();
     assert!(names.len() >= 14, "found {} fixtures", names.len());
     // This repository's own: made where no real file was to be had (each
     // with the script that writes it and where its bytes come from).

@@ -1,5 +1,5 @@
 //! Mutation fuzzing of the binlog file decoder: every fixture in
-//! ../shared/fixtures/binlogs, mutated many ways (flipped bits, overwritten
+//! tests/fixtures/mysql_common, mutated many ways (flipped bits, overwritten
 //! bytes, huge length fields, truncations, duplicated and deleted spans),
 //! must decode or fail with an error: never a panic, never a hang (each input
 //! has 10 s), never an allocation past 64 MiB (a counting allocator watches).
@@ -17,7 +17,7 @@ use binlog_cdc::event::View;
 use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink};
 use binlog_cdc::schema::TableMeta;
 use binlog_cdc::source::file::FileSource;
-use binlog_cdc_tests::fixtures_dir;
+use binlog_cdc_tests::fixture_files;
 
 /// The system allocator, remembering the largest single request.
 struct Counting;
@@ -141,12 +141,7 @@ fn mutated_fixtures_never_panic_hang_or_overallocate() {
     // Panics inside mysql_common's parsers are caught by the reader (which
     // turns each into an error naming the position, and prints nothing:
     // binlog_cdc::guard); one that escapes it fails its case below.
-    let dir = fixtures_dir();
-    let mut fixtures: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixtures at {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .collect();
-    fixtures.sort();
+    let fixtures = fixture_files();
     assert!(fixtures.len() >= 14, "found {} fixtures", fixtures.len());
     let work = std::env::temp_dir().join(format!("binlog-cdc-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&work).expect("work dir");

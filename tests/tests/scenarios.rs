@@ -14,8 +14,12 @@ fn both() -> DecodeOptions {
     }
 }
 
+/// The row events of `table`.
 fn of<'a>(events: &'a [Value], table: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["table"] == table).collect()
+    events
+        .iter()
+        .filter(|e| e["table"] == table && e["type"] != "SchemaChangeEvent")
+        .collect()
 }
 
 #[tokio::test]
@@ -71,6 +75,20 @@ async fn keys_transactions_and_schema_changes() {
     // Before it, the old column list.
     assert_eq!(t_ck["newImage"], json!({"a": 5, "b": "t", "v": 1}));
     assert_eq!(ck.len() + nopk.len(), 3 + 2 + 2 + 1 + 1 + 1 + 1 + 1);
+    // The statements, each with the table's definition after it.
+    let statements: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "SchemaChangeEvent")
+        .collect();
+    let kinds: Vec<&Value> = statements.iter().map(|e| &e["kind"]).collect();
+    assert_eq!(kinds, [&json!("create"), &json!("create"), &json!("alter")]);
+    let names = |e: &Value| -> Vec<Value> {
+        let columns = e["definition"]["columns"].as_array().expect("columns");
+        columns.iter().map(|c| c["name"].clone()).collect()
+    };
+    assert_eq!(names(statements[2]), [json!("a"), json!("w"), json!("b")]);
+    assert_eq!(statements[2]["definition"]["primaryKey"], json!(["b", "a"]));
+    assert_eq!(statements[2]["snapshotNeeded"], true);
 }
 
 #[tokio::test]
@@ -80,7 +98,8 @@ async fn compressed_row_events_decode() {
     db.sql(
         "CREATE DATABASE c; CREATE TABLE c.t (id INT PRIMARY KEY, v TEXT);
          INSERT INTO c.t VALUES (1, REPEAT('abc', 100)), (2, REPEAT('xyz', 200));
-         UPDATE c.t SET v = 'short' WHERE id = 1; DELETE FROM c.t WHERE id = 2;",
+         UPDATE c.t SET v = 'short' WHERE id = 1; DELETE FROM c.t WHERE id = 2;
+         TRUNCATE TABLE c.t /* a statement long enough to be compressed */;",
     );
     let files = db.binlog_files();
     let text = db.mariadb_binlog_verbose(&files);
@@ -88,15 +107,29 @@ async fn compressed_row_events_decode() {
         text.contains("Write_compressed_rows") || text.contains("Write_rows_compressed"),
         "the server wrote compressed rows events"
     );
-    let (events, stats) = collect::from_server(&db.url(), &from, None, both())
+    assert!(
+        text.contains("Query_compressed"),
+        "the server wrote compressed query events"
+    );
+    let (all, stats) = collect::from_server(&db.url(), &from, None, both())
         .await
         .unwrap();
-    assert_eq!(stats.total_rows(), 4, "{events:?}");
+    assert_eq!(stats.total_rows(), 4, "{all:?}");
+    // The statements, from compressed query events.
+    let kinds: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["type"] == "SchemaChangeEvent")
+        .map(|e| &e["kind"])
+        .collect();
+    assert_eq!(kinds, [&json!("create"), &json!("truncate")]);
+    let events = of(&all, "t");
     assert_eq!(events[1]["newImage"]["v"], json!("xyz".repeat(200)));
     assert_eq!(events[2]["delta"]["after"], json!("{\"v\":\"short\"}"));
     assert_eq!(events[3]["type"], "DeleteRowsEvent");
     // Local files decode the same.
     let (from_files, _) = collect::from_files(&files, both()).await.unwrap();
+    assert_eq!(from_files.len(), all.len());
+    let from_files = of(&from_files, "t");
     assert_eq!(from_files.len(), 4);
     assert_eq!(from_files[1]["newImage"], events[1]["newImage"]);
 }
@@ -114,6 +147,7 @@ async fn missing_metadata_comes_from_information_schema_or_is_an_error() {
     let (events, _) = collect::from_server(&db.url(), &from, Some(mid.clone()), both())
         .await
         .unwrap();
+    let events = of(&events, "t");
     assert_eq!(
         events[0]["newImage"],
         json!({"id": u64::MAX, "name": "zoë", "e": "y"})

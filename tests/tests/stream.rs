@@ -99,12 +99,14 @@ async fn up_to_commit(deps: &Deps) -> RunPlan {
 }
 
 /// Every object under the per-table prefixes (not staging, replays,
-/// manifests, the all-tables objects or the checkpoint), by key.
+/// manifests, the all-tables objects, the schema history or the checkpoint),
+/// by key.
 async fn live_objects(store: &LocalStore) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for key in store.list("").await.unwrap() {
         let top = key.split('/').next().unwrap_or_default();
-        if key.contains('/') && !["staging", "replay", "manifests", "all"].contains(&top) {
+        let not_tables = ["staging", "replay", "manifests", "all", "schemas"];
+        if key.contains('/') && !not_tables.contains(&top) {
             out.insert(key.clone(), store.get(&key).await.unwrap().unwrap().body);
         }
     }
