@@ -164,6 +164,18 @@ impl Tracker {
         Ok(k)
     }
 
+    /// What is known of the first table `st` touches before it (`None` for
+    /// a statement about a whole schema).
+    pub async fn before(&mut self, st: &TableStatement) -> Result<Option<Known>> {
+        match st.tables.first() {
+            Some(t) => match t.table.as_deref() {
+                Some(table) => Ok(Some(self.get(&t.schema, table).await?)),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
     /// Applies `st` (logged as `sql`, in `session`); returns the definition
     /// after it of each table it touched (under its new name for a rename).
     pub async fn apply(
@@ -321,6 +333,34 @@ impl Tracker {
     }
 }
 
+/// Whether a table's rows are the same under `after` as under `before`:
+/// both known, the same columns in the same order (name, type,
+/// nullability, character set and collation: defaults and `extra` may
+/// differ, they change no stored value) and the same primary key.
+pub fn rows_unchanged(before: &Known, after: &Known) -> bool {
+    let (Known::Defined(b), Known::Defined(a)) = (before, after) else {
+        return false;
+    };
+    let same = |x: &ColumnDefinition, y: &ColumnDefinition| {
+        (
+            &x.name,
+            &x.column_type,
+            x.nullable,
+            &x.charset,
+            &x.collation,
+        ) == (
+            &y.name,
+            &y.column_type,
+            y.nullable,
+            &y.charset,
+            &y.collation,
+        )
+    };
+    b.primary_key == a.primary_key
+        && b.columns.len() == a.columns.len()
+        && b.columns.iter().zip(&a.columns).all(|(x, y)| same(x, y))
+}
+
 /// `CREATE [TEMPORARY] TABLE `x` (...` with the name `table` instead (and
 /// without TEMPORARY): how a definition's `createTable` reads.
 pub fn rename_create(create: &str, table: &str) -> String {
@@ -334,6 +374,44 @@ pub fn rename_create(create: &str, table: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn column(name: &str, default: Option<&str>) -> ColumnDefinition {
+        ColumnDefinition {
+            charset: None,
+            collation: None,
+            default: default.map(str::to_string),
+            extra: String::new(),
+            name: name.into(),
+            nullable: false,
+            column_type: "int".into(),
+        }
+    }
+
+    fn defined(columns: Vec<ColumnDefinition>, key: &[&str]) -> Known {
+        Known::Defined(Arc::new(TableDefinition {
+            columns,
+            create_table: String::new(),
+            primary_key: key.iter().map(|k| k.to_string()).collect(),
+        }))
+    }
+
+    #[test]
+    fn rows_are_unchanged_by_an_index_or_a_default_only() {
+        let before = defined(vec![column("a", None), column("b", None)], &["a"]);
+        let new_default = defined(vec![column("a", None), column("b", Some("7"))], &["a"]);
+        assert!(rows_unchanged(&before, &before));
+        assert!(rows_unchanged(&before, &new_default));
+        let added = defined(
+            vec![column("a", None), column("b", None), column("c", None)],
+            &["a"],
+        );
+        assert!(!rows_unchanged(&before, &added));
+        let renamed = defined(vec![column("a", None), column("x", None)], &["a"]);
+        assert!(!rows_unchanged(&before, &renamed));
+        let new_key = defined(vec![column("a", None), column("b", None)], &["a", "b"]);
+        assert!(!rows_unchanged(&before, &new_key));
+        assert!(!rows_unchanged(&Known::Unknown("?".into()), &before));
+    }
 
     #[test]
     fn a_definition_reads_with_its_own_name() {

@@ -15,7 +15,7 @@ use mysql_common::binlog::events::{FormatDescriptionEvent, QueryEvent, TableMapE
 use serde::Serialize;
 
 use crate::decode::{self, Bytes, ColumnError, RowImage};
-use crate::definition::{Baseline, Known, Replayer, Session, Tracker, Version};
+use crate::definition::{self, Baseline, Known, Replayer, Session, Tracker, Version};
 use crate::error::{Error, Result};
 use crate::event::{self, EventWriter, RowKind, RowRef, StatementRef, View};
 use crate::filter::TableFilter;
@@ -299,8 +299,16 @@ impl Decoder {
                 Classified::Table(t) if !self.keeps_any(&t) => Ok(()),
                 Classified::Table(t) => {
                     let session = logged_session(&q);
+                    let before = match t.kind {
+                        StatementKind::Alter => self.definitions.before(&t).await?,
+                        _ => None,
+                    };
                     let after = self.definitions.apply(&t, sql, &session).await?;
-                    self.process_table_statement(ev, &t, &after, sql, sink)
+                    // An ALTER that left every column and the key as they
+                    // were (an index, a default) changed no row.
+                    let rows_kept = t.kind == StatementKind::Alter
+                        && matches!((&before, after.first()), (Some(b), Some(a)) if definition::rows_unchanged(b, a));
+                    self.process_table_statement(ev, &t, &after, rows_kept, sql, sink)
                 }
                 Classified::Skipped => {
                     self.stats.skipped_statements += 1;
@@ -359,6 +367,7 @@ impl Decoder {
         ev: &SourceEvent,
         st: &TableStatement,
         after: &[Known],
+        rows_kept: bool,
         sql: &[u8],
         sink: &mut K,
     ) -> Result<()> {
@@ -381,7 +390,7 @@ impl Decoder {
                     table,
                     renamed_to: t.renamed_to.as_ref().map(|(s, n)| (s.as_str(), n.as_str())),
                     // A table renamed into the set: its rows were never streamed.
-                    snapshot_needed: kind.needs_snapshot() || !old_kept,
+                    snapshot_needed: (kind.needs_snapshot() && !rows_kept) || !old_kept,
                     definition: match after {
                         Known::Defined(d) => Some(d),
                         _ => None,
