@@ -415,7 +415,7 @@ impl Decoder {
                 sink.statement(schema, new, timestamp, &self.line)?;
             }
             if let Known::Unknown(why) = after {
-                tracing::debug!(pos = %ev.pos, schema = %t.schema, table = table.unwrap_or(EVERY_TABLE), why = %why, "definition unknown");
+                tracing::info!(pos = %ev.pos, schema = %t.schema, table = table.unwrap_or(EVERY_TABLE), why = %why, "definition unknown");
             }
             self.record_versions(ev, kind, t, after, old_kept, new_kept);
             written = true;

@@ -336,7 +336,9 @@ async fn create_replication_user(
         .await
         .map_err(|e| Error::mysql(format!("setting the password of {user}"), e))?;
     conn.query_drop(format!(
-        "GRANT SELECT, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO {u}"
+        // CREATE TEMPORARY TABLES: a table statement's definition is the
+        // server's own, replayed on a temporary table (docs/EVENTS.md).
+        "GRANT SELECT, CREATE TEMPORARY TABLES, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO {u}"
     ))
     .await
     .map_err(|e| Error::mysql(format!("granting {user}"), e))?;
