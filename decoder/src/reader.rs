@@ -425,9 +425,8 @@ impl Decoder {
             self.stats.last_timestamp = Some(timestamp);
             tracing::debug!(pos = %ev.pos, kind = kind.name(), "table statement");
         }
-        // A statement is its own transaction (MySQL's DDL is atomic, and
-        // ends its group): the next one brings its own GTID.
-        self.gtid = None;
+        // The GTID stays: a CREATE TABLE ... SELECT's rows follow in its
+        // transaction (the next transaction brings its own GTID).
         Ok(())
     }
 

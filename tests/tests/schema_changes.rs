@@ -268,6 +268,20 @@ async fn statements_keep_the_replica_exact(db: impl TestServer, mariadb: bool, n
         assert!(kinds.contains("replace"), "{kinds:?}");
     }
 
+    // CREATE TABLE ... SELECT: its rows in its own transaction (one GTID).
+    let of_s = |t: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|e| e["schema"] == "d" && e["table"] == "s" && e["type"] == t)
+            .collect()
+    };
+    let (created, rows) = (of_s("SchemaChangeEvent"), of_s("WriteRowsEvent"));
+    assert!(!rows.is_empty());
+    for row in rows {
+        assert_eq!(row["gtid"], created[0]["gtid"], "{row}");
+        assert!(row["gtid"].is_string(), "{row}");
+    }
+
     // The rule: tables left needing a snapshot are snapshotted.
     let replica = Replica::rebuild(events);
     let needed: Vec<String> = replica.needs_snapshot.iter().cloned().collect();
