@@ -357,7 +357,7 @@ async fn parse(args: ParseArgs) -> Result<()> {
             };
             let mut source = ServerSource::open(&db, &from, args.to, args.server_id).await?;
             let lookup = InformationSchema::connect(&db).await?;
-            let replay = ServerReplay::connect(&db).await?;
+            let replay = ServerReplay::new(&db);
             let mut decoder = Decoder::new(opts)
                 .with_lookup(Box::new(lookup))
                 .with_definitions(Box::new(replay), None);

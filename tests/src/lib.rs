@@ -493,7 +493,7 @@ pub mod collect {
         let db = url.into();
         let mut src = ServerSource::open(&db, from, to, 77).await?;
         let lookup = InformationSchema::connect(&db).await?;
-        let replay = binlog_cdc::source::replay::ServerReplay::connect(&db).await?;
+        let replay = binlog_cdc::source::replay::ServerReplay::new(&db);
         let mut dec = Decoder::new(opts)
             .with_lookup(Box::new(lookup))
             .with_definitions(Box::new(replay), None);

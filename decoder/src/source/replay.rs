@@ -18,15 +18,27 @@ use crate::error::{Error, Result};
 /// The temporary table's name, in the schema of the table replayed.
 const TEMPORARY: &str = "_binlog_cdc_replay";
 
+/// Connects on its first replay: most ranges have no table statement.
 pub struct ServerReplay {
-    conn: Conn,
+    db: ConnectOptions,
+    conn: Option<Conn>,
 }
 
 impl ServerReplay {
-    pub async fn connect(db: &ConnectOptions) -> Result<Self> {
-        Ok(Self {
-            conn: connect(db).await?,
-        })
+    pub fn new(db: &ConnectOptions) -> Self {
+        Self {
+            db: db.clone(),
+            conn: None,
+        }
+    }
+
+    async fn conn(&mut self) -> Result<&mut Conn> {
+        if self.conn.is_none() {
+            self.conn = Some(connect(&self.db).await?);
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| Error::Config("the replay connection is gone".into()))
     }
 
     async fn run(&mut self, schema: &str, session: &Session, steps: &[String]) -> Result<Outcome> {
@@ -37,7 +49,7 @@ impl ServerReplay {
             return Ok(refused);
         }
         for step in steps {
-            if let Err(e) = self.conn.query_drop(step).await {
+            if let Err(e) = self.conn().await?.query_drop(step).await {
                 return refused_or_err(e, "replaying a table statement");
             }
         }
@@ -67,30 +79,25 @@ impl ServerReplay {
         if sets.is_empty() {
             return Ok(None);
         }
-        match self
-            .conn
-            .query_drop(format!("SET SESSION {}", sets.join(", ")))
-            .await
-        {
+        let set = format!("SET SESSION {}", sets.join(", "));
+        match self.conn().await?.query_drop(set).await {
             Ok(()) => Ok(None),
             Err(e) => refused_or_err(e, "setting a statement's session").map(Some),
         }
     }
 
     async fn definition(&mut self, tmp: &str) -> Result<TableDefinition> {
-        let create: Option<(String, String)> = self
-            .conn
+        let conn = self.conn().await?;
+        let create: Option<(String, String)> = conn
             .query_first(format!("SHOW CREATE TABLE {tmp}"))
             .await
             .map_err(|e| Error::mysql("reading a replayed definition", e))?;
-        let rows: Vec<Row> = self
-            .conn
+        let rows: Vec<Row> = conn
             .query(format!("SHOW FULL COLUMNS FROM {tmp}"))
             .await
             .map_err(|e| Error::mysql("reading a replayed definition's columns", e))?;
         let columns = rows.into_iter().map(column).collect::<Result<Vec<_>>>()?;
-        let keys: Vec<Row> = self
-            .conn
+        let keys: Vec<Row> = conn
             .query(format!("SHOW KEYS FROM {tmp} WHERE Key_name = 'PRIMARY'"))
             .await
             .map_err(|e| Error::mysql("reading a replayed definition's key", e))?;
@@ -107,7 +114,8 @@ impl ServerReplay {
     }
 
     async fn exec(&mut self, sql: &str) -> Result<()> {
-        self.conn
+        self.conn()
+            .await?
             .query_drop(sql)
             .await
             .map_err(|e| Error::mysql("dropping the replay's temporary table", e))

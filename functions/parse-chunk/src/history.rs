@@ -130,7 +130,7 @@ impl Prefix {
             };
             let mut source =
                 ServerSource::open(&db, run_from, Some(self.to.clone()), self.server_id).await?;
-            let replay = ServerReplay::connect(&db).await?;
+            let replay = ServerReplay::new(&db);
             let mut decoder = Decoder::new(opts)
                 .statements_only()
                 .with_definitions(Box::new(replay), Some(Box::new(committed)));

@@ -58,7 +58,7 @@ pub mod binlog {
         let mut source =
             ServerSource::open(&db, &chunk.from, Some(chunk.to.clone()), chunk.server_id).await?;
         let lookup = InformationSchema::connect(&db).await?;
-        let replay = ServerReplay::connect(&db).await?;
+        let replay = ServerReplay::new(&db);
         let history = StoredHistory::for_chunk(&chunk, deps);
         let mut decoder = Decoder::new(opts)
             .with_lookup(Box::new(lookup))

@@ -61,7 +61,7 @@ async fn record_definition(
     chunk: &Chunk,
     deps: &Deps,
 ) -> Result<Vec<String>> {
-    let replay = binlog_cdc::source::replay::ServerReplay::connect(db).await?;
+    let replay = binlog_cdc::source::replay::ServerReplay::new(db);
     let mut tracker = Tracker::new(Some(Box::new(replay)), None);
     let t = &got.table;
     let known = tracker
