@@ -25,6 +25,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::statement::columns::ColumnEdits;
 use crate::statement::replay::{replay_sql, ReplaySql};
 use crate::statement::{StatementKind, TableStatement};
 
@@ -359,6 +360,115 @@ pub fn rows_unchanged(before: &Known, after: &Known) -> bool {
     b.primary_key == a.primary_key
         && b.columns.len() == a.columns.len()
         && b.columns.iter().zip(&a.columns).all(|(x, y)| same(x, y))
+}
+
+/// How the rows a consumer holds follow an ALTER that only adds and drops
+/// columns: each added column with the value every existing row now has,
+/// and the dropped columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnRule {
+    /// By name, sorted (as events write objects).
+    pub added: Vec<(String, serde_json::Value)>,
+    pub dropped: Vec<String>,
+}
+
+/// The rule for `edits` between `before` and `after`, when the definitions
+/// bear it out (the other columns and the key unchanged) and each added
+/// column's value for existing rows is a literal the event can carry: NULL,
+/// or an integer or text default written as a literal; `None` otherwise
+/// (an expression default, another type, an implicit default).
+pub fn column_rule(before: &Known, after: &Known, edits: &ColumnEdits) -> Option<ColumnRule> {
+    let (Known::Defined(b), Known::Defined(a)) = (before, after) else {
+        return None;
+    };
+    let same = |x: &ColumnDefinition, y: &ColumnDefinition| {
+        (
+            &x.name,
+            &x.column_type,
+            x.nullable,
+            &x.charset,
+            &x.collation,
+        ) == (
+            &y.name,
+            &y.column_type,
+            y.nullable,
+            &y.charset,
+            &y.collation,
+        )
+    };
+    let kept_before = b
+        .columns
+        .iter()
+        .filter(|c| !edits.dropped.contains(&c.name));
+    let kept_after = a.columns.iter().filter(|c| !edits.added.contains(&c.name));
+    let kept: Vec<_> = kept_before.zip(kept_after).collect();
+    let counts_match = kept.len() + edits.dropped.len() == b.columns.len()
+        && kept.len() + edits.added.len() == a.columns.len();
+    if b.primary_key != a.primary_key || !counts_match || !kept.iter().all(|(x, y)| same(x, y)) {
+        return None;
+    }
+    let mut added = Vec::with_capacity(edits.added.len());
+    for name in &edits.added {
+        let c = a.columns.iter().find(|c| &c.name == name)?;
+        added.push((name.clone(), existing_value(c, &a.create_table)?));
+    }
+    added.sort_by(|x, y| x.0.cmp(&y.0));
+    Some(ColumnRule {
+        added,
+        dropped: edits.dropped.clone(),
+    })
+}
+
+/// What existing rows hold in a column just added: its default, when it is
+/// a literal of an integer or text type (as an event writes such a value).
+fn existing_value(c: &ColumnDefinition, create_table: &str) -> Option<serde_json::Value> {
+    let Some(default) = &c.default else {
+        // No default on a nullable column: NULL. (A NOT NULL column without
+        // one gets the type's implicit default: not carried.)
+        return c.nullable.then_some(serde_json::Value::Null);
+    };
+    if c.extra.contains("DEFAULT_GENERATED") || !default_is_literal(&c.name, create_table) {
+        return None;
+    }
+    let t = c.column_type.to_ascii_lowercase();
+    let base = t.split(['(', ' ']).next().unwrap_or("");
+    match base {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => {
+            let n: serde_json::Number = default.parse().ok()?;
+            Some(serde_json::Value::Number(n))
+        }
+        // CHAR loses its trailing spaces, as its events print it.
+        "char" if c.charset.as_deref() != Some("binary") => {
+            Some(default.trim_end_matches(' ').into())
+        }
+        "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum"
+            if c.charset.as_deref() != Some("binary") =>
+        {
+            Some(default.clone().into())
+        }
+        _ => None,
+    }
+}
+
+/// Whether `SHOW CREATE TABLE` writes the column's default as a literal (a
+/// quoted string, or a bare number), not an expression (MariaDB prints
+/// both unquoted in SHOW COLUMNS).
+fn default_is_literal(column: &str, create_table: &str) -> bool {
+    let head = format!("`{}` ", column.replace('`', "``"));
+    let Some(line) = create_table
+        .lines()
+        .find(|l| l.trim_start().starts_with(&head))
+    else {
+        return false;
+    };
+    let Some((_, after)) = line.split_once(" DEFAULT ") else {
+        return false;
+    };
+    after.starts_with('\'')
+        || after
+            .split([' ', ','])
+            .next()
+            .is_some_and(|n| !n.is_empty() && n.parse::<f64>().is_ok())
 }
 
 /// `CREATE [TEMPORARY] TABLE `x` (...` with the name `table` instead (and

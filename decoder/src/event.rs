@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::decode::RowImage;
-use crate::definition::TableDefinition;
+use crate::definition::{ColumnRule, TableDefinition};
 use crate::json;
 use crate::schema::TableMeta;
 use crate::statement::StatementKind;
@@ -254,6 +254,8 @@ pub struct StatementRef<'a> {
     pub snapshot_needed: bool,
     /// The table's definition after the statement, when known.
     pub definition: Option<&'a TableDefinition>,
+    /// An ALTER that only added and dropped columns: how held rows follow.
+    pub columns: Option<&'a ColumnRule>,
     /// The statement as logged.
     pub statement: &'a str,
     pub timestamp: u32,
@@ -267,6 +269,25 @@ pub struct StatementRef<'a> {
 /// like a row event's.
 pub fn write_statement(ev: &StatementRef<'_>, out: &mut Vec<u8>) {
     out.push(b'{');
+    if let Some(rule) = ev.columns {
+        out.extend_from_slice(b"\"columnsAdded\":{");
+        for (i, (name, value)) in rule.added.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::write_str(out, name);
+            out.push(b':');
+            out.extend_from_slice(value.to_string().as_bytes());
+        }
+        out.extend_from_slice(b"},\"columnsDropped\":[");
+        for (i, name) in rule.dropped.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::write_str(out, name);
+        }
+        out.extend_from_slice(b"],");
+    }
     if let Some(d) = ev.definition {
         out.extend_from_slice(b"\"definition\":");
         // A definition's fields are declared in sorted order; writing into

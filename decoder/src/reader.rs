@@ -15,7 +15,7 @@ use mysql_common::binlog::events::{FormatDescriptionEvent, QueryEvent, TableMapE
 use serde::Serialize;
 
 use crate::decode::{self, Bytes, ColumnError, RowImage};
-use crate::definition::{self, Baseline, Known, Replayer, Session, Tracker, Version};
+use crate::definition::{self, Baseline, ColumnRule, Known, Replayer, Session, Tracker, Version};
 use crate::error::{Error, Result};
 use crate::event::{self, EventWriter, RowKind, RowRef, StatementRef, View};
 use crate::filter::TableFilter;
@@ -304,11 +304,8 @@ impl Decoder {
                         _ => None,
                     };
                     let after = self.definitions.apply(&t, sql, &session).await?;
-                    // An ALTER that left every column and the key as they
-                    // were (an index, a default) changed no row.
-                    let rows_kept = t.kind == StatementKind::Alter
-                        && matches!((&before, after.first()), (Some(b), Some(a)) if definition::rows_unchanged(b, a));
-                    self.process_table_statement(ev, &t, &after, rows_kept, sql, sink)
+                    let rows = rows_after(&t, sql, before.as_ref(), after.first());
+                    self.process_table_statement(ev, &t, &after, &rows, sql, sink)
                 }
                 Classified::Skipped => {
                     self.stats.skipped_statements += 1;
@@ -367,7 +364,7 @@ impl Decoder {
         ev: &SourceEvent,
         st: &TableStatement,
         after: &[Known],
-        rows_kept: bool,
+        rows: &RowsAfter,
         sql: &[u8],
         sink: &mut K,
     ) -> Result<()> {
@@ -390,7 +387,12 @@ impl Decoder {
                     table,
                     renamed_to: t.renamed_to.as_ref().map(|(s, n)| (s.as_str(), n.as_str())),
                     // A table renamed into the set: its rows were never streamed.
-                    snapshot_needed: (kind.needs_snapshot() && !rows_kept) || !old_kept,
+                    snapshot_needed: (kind.needs_snapshot() && *rows == RowsAfter::NotCarried)
+                        || !old_kept,
+                    columns: match rows {
+                        RowsAfter::Columns(rule) => Some(rule),
+                        _ => None,
+                    },
                     definition: match after {
                         Known::Defined(d) => Some(d),
                         _ => None,
@@ -858,6 +860,39 @@ fn inflate(src: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// What an ALTER did to the rows a consumer holds, as far as its event can
+/// say.
+#[derive(Debug, PartialEq)]
+enum RowsAfter {
+    /// Nothing: every column and the key are as they were (an index, a
+    /// default).
+    Unchanged,
+    /// Columns added (with the value each existing row has) and dropped.
+    Columns(ColumnRule),
+    /// Not carried by the stream (or not an ALTER).
+    NotCarried,
+}
+
+fn rows_after(
+    st: &TableStatement,
+    sql: &[u8],
+    before: Option<&Known>,
+    after: Option<&Known>,
+) -> RowsAfter {
+    let (Some(b), Some(a)) = (before, after) else {
+        return RowsAfter::NotCarried;
+    };
+    if st.kind != StatementKind::Alter {
+        RowsAfter::NotCarried
+    } else if definition::rows_unchanged(b, a) {
+        RowsAfter::Unchanged
+    } else {
+        statement::columns::column_edits(sql, st)
+            .and_then(|edits| definition::column_rule(b, a, &edits))
+            .map_or(RowsAfter::NotCarried, RowsAfter::Columns)
+    }
 }
 
 /// The session settings a statement was logged with, from its status

@@ -10,9 +10,11 @@
 //!   held under the name stay: only `IF NOT EXISTS` can name a table that
 //!   exists); `replace` and `truncate` empty it; `drop` removes it;
 //!   `drop-database` removes every table of the schema; with `newSchema`
-//!   and `newTable` (a rename) the rows move to the new name. With
-//!   `snapshotNeeded` the table's rows are removed and marked as needing a
-//!   snapshot: its `SnapshotRowEvent`s (and later changes) bring them back.
+//!   and `newTable` (a rename) the rows move to the new name; with
+//!   `columnsAdded`/`columnsDropped` every held row gains each added column
+//!   with its value and loses each dropped one. With `snapshotNeeded` the
+//!   table's rows are removed and marked as needing a snapshot: its
+//!   `SnapshotRowEvent`s (and later changes) bring them back.
 //!
 //! A statement about a rename is listed under both names: it is applied
 //! once.
@@ -105,6 +107,20 @@ impl Replica {
             }
             _ => name,
         };
+        if let Some(added) = e.get("columnsAdded").and_then(Value::as_object) {
+            let dropped = e["columnsDropped"].as_array().cloned().unwrap_or_default();
+            for row in self.tables.entry(name.clone()).or_default().values_mut() {
+                let Some(row) = row.as_object_mut() else {
+                    continue;
+                };
+                for column in &dropped {
+                    row.remove(column.as_str().unwrap_or_default());
+                }
+                for (column, value) in added {
+                    row.insert(column.clone(), value.clone());
+                }
+            }
+        }
         if e["snapshotNeeded"] == true {
             if e.get("table").is_some() {
                 self.tables.insert(name.clone(), BTreeMap::new());
@@ -165,6 +181,7 @@ pub async fn select_rows(url: &str, table: &str) -> Vec<Value> {
                         let s = String::from_utf8(b.clone()).expect("utf8");
                         s.parse::<u64>()
                             .map(Value::from)
+                            .or_else(|_| s.parse::<i64>().map(Value::from))
                             .unwrap_or(Value::String(s))
                     }
                     other => panic!("unexpected {other:?}"),

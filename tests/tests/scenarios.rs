@@ -88,7 +88,11 @@ async fn keys_transactions_and_schema_changes() {
     };
     assert_eq!(names(statements[2]), [json!("a"), json!("w"), json!("b")]);
     assert_eq!(statements[2]["definition"]["primaryKey"], json!(["b", "a"]));
-    assert_eq!(statements[2]["snapshotNeeded"], true);
+    // A column added with a literal default and one dropped: the event says
+    // what held rows become, no snapshot.
+    assert_eq!(statements[2]["columnsAdded"], json!({"w": "new"}));
+    assert_eq!(statements[2]["columnsDropped"], json!(["v"]));
+    assert_eq!(statements[2]["snapshotNeeded"], false);
 }
 
 #[tokio::test]

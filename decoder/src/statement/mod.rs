@@ -15,6 +15,7 @@
 //! skipped, and executable comments (`/*! ... */`, MariaDB's `/*M! ... */`)
 //! are read as code, as the server reads them.
 
+pub mod columns;
 pub mod replay;
 mod tokens;
 
