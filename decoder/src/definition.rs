@@ -342,34 +342,37 @@ pub fn rows_unchanged(before: &Known, after: &Known) -> bool {
     let (Known::Defined(b), Known::Defined(a)) = (before, after) else {
         return false;
     };
-    let same = |x: &ColumnDefinition, y: &ColumnDefinition| {
-        (
-            &x.name,
-            &x.column_type,
-            x.nullable,
-            &x.charset,
-            &x.collation,
-        ) == (
-            &y.name,
+    b.primary_key == a.primary_key
+        && b.columns.len() == a.columns.len()
+        && b.columns
+            .iter()
+            .zip(&a.columns)
+            .all(|(x, y)| same_column(x, y, &x.name))
+}
+
+/// Whether `x`, named `x_name` now, holds its values as `y` does: the same
+/// name, type, nullability, character set and collation.
+fn same_column(x: &ColumnDefinition, y: &ColumnDefinition, x_name: &str) -> bool {
+    (x_name, &x.column_type, x.nullable, &x.charset, &x.collation)
+        == (
+            y.name.as_str(),
             &y.column_type,
             y.nullable,
             &y.charset,
             &y.collation,
         )
-    };
-    b.primary_key == a.primary_key
-        && b.columns.len() == a.columns.len()
-        && b.columns.iter().zip(&a.columns).all(|(x, y)| same(x, y))
 }
 
-/// How the rows a consumer holds follow an ALTER that only adds and drops
-/// columns: each added column with the value every existing row now has,
-/// and the dropped columns.
+/// How the rows a consumer holds follow an ALTER that only adds, drops and
+/// renames columns: the dropped columns, the renamed ones (values kept),
+/// and each added column with the value every existing row now has.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnRule {
     /// By name, sorted (as events write objects).
     pub added: Vec<(String, serde_json::Value)>,
     pub dropped: Vec<String>,
+    /// `(old, new)`, sorted by old name.
+    pub renamed: Vec<(String, String)>,
 }
 
 /// The rule for `edits` between `before` and `after`, when the definitions
@@ -381,21 +384,27 @@ pub fn column_rule(before: &Known, after: &Known, edits: &ColumnEdits) -> Option
     let (Known::Defined(b), Known::Defined(a)) = (before, after) else {
         return None;
     };
-    let same = |x: &ColumnDefinition, y: &ColumnDefinition| {
-        (
-            &x.name,
-            &x.column_type,
-            x.nullable,
-            &x.charset,
-            &x.collation,
-        ) == (
-            &y.name,
-            &y.column_type,
-            y.nullable,
-            &y.charset,
-            &y.collation,
-        )
+    // A column is named once: a statement that drops, adds or renames the
+    // same name twice is left to a snapshot.
+    let mut names: Vec<&String> = edits.added.iter().chain(&edits.dropped).collect();
+    names.extend(
+        edits
+            .renamed
+            .iter()
+            .filter(|(o, n)| o != n)
+            .flat_map(|(o, n)| [o, n]),
+    );
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    if names.len() != count {
+        return None;
+    }
+    let new_name = |old: &String| -> String {
+        let renamed = edits.renamed.iter().find(|(o, _)| o == old);
+        renamed.map_or(old, |(_, n)| n).clone()
     };
+    let same = |x: &ColumnDefinition, y: &ColumnDefinition| same_column(x, y, &new_name(&x.name));
     let kept_before = b
         .columns
         .iter()
@@ -413,9 +422,17 @@ pub fn column_rule(before: &Known, after: &Known, edits: &ColumnEdits) -> Option
         added.push((name.clone(), existing_value(c, &a.create_table)?));
     }
     added.sort_by(|x, y| x.0.cmp(&y.0));
+    let mut renamed: Vec<(String, String)> = edits
+        .renamed
+        .iter()
+        .filter(|(o, n)| o != n)
+        .cloned()
+        .collect();
+    renamed.sort();
     Some(ColumnRule {
         added,
         dropped: edits.dropped.clone(),
+        renamed,
     })
 }
 

@@ -286,7 +286,16 @@ pub fn write_statement(ev: &StatementRef<'_>, out: &mut Vec<u8>) {
             }
             json::write_str(out, name);
         }
-        out.extend_from_slice(b"],");
+        out.extend_from_slice(b"],\"columnsRenamed\":{");
+        for (i, (old, new)) in rule.renamed.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::write_str(out, old);
+            out.push(b':');
+            json::write_str(out, new);
+        }
+        out.extend_from_slice(b"},");
     }
     if let Some(d) = ev.definition {
         out.extend_from_slice(b"\"definition\":");

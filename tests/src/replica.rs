@@ -11,8 +11,9 @@
 //!   exists); `replace` and `truncate` empty it; `drop` removes it;
 //!   `drop-database` removes every table of the schema; with `newSchema`
 //!   and `newTable` (a rename) the rows move to the new name; with
-//!   `columnsAdded`/`columnsDropped` every held row gains each added column
-//!   with its value and loses each dropped one. With `snapshotNeeded` the
+//!   `columnsAdded`/`columnsDropped`/`columnsRenamed` every held row loses
+//!   each dropped column, renames each renamed one (its value kept) and
+//!   gains each added column with its value. With `snapshotNeeded` the
 //!   table's rows are removed and marked as needing a snapshot: its
 //!   `SnapshotRowEvent`s (and later changes) bring them back.
 //!
@@ -109,12 +110,18 @@ impl Replica {
         };
         if let Some(added) = e.get("columnsAdded").and_then(Value::as_object) {
             let dropped = e["columnsDropped"].as_array().cloned().unwrap_or_default();
+            let renamed = e["columnsRenamed"].as_object().cloned().unwrap_or_default();
             for row in self.tables.entry(name.clone()).or_default().values_mut() {
                 let Some(row) = row.as_object_mut() else {
                     continue;
                 };
                 for column in &dropped {
                     row.remove(column.as_str().unwrap_or_default());
+                }
+                for (old, new) in &renamed {
+                    if let Some(v) = row.remove(old) {
+                        row.insert(new.as_str().unwrap_or_default().to_string(), v);
+                    }
                 }
                 for (column, value) in added {
                     row.insert(column.clone(), value.clone());

@@ -6,17 +6,21 @@
 use super::tokens::{tokenize, Tok, Token};
 use super::{clauses, StatementKind, TableStatement};
 
-/// The columns an ALTER TABLE adds and drops, in its order.
+/// The columns an ALTER TABLE adds, drops and renames, in its order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ColumnEdits {
     pub added: Vec<String>,
     pub dropped: Vec<String>,
+    /// `(old, new)`: RENAME COLUMN, CHANGE (and MODIFY, as `(c, c)`): the
+    /// definitions then say whether anything but the name changed.
+    pub renamed: Vec<(String, String)>,
 }
 
 /// `Some` when every clause of `sql` (an ALTER TABLE classified as `st`)
-/// adds one column, drops one, adds or drops an index, or only says how the
-/// server runs it; `None` for anything else (a rename, a change, a modify,
-/// a key, a partition, a column list in parentheses).
+/// adds one column, drops one, renames, changes or modifies one, adds or
+/// drops an index, or only says how the server runs it; `None` for
+/// anything else (a key, a partition, a table rename, a column list in
+/// parentheses).
 pub fn column_edits(sql: &[u8], st: &TableStatement) -> Option<ColumnEdits> {
     let (_, name_end) = st.name_span?;
     if st.kind != StatementKind::Alter {
@@ -42,6 +46,21 @@ pub fn column_edits(sql: &[u8], st: &TableStatement) -> Option<ColumnEdits> {
                 if let Some(name) = edit_target(c, &["INDEX", "KEY"])? {
                     edits.dropped.push(name);
                 }
+            }
+            // RENAME COLUMN old TO new
+            "RENAME" if word(c, 1) == "COLUMN" && word(c, 3) == "TO" => {
+                edits.renamed.push((name(c, 2)?, name(c, 4)?));
+            }
+            // CHANGE [COLUMN] old new definition, MODIFY [COLUMN] c definition
+            "CHANGE" | "MODIFY" => {
+                let at = if word(c, 1) == "COLUMN" { 2 } else { 1 };
+                let old = name(c, at)?;
+                let new = if word(c, 0) == "CHANGE" {
+                    name(c, at + 1)?
+                } else {
+                    old.clone()
+                };
+                edits.renamed.push((old, new));
             }
             _ => return None,
         }
@@ -79,6 +98,14 @@ fn edit_target(c: &[Token], indexes: &[&str]) -> Option<Option<String>> {
     }
 }
 
+fn name(c: &[Token], i: usize) -> Option<String> {
+    match c.get(i).map(|t| &t.tok)? {
+        Tok::Word { raw, .. } => Some(raw.clone()),
+        Tok::Quoted(name) => Some(name.clone()),
+        _ => None,
+    }
+}
+
 fn word(c: &[Token], i: usize) -> &str {
     match c.get(i).map(|t| &t.tok) {
         Some(Tok::Word { upper, .. }) => upper,
@@ -102,6 +129,7 @@ mod tests {
         Some(ColumnEdits {
             added: added.iter().map(|s| s.to_string()).collect(),
             dropped: dropped.iter().map(|s| s.to_string()).collect(),
+            renamed: Vec::new(),
         })
     }
 
@@ -119,10 +147,24 @@ mod tests {
             edits("ALTER TABLE t ADD COLUMN IF NOT EXISTS c INT, DROP COLUMN IF EXISTS d"),
             added_dropped(&["c"], &["d"])
         );
+        let renamed = |pairs: &[(&str, &str)]| {
+            Some(ColumnEdits {
+                renamed: pairs
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            edits("ALTER TABLE t CHANGE v vv INT"),
+            renamed(&[("v", "vv")])
+        );
+        assert_eq!(
+            edits("ALTER TABLE t RENAME COLUMN a TO `b`, MODIFY COLUMN c BIGINT"),
+            renamed(&[("a", "b"), ("c", "c")])
+        );
         for sql in [
-            "ALTER TABLE t CHANGE v vv INT",
-            "ALTER TABLE t RENAME COLUMN a TO b",
-            "ALTER TABLE t MODIFY a BIGINT",
             "ALTER TABLE t ADD PRIMARY KEY (a)",
             "ALTER TABLE t DROP PRIMARY KEY",
             "ALTER TABLE t ADD COLUMN (a INT, b INT)",
