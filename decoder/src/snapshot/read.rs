@@ -579,16 +579,42 @@ async fn watermark(conn: &mut Conn, server_id: u32, mark: &str) -> Result<()> {
          ON DUPLICATE KEY UPDATE mark = VALUES(mark), at = VALUES(at)",
         quote(SIGNAL_SCHEMA)
     );
-    match conn.query_drop(&write).await {
+    match write_retrying_deadlocks(conn, &write).await {
         Err(mysql_async::Error::Server(e))
             if matches!(e.code, server_codes::ER_NO_SUCH_TABLE | server_codes::ER_BAD_DB_ERROR) =>
         {
             create_signal_table(conn).await?;
-            conn.query_drop(&write)
+            write_retrying_deadlocks(conn, &write)
                 .await
                 .map_err(|e| Error::mysql("writing the snapshot's watermark", e))
         }
         other => other.map_err(|e| Error::mysql(format!("writing the snapshot's watermark into {SIGNAL_SCHEMA}.{SIGNAL_TABLE} (init-db creates it and grants INSERT, UPDATE on it)"), e)),
+    }
+}
+
+/// Concurrent ranges' watermark writes (an INSERT ... ON DUPLICATE KEY
+/// UPDATE each, of its own row) can deadlock on MySQL's gap locks; the
+/// write is idempotent, so it is tried again a few times before the
+/// deadlock is the range's (transient) error.
+async fn write_retrying_deadlocks(
+    conn: &mut Conn,
+    write: &str,
+) -> std::result::Result<(), mysql_async::Error> {
+    let mut attempt = 0u64;
+    loop {
+        match conn.query_drop(write).await {
+            Err(mysql_async::Error::Server(e))
+                if attempt < 4
+                    && matches!(
+                        e.code,
+                        server_codes::ER_LOCK_DEADLOCK | server_codes::ER_LOCK_WAIT_TIMEOUT
+                    ) =>
+            {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+            }
+            other => return other,
+        }
     }
 }
 
