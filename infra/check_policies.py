@@ -28,6 +28,9 @@ WILDCARD_RESOURCES = {
     # parse-chunk writes, fan-out reads and commit deletes one object per
     # table and chunk, named after run ids that exist only at run time.
     '{"Fn::Sub": "${OutputBucket.Arn}/${Prefix}staging/*"}': "staged parts of any run",
+    # parse-chunk reads the schema history of whichever table a statement
+    # names: any table name.
+    '{"Fn::Sub": "${OutputBucket.Arn}/${Prefix}schemas/*"}': "schema history of any table",
     # fan-out writes {schema}/{table}/... and all/...: any table name.
     # The checkpoint and serverId.json are carved out by an explicit Deny.
     '{"Fn::Sub": "${OutputBucket.Arn}/${Prefix}*"}': "per-table outputs of any table",
