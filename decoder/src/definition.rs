@@ -94,6 +94,11 @@ pub struct Session {
     pub explicit_defaults_for_timestamp: Option<bool>,
 }
 
+/// A row that existed before a statement, as the statement left it: each
+/// column's value as an event writes it, by name (see
+/// [`Replayer::existing_row`]).
+pub type ExistingRow = Vec<(String, serde_json::Value)>;
+
 /// What a replay gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -116,6 +121,18 @@ pub trait Replayer: Send {
         session: &'a Session,
         steps: &'a [String],
     ) -> BoxFuture<'a, Result<Outcome>>;
+
+    /// Replays `steps` (the definition before, then the statement) with one
+    /// row inserted between them, every column at its default, and reads
+    /// that row after the statement: what a row that existed before holds
+    /// in a column the statement added with a constant default. `None` when
+    /// the server refuses a step.
+    fn existing_row<'a>(
+        &'a mut self,
+        schema: &'a str,
+        session: &'a Session,
+        steps: &'a [String],
+    ) -> BoxFuture<'a, Result<Option<ExistingRow>>>;
 }
 
 /// Where a table's definition comes from when the stream has not shown it:
@@ -287,44 +304,10 @@ impl Tracker {
             ));
         };
         let tmp = replayer.temporary(schema);
-        let mut steps = Vec::new();
-        let before = match before {
-            None => None,
-            Some(Known::Defined(d)) => {
-                steps.push(d.create_table.clone());
-                Some(d)
-            }
-            Some(other) => return Ok(other),
+        let steps = match plan(&tmp, schema, before, sql, st) {
+            Plan::Run(steps) => steps,
+            Plan::Known(k) => return Ok(k),
         };
-        // The definition before, recreated as the temporary table.
-        if let Some(first) = steps.first_mut() {
-            match crate::statement::classify(first.as_bytes(), schema) {
-                crate::statement::Classified::Table(create) => {
-                    match replay_sql(first.as_bytes(), &create, &tmp) {
-                        ReplaySql::Run(s) => *first = s,
-                        _ => {
-                            return Ok(Known::Unknown(
-                                "its stored definition does not read back".into(),
-                            ))
-                        }
-                    }
-                }
-                crate::statement::Classified::Skipped => {
-                    return Ok(Known::Unknown(
-                        "its stored definition does not read back".into(),
-                    ))
-                }
-            }
-        }
-        match replay_sql(sql, st, &tmp) {
-            ReplaySql::Run(s) => steps.push(s),
-            ReplaySql::Unchanged => {
-                if let Some(d) = before {
-                    return Ok(Known::Defined(d));
-                }
-            }
-            ReplaySql::Cannot(why) => return Ok(Known::Unknown(why.to_string())),
-        }
         Ok(match replayer.replay(schema, session, &steps).await? {
             Outcome::Defined(d) => Known::Defined(Arc::new(d)),
             Outcome::Refused(why) => {
@@ -332,6 +315,73 @@ impl Tracker {
             }
         })
     }
+
+    /// What a row of the first table `st` touches, existing before it (whose
+    /// definition was `before`), holds after it (see
+    /// [`Replayer::existing_row`]); `None` when that cannot be known here.
+    pub async fn existing_row(
+        &mut self,
+        st: &TableStatement,
+        sql: &[u8],
+        session: &Session,
+        before: &Known,
+    ) -> Result<Option<ExistingRow>> {
+        let (Some(replayer), Some(t)) = (self.replayer.as_mut(), st.tables.first()) else {
+            return Ok(None);
+        };
+        let tmp = replayer.temporary(&t.schema);
+        match plan(&tmp, &t.schema, Some(before.clone()), sql, st) {
+            Plan::Run(steps) if steps.len() == 2 => {
+                replayer.existing_row(&t.schema, session, &steps).await
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// How a statement's definition is found: by these steps on the temporary
+/// table, or without a replay.
+enum Plan {
+    Run(Vec<String>),
+    Known(Known),
+}
+
+/// The steps that replay `sql` (classified as `st`) on `tmp`, a copy of
+/// `before` (`None`: a CREATE, replayed alone).
+fn plan(tmp: &str, schema: &str, before: Option<Known>, sql: &[u8], st: &TableStatement) -> Plan {
+    let unreadable = || {
+        Plan::Known(Known::Unknown(
+            "its stored definition does not read back".into(),
+        ))
+    };
+    let mut steps = Vec::new();
+    let before = match before {
+        None => None,
+        Some(Known::Defined(d)) => {
+            // The definition before, recreated as the temporary table.
+            let crate::statement::Classified::Table(create) =
+                crate::statement::classify(d.create_table.as_bytes(), schema)
+            else {
+                return unreadable();
+            };
+            let ReplaySql::Run(first) = replay_sql(d.create_table.as_bytes(), &create, tmp) else {
+                return unreadable();
+            };
+            steps.push(first);
+            Some(d)
+        }
+        Some(other) => return Plan::Known(other),
+    };
+    match replay_sql(sql, st, tmp) {
+        ReplaySql::Run(s) => steps.push(s),
+        ReplaySql::Unchanged => {
+            if let Some(d) = before {
+                return Plan::Known(Known::Defined(d));
+            }
+        }
+        ReplaySql::Cannot(why) => return Plan::Known(Known::Unknown(why.to_string())),
+    }
+    Plan::Run(steps)
 }
 
 /// Whether a table's rows are the same under `after` as under `before`:
@@ -377,10 +427,15 @@ pub struct ColumnRule {
 
 /// The rule for `edits` between `before` and `after`, when the definitions
 /// bear it out (the other columns and the key unchanged) and each added
-/// column's value for existing rows is a literal the event can carry: NULL,
-/// or an integer or text default written as a literal; `None` otherwise
-/// (an expression default, another type, an implicit default).
-pub fn column_rule(before: &Known, after: &Known, edits: &ColumnEdits) -> Option<ColumnRule> {
+/// column holds one value in every existing row, read from `existing` (a
+/// row that existed before, as the server left it); `None` otherwise (an
+/// expression default, an auto-increment or generated column, a TIMESTAMP).
+pub fn column_rule(
+    before: &Known,
+    after: &Known,
+    edits: &ColumnEdits,
+    existing: Option<&ExistingRow>,
+) -> Option<ColumnRule> {
     let (Known::Defined(b), Known::Defined(a)) = (before, after) else {
         return None;
     };
@@ -419,7 +474,7 @@ pub fn column_rule(before: &Known, after: &Known, edits: &ColumnEdits) -> Option
     let mut added = Vec::with_capacity(edits.added.len());
     for name in &edits.added {
         let c = a.columns.iter().find(|c| &c.name == name)?;
-        added.push((name.clone(), existing_value(c, &a.create_table)?));
+        added.push((name.clone(), existing_value(c, &a.create_table, existing)?));
     }
     added.sort_by(|x, y| x.0.cmp(&y.0));
     let mut renamed: Vec<(String, String)> = edits
@@ -436,39 +491,45 @@ pub fn column_rule(before: &Known, after: &Known, edits: &ColumnEdits) -> Option
     })
 }
 
-/// What existing rows hold in a column just added: its default, when it is
-/// a literal of an integer or text type (as an event writes such a value).
-fn existing_value(c: &ColumnDefinition, create_table: &str) -> Option<serde_json::Value> {
-    let Some(default) = &c.default else {
-        // No default on a nullable column: NULL. (A NOT NULL column without
-        // one gets the type's implicit default: not carried.)
-        return c.nullable.then_some(serde_json::Value::Null);
-    };
-    if c.extra.contains("DEFAULT_GENERATED") || !default_is_literal(&c.name, create_table) {
+/// What existing rows hold in a column just added, when it is one value
+/// for all of them: NULL for a nullable column without a default, else the
+/// value the server gave `existing` (a constant default: a literal, or the
+/// type's implicit one for a NOT NULL column without a default).
+fn existing_value(
+    c: &ColumnDefinition,
+    create_table: &str,
+    existing: Option<&ExistingRow>,
+) -> Option<serde_json::Value> {
+    let extra = c.extra.to_ascii_lowercase();
+    // A value per row: numbered, computed from the row, or an expression
+    // (`DEFAULT_GENERATED` is MySQL's mark; MariaDB's shows in the CREATE).
+    let per_row = [
+        "auto_increment",
+        "generated",
+        "virtual",
+        "stored",
+        "persistent",
+    ]
+    .iter()
+    .any(|w| extra.contains(w))
+        || (c.default.is_some() && !default_is_literal(&c.name, create_table));
+    // A TIMESTAMP's literal default is read in the session's time zone,
+    // which the replay does not have.
+    let timestamp = c.column_type.to_ascii_lowercase().starts_with("timestamp");
+    if per_row || timestamp {
         return None;
     }
-    let t = c.column_type.to_ascii_lowercase();
-    let base = t.split(['(', ' ']).next().unwrap_or("");
-    match base {
-        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => {
-            let n: serde_json::Number = default.parse().ok()?;
-            Some(serde_json::Value::Number(n))
-        }
-        // CHAR loses its trailing spaces, as its events print it.
-        "char" if c.charset.as_deref() != Some("binary") => {
-            Some(default.trim_end_matches(' ').into())
-        }
-        "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum"
-            if c.charset.as_deref() != Some("binary") =>
-        {
-            Some(default.clone().into())
-        }
-        _ => None,
+    if c.default.is_none() && c.nullable {
+        return Some(serde_json::Value::Null);
     }
+    existing?
+        .iter()
+        .find(|(name, _)| name == &c.name)
+        .map(|(_, v)| v.clone())
 }
 
 /// Whether `SHOW CREATE TABLE` writes the column's default as a literal (a
-/// quoted string, or a bare number), not an expression (MariaDB prints
+/// quoted string, a bit or hex literal, or a bare number), not an expression (MariaDB prints
 /// both unquoted in SHOW COLUMNS).
 fn default_is_literal(column: &str, create_table: &str) -> bool {
     let head = format!("`{}` ", column.replace('`', "``"));
@@ -481,7 +542,10 @@ fn default_is_literal(column: &str, create_table: &str) -> bool {
     let Some((_, after)) = line.split_once(" DEFAULT ") else {
         return false;
     };
-    after.starts_with('\'')
+    // A quoted string, a bit or hex literal (`b'101'`), or a number.
+    ["'", "b'", "x'", "B'", "X'"]
+        .iter()
+        .any(|q| after.starts_with(q))
         || after
             .split([' ', ','])
             .next()

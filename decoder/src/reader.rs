@@ -15,7 +15,9 @@ use mysql_common::binlog::events::{FormatDescriptionEvent, QueryEvent, TableMapE
 use serde::Serialize;
 
 use crate::decode::{self, Bytes, ColumnError, RowImage};
-use crate::definition::{self, Baseline, ColumnRule, Known, Replayer, Session, Tracker, Version};
+use crate::definition::{
+    self, Baseline, ColumnRule, ExistingRow, Known, Replayer, Session, Tracker, Version,
+};
 use crate::error::{Error, Result};
 use crate::event::{self, EventWriter, RowKind, RowRef, StatementRef, View};
 use crate::filter::TableFilter;
@@ -23,6 +25,7 @@ use crate::gtid::GtidTrail;
 use crate::position::BinlogPosition;
 use crate::schema::{SchemaLookup, TableMeta};
 use crate::source::{guarded, types, EventSource, SourceEvent};
+use crate::statement::columns::ColumnEdits;
 use crate::statement::{self, Classified, StatementKind, TableStatement, Touched};
 
 /// Receives each row's change event, and each statement's.
@@ -304,7 +307,24 @@ impl Decoder {
                         _ => None,
                     };
                     let after = self.definitions.apply(&t, sql, &session).await?;
-                    let rows = rows_after(&t, sql, before.as_ref(), after.first());
+                    let edits = match t.kind {
+                        StatementKind::Alter => statement::columns::column_edits(sql, &t),
+                        _ => None,
+                    };
+                    // What a row already there holds in the added columns.
+                    let existing = match (&edits, &before) {
+                        (Some(e), Some(b)) if !e.added.is_empty() => {
+                            self.definitions.existing_row(&t, sql, &session, b).await?
+                        }
+                        _ => None,
+                    };
+                    let rows = rows_after(
+                        t.kind == StatementKind::Alter,
+                        before.as_ref(),
+                        after.first(),
+                        edits.as_ref(),
+                        existing.as_ref(),
+                    );
                     self.process_table_statement(ev, &t, &after, &rows, sql, sink)
                 }
                 Classified::Skipped => {
@@ -369,7 +389,8 @@ impl Decoder {
         sink: &mut K,
     ) -> Result<()> {
         let kind = st.kind;
-        let statement = String::from_utf8_lossy(sql);
+        let text = String::from_utf8_lossy(sql);
+        let statement = statement::redact::redact(&text);
         let position = ev.pos.to_string();
         let timestamp = ev.event.header().timestamp();
         let mut written = false;
@@ -875,22 +896,23 @@ enum RowsAfter {
     NotCarried,
 }
 
+/// An ALTER's effect on rows, from the definitions before and after it,
+/// its column edits and a row that existed before it.
 fn rows_after(
-    st: &TableStatement,
-    sql: &[u8],
+    alter: bool,
     before: Option<&Known>,
     after: Option<&Known>,
+    edits: Option<&ColumnEdits>,
+    existing: Option<&ExistingRow>,
 ) -> RowsAfter {
-    let (Some(b), Some(a)) = (before, after) else {
+    let (true, Some(b), Some(a)) = (alter, before, after) else {
         return RowsAfter::NotCarried;
     };
-    if st.kind != StatementKind::Alter {
-        RowsAfter::NotCarried
-    } else if definition::rows_unchanged(b, a) {
+    if definition::rows_unchanged(b, a) {
         RowsAfter::Unchanged
     } else {
-        statement::columns::column_edits(sql, st)
-            .and_then(|edits| definition::column_rule(b, a, &edits))
+        edits
+            .and_then(|e| definition::column_rule(b, a, e, existing))
             .map_or(RowsAfter::NotCarried, RowsAfter::Columns)
     }
 }

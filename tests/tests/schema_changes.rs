@@ -28,14 +28,15 @@ use binlog_cdc_tests::{MariaDb, TestServer};
 use mysql_async::prelude::*;
 use serde_json::Value;
 
-const PASSWORDS: [&str; 2] = ["Sekr1t-Pa55-7731", "0ther-Pa55-4410"];
+const PASSWORDS: [&str; 3] = ["Sekr1t-Pa55-7731", "0ther-Pa55-4410", "Th1rd-Pa55-9052"];
 
 /// The most statements the concurrent writer runs.
 const WRITES: u64 = 2000;
 
 /// The workload, in rounds; a run follows each round. `{mariadb}` rounds
-/// use MariaDB-only syntax.
-fn rounds(mariadb: bool) -> Vec<String> {
+/// use MariaDB-only syntax; `port` is the server's own (a FEDERATED table
+/// connects to it).
+fn rounds(mariadb: bool, port: u16) -> Vec<String> {
     let mut r = vec![
         "CREATE DATABASE d; CREATE DATABASE e;
          CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20));
@@ -46,6 +47,8 @@ fn rounds(mariadb: bool) -> Vec<String> {
          CREATE TABLE e.a (id INT PRIMARY KEY, v INT);
          CREATE TABLE d.k (id INT PRIMARY KEY, v INT);
          INSERT INTO d.k VALUES (1,1),(2,2),(3,3);
+         CREATE TABLE d.x (id INT PRIMARY KEY, v INT);
+         INSERT INTO d.x VALUES (1,1),(2,2);
          INSERT INTO d.t VALUES (1,'a'),(2,'b'),(3,'c');
          INSERT INTO d.u VALUES (1,'a'),(2,'b');
          INSERT INTO d.p VALUES (1,1),(50,2),(150,3),(250,4);
@@ -77,10 +80,22 @@ fn rounds(mariadb: bool) -> Vec<String> {
          ALTER TABLE d.k RENAME COLUMN s TO s2, CHANGE e e2 ENUM('x','y') DEFAULT 'y'; UPDATE d.k SET s2 = 'z' WHERE id = 9;
          CREATE TABLE d.l LIKE d.u2; INSERT INTO d.l VALUES (1,'l');
          CREATE TABLE d.s AS SELECT * FROM d.u2;
+         ALTER TABLE d.x ADD COLUMN a INT NOT NULL, ADD COLUMN b VARCHAR(5) NOT NULL,
+           ADD COLUMN c DECIMAL(6,2) DEFAULT '1.50', ADD COLUMN dd DATE NOT NULL DEFAULT '2020-01-02',
+           ADD COLUMN en ENUM('p','q') NOT NULL, ADD COLUMN dt DATETIME(3) DEFAULT '2021-03-04 05:06:07.891';
+         INSERT INTO d.x (id, v, a, b) VALUES (3, 3, 4, 'bb'); UPDATE d.x SET c = 9.99 WHERE id = 1;
          ALTER TABLE d.w ADD COLUMN extra INT NOT NULL DEFAULT 3;
          ALTER TABLE d.w ADD COLUMN u VARCHAR(40) DEFAULT (concat('a', 'b'));
          DROP USER 'bob'@'%';"
             .to_string(),
+        // A table statement carrying a password (the connection string a
+        // FEDERATED table takes, here in a comment, which SHOW CREATE TABLE
+        // prints too).
+        format!(
+            "CREATE TABLE d.c (id INT PRIMARY KEY) COMMENT='mysql://app:{}@db.example/d/t';
+             INSERT INTO d.c VALUES (1); ALTER TABLE d.c ADD COLUMN n INT; INSERT INTO d.c VALUES (2, 2);",
+            PASSWORDS[2]
+        ),
         // Several renames in one statement, across schemas, then drops.
         "RENAME TABLE d.l TO d.l2, d.s TO d.s2;
          INSERT INTO d.s2 VALUES (7,'s');
@@ -93,6 +108,15 @@ fn rounds(mariadb: bool) -> Vec<String> {
             .to_string(),
     ];
     if mariadb {
+        // FEDERATED, connecting to this server as a user of its own.
+        r.push(format!(
+            "INSTALL SONAME 'ha_federatedx';
+             CREATE USER 'fed'@'%' IDENTIFIED BY '{pw}'; GRANT SELECT ON d.* TO 'fed'@'%';
+             CREATE TABLE d.f (id INT PRIMARY KEY, v INT) ENGINE=FEDERATED
+               CONNECTION='mysql://fed:{pw}@127.0.0.1:{port}/d/x';
+             DROP TABLE d.f; DROP USER 'fed'@'%';",
+            pw = PASSWORDS[2]
+        ));
         r.push(
             "CREATE OR REPLACE TABLE d.u2 (id INT PRIMARY KEY, n INT); INSERT INTO d.u2 VALUES (1, 1);
              CREATE TABLE IF NOT EXISTS d.u2 (id INT PRIMARY KEY); INSERT INTO d.u2 VALUES (2, 2);"
@@ -239,7 +263,13 @@ async fn statements_keep_the_replica_exact(db: impl TestServer, mariadb: bool, n
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut writes = None;
-    for (i, sql) in rounds(mariadb).iter().enumerate() {
+    let port = db
+        .url()
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|p| p.split(['?', '/']).next()?.parse().ok())
+        .expect("the server's port");
+    for (i, sql) in rounds(mariadb, port).iter().enumerate() {
         db.sql(sql);
         if i == 0 {
             writes = Some(tokio::spawn(writer(db.url(), stop.clone())));
@@ -306,6 +336,9 @@ async fn statements_keep_the_replica_exact(db: impl TestServer, mariadb: bool, n
     // An index and a default change no row, and added, dropped and renamed
     // columns (literal defaults) are carried by the events: no snapshot.
     assert!(!needed.contains(&"d.k".to_string()), "{needed:?}");
+    // Implicit defaults (NOT NULL without one) and literals of other types:
+    // the server's own value for a row that was there.
+    assert!(!needed.contains(&"d.x".to_string()), "{needed:?}");
     let input = RunInput {
         snapshot: Some(needed),
         ..Default::default()
@@ -330,6 +363,34 @@ async fn statements_keep_the_replica_exact(db: impl TestServer, mariadb: bool, n
         rebuilt.sort_by_key(|v| v.to_string());
         let actual = select_rows(&db.url(), table).await;
         assert_eq!(rebuilt, actual, "{table}");
+    }
+
+    // The statements carrying one are there, redacted.
+    let events = committed(&store).await;
+    let redacted: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains("mysql://app:***@"))
+        })
+        .collect();
+    assert!(!redacted.is_empty(), "no redacted statement");
+    let c_defined = events.iter().any(|e| {
+        e["table"] == "c"
+            && e["definition"]["createTable"]
+                .as_str()
+                .is_some_and(|s| s.contains("mysql://app:***@"))
+    });
+    assert!(c_defined, "d.c's definition is not there, redacted");
+    if mariadb {
+        assert!(
+            events.iter().any(|e| e["table"] == "f"
+                && e["statement"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("mysql://fed:***@"))),
+            "the FEDERATED table's statement is not there, redacted"
+        );
     }
 
     // No password anywhere: objects, staged parts, meta.json, log lines.

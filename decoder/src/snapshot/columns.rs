@@ -3,6 +3,7 @@
 //! reads it ([`Read`]), so a queried value is written as the binlog writes it.
 
 use crate::charset::Charset;
+use crate::definition::ColumnDefinition;
 use crate::schema::{parse_labels, ColumnKind, ColumnMeta, TableMeta};
 
 /// How the snapshot's SELECT reads a column, where its plain value is not
@@ -37,6 +38,43 @@ pub struct InfoRow {
     pub datetime_precision: Option<u64>,
     /// Position in the primary key (1-based), if in it.
     pub key_ordinal: Option<u64>,
+}
+
+impl InfoRow {
+    /// The same facts from a column as `SHOW FULL COLUMNS` prints it (a
+    /// temporary table is not in information_schema): `decimal(12,4)`
+    /// gives precision and scale, `datetime(6)` the fraction's digits,
+    /// `bit(3)` the bits.
+    pub fn from_definition(c: &ColumnDefinition) -> Self {
+        let t = c.column_type.to_ascii_lowercase();
+        let data_type = t.split(['(', ' ']).next().unwrap_or("").to_string();
+        let args: Vec<u64> = t
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(inner, _)| {
+                inner
+                    .split(',')
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let arg = |i: usize| args.get(i).copied();
+        let temporal = matches!(data_type.as_str(), "time" | "datetime" | "timestamp");
+        Self {
+            name: c.name.clone(),
+            numeric_precision: if temporal { None } else { arg(0) },
+            numeric_scale: if temporal { None } else { arg(1) },
+            datetime_precision: if temporal {
+                Some(arg(0).unwrap_or(0))
+            } else {
+                None
+            },
+            data_type,
+            column_type: c.column_type.clone(),
+            charset: c.charset.clone(),
+            key_ordinal: None,
+        }
+    }
 }
 
 /// The table as the snapshot reads it: the decoder's metadata (for the
@@ -215,6 +253,38 @@ mod tests {
             datetime_precision: None,
             key_ordinal: key,
         }
+    }
+
+    #[test]
+    fn a_shown_column_type_gives_its_digits() {
+        let shown = |t: &str| {
+            InfoRow::from_definition(&ColumnDefinition {
+                charset: Some("utf8mb4".into()),
+                collation: Some("utf8mb4_general_ci".into()),
+                default: None,
+                extra: String::new(),
+                name: "c".into(),
+                nullable: false,
+                column_type: t.into(),
+            })
+        };
+        let d = shown("decimal(12,4) unsigned");
+        assert_eq!(d.data_type, "decimal");
+        assert_eq!((d.numeric_precision, d.numeric_scale), (Some(12), Some(4)));
+        let t = shown("datetime(6)");
+        assert_eq!(
+            (t.data_type.as_str(), t.datetime_precision),
+            ("datetime", Some(6))
+        );
+        assert_eq!(t.numeric_precision, None);
+        assert_eq!(shown("time").datetime_precision, Some(0));
+        assert_eq!(shown("bit(3)").numeric_precision, Some(3));
+        let e = shown("enum('a','b,c')");
+        assert_eq!(
+            (e.data_type.as_str(), e.column_type.as_str()),
+            ("enum", "enum('a','b,c')")
+        );
+        assert_eq!(shown("int unsigned").data_type, "int");
     }
 
     #[test]

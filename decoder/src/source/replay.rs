@@ -12,8 +12,13 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
 use super::connect::{connect, ConnectOptions};
-use crate::definition::{ColumnDefinition, Outcome, Replayer, Session, TableDefinition};
+use crate::definition::{
+    ColumnDefinition, ExistingRow, Outcome, Replayer, Session, TableDefinition,
+};
 use crate::error::{Error, Result};
+use crate::snapshot::columns::{InfoRow, SnapshotTable};
+use crate::snapshot::encode;
+use crate::statement::redact::redact;
 
 /// The temporary table's name, in the schema of the table replayed.
 const TEMPORARY: &str = "_binlog_cdc_replay";
@@ -57,6 +62,85 @@ impl ServerReplay {
         self.exec(&format!("DROP TEMPORARY TABLE IF EXISTS {tmp}"))
             .await?;
         definition.map(Outcome::Defined)
+    }
+
+    /// [`Replayer::existing_row`]: the steps with a row of defaults
+    /// inserted after the first (`INSERT IGNORE`, so that strict mode gives
+    /// a NOT NULL column without a default its implicit value, as it does
+    /// to the rows an ALTER finds), then that row read as a snapshot reads
+    /// one and written as events write it.
+    async fn existing(
+        &mut self,
+        schema: &str,
+        session: &Session,
+        steps: &[String],
+    ) -> Result<Option<ExistingRow>> {
+        let tmp = quoted(schema, TEMPORARY);
+        let Some((create, statement)) = steps.split_first() else {
+            return Ok(None);
+        };
+        self.exec(&format!("DROP TEMPORARY TABLE IF EXISTS {tmp}"))
+            .await?;
+        if self.set_session(session).await?.is_some() {
+            return Ok(None);
+        }
+        let insert = format!("INSERT IGNORE INTO {tmp} () VALUES ()");
+        let mut run = vec![create.as_str(), insert.as_str()];
+        run.extend(statement.iter().map(String::as_str));
+        for step in run {
+            if let Err(e) = self.conn().await?.query_drop(step).await {
+                return refused_or_err(e, "replaying a table statement").map(|_| None);
+            }
+        }
+        let row = self.read_row(&tmp).await;
+        self.exec(&format!("DROP TEMPORARY TABLE IF EXISTS {tmp}"))
+            .await?;
+        row
+    }
+
+    /// The one row of `tmp`, each column as an event writes it.
+    async fn read_row(&mut self, tmp: &str) -> Result<Option<ExistingRow>> {
+        let definition = self.definition(tmp).await?;
+        let info: Vec<InfoRow> = definition
+            .columns
+            .iter()
+            .map(InfoRow::from_definition)
+            .collect();
+        // Shown types say JSON only on MySQL (MariaDB's is LONGTEXT).
+        let Ok(table) = SnapshotTable::new("", TEMPORARY, &info, false) else {
+            return Ok(None);
+        };
+        let conn = self.conn().await?;
+        // As the snapshot reads rows: stored bytes, TIMESTAMP in UTC; then
+        // the session as the connection began it (utf8mb4 results, the
+        // server's time zone) for the next replay.
+        let read = "SET SESSION character_set_results = binary, time_zone = '+00:00'";
+        conn.query_drop(read)
+            .await
+            .map_err(|e| Error::mysql("reading a replayed row", e))?;
+        let row: Option<Row> = conn
+            .exec_first(format!("SELECT {} FROM {tmp}", table.select_list()), ())
+            .await
+            .map_err(|e| Error::mysql("reading a replayed row", e))?;
+        conn.query_drop("SET SESSION character_set_results = utf8mb4, time_zone = DEFAULT")
+            .await
+            .map_err(|e| Error::mysql("reading a replayed row", e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let values = row.unwrap();
+        let mut out = Vec::with_capacity(values.len());
+        for ((col, read), v) in table.meta.columns.iter().zip(&table.reads).zip(&values) {
+            let mut buf = Vec::new();
+            if encode::value(&col.kind, *read, v, &mut buf).is_err() {
+                return Ok(None);
+            }
+            let Ok(json) = serde_json::from_slice(&buf) else {
+                return Ok(None);
+            };
+            out.push((col.name.clone(), json));
+        }
+        Ok(Some(out))
     }
 
     /// The statement's `sql_mode` and character sets, as logged.
@@ -108,7 +192,9 @@ impl ServerReplay {
         primary.sort();
         Ok(TableDefinition {
             columns,
-            create_table: create.map(|(_, c)| c).unwrap_or_default(),
+            create_table: create
+                .map(|(_, c)| redact(&c).into_owned())
+                .unwrap_or_default(),
             primary_key: primary.into_iter().map(|(_, c)| c).collect(),
         })
     }
@@ -135,6 +221,16 @@ impl Replayer for ServerReplay {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome>> + Send + 'a>> {
         Box::pin(self.run(schema, session, steps))
     }
+
+    fn existing_row<'a>(
+        &'a mut self,
+        schema: &'a str,
+        session: &'a Session,
+        steps: &'a [String],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<ExistingRow>>> + Send + 'a>>
+    {
+        Box::pin(self.existing(schema, session, steps))
+    }
 }
 
 /// A server's refusal is the replay's outcome (the definition is then not
@@ -142,7 +238,12 @@ impl Replayer for ServerReplay {
 fn refused_or_err(e: mysql_async::Error, context: &str) -> Result<Outcome> {
     match e {
         mysql_async::Error::Server(s) => {
-            Ok(Outcome::Refused(format!("{} ({})", s.message, s.code)))
+            // The message may quote the statement.
+            Ok(Outcome::Refused(format!(
+                "{} ({})",
+                redact(&s.message),
+                s.code
+            )))
         }
         other => Err(Error::mysql(context, other)),
     }

@@ -16,6 +16,7 @@
 //! are read as code, as the server reads them.
 
 pub mod columns;
+pub mod redact;
 pub mod replay;
 mod tokens;
 
