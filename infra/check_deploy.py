@@ -19,7 +19,14 @@ fails unless the matching check catches it.
    Secrets Manager, for every function that reads the secret;
 8. retention: BinlogRetentionHours allows Aurora's 2,160 hours;
 9. scheduling: ConcurrentRun ends the execution successfully (the alarm counts
-   failed executions), never in a Fail state.
+   failed executions), never in a Fail state;
+12. publication: only CommitCheckpoint writes outside staging;
+13. alarms: the alarm topic is under a key CloudWatch may use (never the
+   AWS-managed alias/aws/sns);
+14. TLS: DatabaseTls defaults to verify;
+15. events: PutEvents only with the events:source binlog-cdc writes;
+16. secrets: with CreateReplicationUser, list-binlogs and parse-chunk get the
+   replication secret, never the admin one.
 
 Run: .venv/infra/bin/python infra/check_deploy.py [--self-test]
 """
@@ -230,10 +237,84 @@ def check_publication(t):
     return out
 
 
+def check_alarm_topic(t):
+    """13: CloudWatch alarms can publish to the alarm topic: not under the
+    AWS-managed SNS key (its key policy does not let cloudwatch.amazonaws.com
+    use it), and the stack's key lets CloudWatch encrypt for it."""
+    res = t["Resources"]
+    topic = res.get("AlarmTopic", {}).get("Properties", {})
+    key = topic.get("KmsMasterKeyId")
+    if key is None:
+        return []
+    if isinstance(key, str):
+        return [f"13: the alarm topic is encrypted with {key}, which CloudWatch alarms cannot use"]
+    names = refs(key)
+    out = []
+    for name in names:
+        policy = res.get(name, {}).get("Properties", {}).get("KeyPolicy", {})
+        allowed = set()
+        for st in policy.get("Statement", []):
+            if st.get("Effect") == "Allow" and st.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com":
+                allowed |= set(st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+        for action in ("kms:Decrypt", "kms:GenerateDataKey*"):
+            if action not in allowed:
+                out.append(f"13: {name}'s key policy does not give cloudwatch.amazonaws.com {action}")
+    return out
+
+
+def check_tls_default(t):
+    """14: the database connection verifies the server's certificate unless
+    told otherwise."""
+    default = t["Parameters"].get("DatabaseTls", {}).get("Default")
+    return [] if default == "verify" else [f"14: DatabaseTls defaults to {default!r}, not verify"]
+
+
+def check_event_source(t):
+    """15: the role announcing runs may send events only as binlog-cdc (the
+    source shared/src/notify.rs writes)."""
+    src = (ROOT / "shared/src/notify.rs").read_text()
+    m = re.search(r'pub const SOURCE: &str = "([^"]+)";', src)
+    source = m.group(1) if m else None
+    out = []
+    for name, fn in functions(t).items():
+        for pol in fn["Properties"].get("Policies", []):
+            for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
+                for s in st.get("Fn::If", [None, st])[1:2] if "Fn::If" in st else [st]:
+                    if "events:PutEvents" not in json.dumps(s.get("Action")):
+                        continue
+                    cond = s.get("Condition", {}).get("StringEquals", {})
+                    if cond.get("events:source") != source:
+                        out.append(f"15: {name} may put events of any source (no events:source {source!r} condition)")
+    return out
+
+
+def check_runtime_secret(t):
+    """16: when the stack creates the replication user, the functions that
+    run the pipeline never read the admin secret (DatabaseSecretArn)."""
+    out = []
+    for name in ("ListBinlogsFunction", "ParseChunkFunction"):
+        fn = functions(t).get(name, {})
+        env = fn.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        arn = env.get("DB_SECRET_ARN")
+        if not (isinstance(arn, dict) and arn.get("Fn::If", [None])[0] == "MakeReplicationUser"
+                and arn["Fn::If"][1] == {"Ref": "ReplicationSecret"}):
+            out.append(f"16: {name} reads the admin secret even when the stack creates the replication user")
+        for pol in fn.get("Properties", {}).get("Policies", []):
+            for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
+                if "secretsmanager:GetSecretValue" not in json.dumps(st.get("Action")):
+                    continue
+                res = st.get("Resource", {})
+                when_made = res.get("Fn::If", [None, None])[1] if isinstance(res, dict) else res
+                if "DatabaseSecretArn" in json.dumps(when_made):
+                    out.append(f"16: {name} may read the admin secret when the stack creates the replication user")
+    return out
+
+
 def problems(t, demo, asl):
     return (check_managed_secret(t, demo) + check_binlog_parameters(demo) + check_vpc(t)
             + check_lifecycle(t) + check_kms(t) + check_retention(t) + check_concurrent_run(asl)
-            + check_publication(t))
+            + check_publication(t) + check_alarm_topic(t) + check_tls_default(t) + check_event_source(t)
+            + check_runtime_secret(t))
 
 
 def self_test(t, demo, asl):
@@ -257,6 +338,14 @@ def self_test(t, demo, asl):
         ("12", lambda t, d, a: t["Resources"]["FanOutByTableFunction"]["Properties"]["Policies"][0]["Statement"][0].update(
             Resource={"Fn::Sub": "${OutputBucket.Arn}/${Prefix}*"})),
         ("12", lambda t, d, a: t["Resources"]["PipelineDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"].__setitem__(0, "{widgets")),
+        ("13", lambda t, d, a: t["Resources"]["AlarmTopic"]["Properties"].update(KmsMasterKeyId="alias/aws/sns")),
+        ("13", lambda t, d, a: t["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"].pop()),
+        ("14", lambda t, d, a: t["Parameters"]["DatabaseTls"].update(Default="require")),
+        ("15", lambda t, d, a: [st["Fn::If"][1].pop("Condition") for st in
+                                t["Resources"]["CommitCheckpointFunction"]["Properties"]["Policies"][0]["Statement"]
+                                if "Fn::If" in st]),
+        ("16", lambda t, d, a: t["Resources"]["ParseChunkFunction"]["Properties"]["Environment"]["Variables"].update(
+            DB_SECRET_ARN={"Ref": "DatabaseSecretArn"})),
     ]
     for which, fn in breaks:
         broken(fn, which)
@@ -274,7 +363,8 @@ def main():
         print(f"deploy trap {p}", file=sys.stderr)
     if found:
         return 1
-    print("infra: no known deploy trap (managed secrets, binlog parameters, VPC, lifecycle, KMS, retention, ConcurrentRun, publication)")
+    print("infra: no known deploy trap (managed secrets, binlog parameters, VPC, lifecycle, KMS, retention, ConcurrentRun, publication, "
+          "alarm topic key, TLS default, event source, runtime secret)")
     return 0
 
 

@@ -33,12 +33,15 @@ pub mod names {
 /// (`ServerError::code`), by their server names.
 pub mod server_codes {
     pub const ER_CON_COUNT_ERROR: u16 = 1040;
+    pub const ER_DBACCESS_DENIED_ERROR: u16 = 1044;
     pub const ER_ACCESS_DENIED_ERROR: u16 = 1045;
     /// A command the server (or a proxy in front of it) does not know.
     pub const ER_UNKNOWN_COM_ERROR: u16 = 1047;
     pub const ER_BAD_DB_ERROR: u16 = 1049;
     pub const ER_SERVER_SHUTDOWN: u16 = 1053;
     pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+    /// A table privilege missing (SELECT command denied ...).
+    pub const ER_TABLEACCESS_DENIED_ERROR: u16 = 1142;
     pub const ER_NO_SUCH_TABLE: u16 = 1146;
     pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
     pub const ER_LOCK_DEADLOCK: u16 = 1213;
@@ -125,10 +128,11 @@ pub enum Error {
         fix: String,
     },
 
-    /// The endpoint reaches an instance that cannot serve the binary log: a
-    /// reader (Aurora replica, read replica, `cluster-ro` endpoint) or RDS
-    /// Proxy.
-    #[error("{endpoint} cannot serve the binary log: {reason}. Only the writer (primary) instance streams it: use the cluster (writer) endpoint, not a reader endpoint, an Aurora replica or RDS Proxy")]
+    /// The endpoint does not reach the writer's binary log: a reader
+    /// (Aurora replica, read replica, `cluster-ro` endpoint), an RDS Proxy
+    /// (not supported), or something in front of the server that refuses
+    /// the replication request.
+    #[error("{endpoint} cannot serve the binary log: {reason}. Only the writer (primary) instance streams it: use the cluster (writer) endpoint itself, not a reader endpoint, an Aurora replica or a proxy")]
     NotTheWriter { endpoint: String, reason: String },
 
     /// The checkpoint's position no longer holds the history it was taken

@@ -148,20 +148,29 @@ pub struct LoopState {
 
 /// The history events a Standard execution may spend on its iterations
 /// before it ends and leaves the rest to the next execution (the quota is
-/// 25,000; the rest is room for retries).
+/// 25,000; iterations are counted at their worst, retries included, so the
+/// rest is room for the execution's own start and end).
 pub const HISTORY_EVENT_BUDGET: u32 = 20_000;
 
 /// The most fan-out shards a run plans (each Map iteration costs history).
 pub const MAX_FANOUT_SHARDS: u32 = 64;
 
-/// History events one iteration of the definition costs without retries, as
-/// a Standard workflow counts them: a Task state 5 (entered, scheduled,
-/// started, succeeded, exited), a Pass or Choice state 2, a Map state 4 plus
-/// 7 per item (iteration started and succeeded around its Task's 5). One
-/// iteration: ListBinlogs, AnythingToDo, ParseChunks, PlanFanOut,
+/// The most retries one Task state may take: the sum of its retriers'
+/// `MaxAttempts` in the definition (4 for transient errors, 6 for
+/// throttling; `contracts_asl.rs` checks the definition against it).
+pub const MAX_TASK_RETRIES: u32 = 10;
+
+/// History events one iteration of the definition may cost, as a Standard
+/// workflow counts them, every Task retried as often as its retriers allow:
+/// a Task state 5 (entered, scheduled, started, succeeded, exited) and 3
+/// per retry (scheduled, started, failed), a Pass or Choice state 2, a Map
+/// state 4 plus, per item, 2 (iteration started and succeeded) around its
+/// Task. One iteration: ListBinlogs, AnythingToDo, ParseChunks, PlanFanOut,
 /// FanOutShards, JoinAllTables, CommitCheckpoint, MoreToDo, NextIteration.
 pub fn iteration_history_events(chunks: u32, shards: u32) -> u32 {
-    5 + 2 + (4 + 7 * chunks) + 5 + (4 + 7 * shards) + 5 + 5 + 2 + 2
+    let task = 5 + 3 * MAX_TASK_RETRIES;
+    let item = 2 + task;
+    task + 2 + (4 + item * chunks) + task + (4 + item * shards) + task + task + 2 + 2
 }
 
 /// ListBinlogs' input: the execution input, the loop, and the execution's
@@ -998,8 +1007,17 @@ mod tests {
 
     #[test]
     fn an_iteration_costs_what_the_definition_spends() {
-        // 4 Tasks (20), 2 Choices and a Pass (6), 2 Maps (8); 7 per item.
-        assert_eq!(iteration_history_events(0, 0), 34);
-        assert_eq!(iteration_history_events(8, 64), 34 + 7 * 72);
+        // 4 Tasks (35 each, retries included), 2 Choices and a Pass (6), 2
+        // Maps (8); 37 per item.
+        assert_eq!(iteration_history_events(0, 0), 154);
+        assert_eq!(iteration_history_events(8, 64), 154 + 37 * 72);
+        // The largest iteration the settings allow fits the budget (an
+        // execution's first iteration always runs); at the defaults (64
+        // chunks and 8 snapshot ranges) an execution runs three.
+        let largest =
+            iteration_history_events(crate::config::MAX_RUN_CHUNKS_LIMIT, MAX_FANOUT_SHARDS);
+        assert!(largest <= HISTORY_EVENT_BUDGET, "{largest}");
+        let default = iteration_history_events(64 + 8, MAX_FANOUT_SHARDS);
+        assert!(3 * default <= HISTORY_EVENT_BUDGET, "{default}");
     }
 }

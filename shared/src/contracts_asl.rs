@@ -211,3 +211,76 @@ fn choice_variable(st: &Value) -> &str {
         .as_str()
         .expect("a Choice on a variable")
 }
+
+/// Every Task state of the definition (those in Maps too), by name.
+fn tasks(states: &Value, out: &mut Vec<(String, Value)>) {
+    for (name, st) in states.as_object().expect("States") {
+        match st["Type"].as_str() {
+            Some("Task") => out.push((name.clone(), st.clone())),
+            Some("Map") => tasks(&st["ItemProcessor"]["States"], out),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn every_task_retries_what_aws_advises_within_the_history_budget() {
+    let doc: Value = serde_json::from_str(ASL).unwrap();
+    let mut all = Vec::new();
+    tasks(&doc["States"], &mut all);
+    assert_eq!(
+        all.len(),
+        6,
+        "{:?}",
+        all.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    // AWS's recommended set for a Lambda task, and throttling on its own.
+    let advised = [
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.ClientExecutionTimeoutException",
+        "Lambda.TooManyRequestsException",
+    ];
+    for (name, st) in &all {
+        let retriers = st["Retry"].as_array().expect("a Retry list");
+        let retried: Vec<&str> = retriers
+            .iter()
+            .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        for error in advised {
+            assert!(retried.contains(&error), "{name} does not retry {error}");
+        }
+        let attempts: u64 = retriers
+            .iter()
+            .map(|r| {
+                assert_eq!(r["JitterStrategy"], "FULL", "{name}");
+                assert!(r["MaxDelaySeconds"].as_u64().is_some(), "{name}");
+                r["MaxAttempts"].as_u64().unwrap_or(3)
+            })
+            .sum();
+        // The history budget counts this many retries of every Task.
+        assert!(
+            attempts <= u64::from(MAX_TASK_RETRIES),
+            "{name} may retry {attempts} times; the budget counts {MAX_TASK_RETRIES}"
+        );
+        // Throttling waits longer than 14 s in all before it fails a run.
+        let throttled = retriers
+            .iter()
+            .find(|r| {
+                r["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "Lambda.TooManyRequestsException")
+            })
+            .unwrap();
+        let (mut wait, mut interval) = (0.0, throttled["IntervalSeconds"].as_f64().unwrap());
+        for _ in 0..throttled["MaxAttempts"].as_u64().unwrap() {
+            wait += interval.min(throttled["MaxDelaySeconds"].as_f64().unwrap());
+            interval *= throttled["BackoffRate"].as_f64().unwrap();
+        }
+        assert!(wait >= 120.0, "{name}: throttling gets {wait} s");
+    }
+}

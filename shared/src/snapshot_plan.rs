@@ -53,6 +53,16 @@ pub async fn start(
         .into_iter()
         .map(|(s, t)| format!("{s}.{t}"))
         .collect();
+    // A table named outright that the listing does not show: gone, or
+    // hidden from this user (information_schema lists only what a user
+    // may use): say which.
+    for p in patterns.iter().filter(|p| !p.contains('*')) {
+        if let Some((schema, table)) = p.split_once('.') {
+            if !names.contains(p) && stream.keeps(schema, table) {
+                read::readable(conn, schema, table).await?;
+            }
+        }
+    }
     if names.is_empty() {
         return Err(Error::Config(format!(
             "the snapshot patterns {patterns:?} name no table the stream keeps (INCLUDE/EXCLUDE)"

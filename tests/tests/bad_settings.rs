@@ -126,6 +126,21 @@ async fn settings_that_lose_rows_are_refused_by_name() {
     assert!(server::preflight(&mut conn).await.is_ok(), "all put back");
     drop(conn);
     assert_eq!(init_db_create(&deps).await["Status"], "SUCCESS");
+    // RDS's retention procedure refusing (not the master user): the stack
+    // does not come up with the binlog kept for RDS's default (none).
+    db.sql(
+        "CREATE PROCEDURE mysql.rds_set_configuration(name VARCHAR(64), value INT) \
+         SIGNAL SQLSTATE '42000' SET MESSAGE_TEXT = 'denied: not the master user';",
+    );
+    let answer = init_db_create(&deps).await;
+    db.sql("DROP PROCEDURE mysql.rds_set_configuration;");
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("binlog retention to 24 hours") && reason.contains("not the master user"),
+        "{reason}"
+    );
+    assert_eq!(init_db_create(&deps).await["Status"], "SUCCESS");
     // PARTIAL_JSON is MySQL 8's (binlog_row_value_options); MariaDB has no
     // such variable, which the preflight reads as "not set". Its check is the
     // same code path as the others.

@@ -34,11 +34,12 @@ async fn state_machine_end_to_end() {
     let (s3, sm, sfn) = (aws.s3.clone(), aws.secrets.clone(), aws.sfn.clone());
     let admin_arn = aws.db_secret("db-admin", db.port, "cdc", "cdc").await;
     let repl_password = "R3pl-pa55 'w/' \\ spaces!";
-    // The port as a string here: the RDS format allows both.
+    // As the stack makes it: username and password only; the host and port
+    // come from init-db (its Data, the functions' DB_HOST and DB_PORT).
     let repl = sm
         .create_secret()
         .name("db-replication")
-        .secret_string(json!({"host": "127.0.0.1", "port": db.port.to_string(), "username": "binlog_cdc", "password": repl_password}).to_string())
+        .secret_string(json!({"username": "binlog_cdc", "password": repl_password}).to_string())
         .send()
         .await
         .expect("replication secret");
@@ -49,6 +50,8 @@ async fn state_machine_end_to_end() {
         ("PREFIX", "cdc".to_string()),
         ("ADMIN_SECRET_ARN", admin_arn),
         ("DB_SECRET_ARN", repl.arn().unwrap().to_string()),
+        ("DB_HOST", "127.0.0.1".into()),
+        ("DB_PORT", db.port.to_string()),
         ("CHUNK_BYTES", "16384".into()),
         ("PARSE_MAX_CONCURRENCY", "3".into()),
         ("VIEW", "both".into()),
@@ -85,9 +88,28 @@ async fn state_machine_end_to_end() {
     assert_eq!(responses.len(), 1, "one response PUT to the ResponseURL");
     assert_eq!(responses[0]["Status"], "SUCCESS", "{}", responses[0]);
     assert_eq!(responses[0]["Data"]["serverId"], "1");
+    // What the stack passes to the functions as DB_HOST and DB_PORT.
+    assert_eq!(responses[0]["Data"]["Host"], "127.0.0.1");
+    assert_eq!(responses[0]["Data"]["Port"], db.port.to_string());
     let grants = db.sql("SHOW GRANTS FOR 'binlog_cdc'@'%'");
     assert!(
         grants.contains("REPLICATION SLAVE") && grants.contains("CREATE TEMPORARY TABLES"),
+        "{grants}"
+    );
+    // SELECT only on the schemas the (here: no) include patterns reach,
+    // never on the system schemas.
+    for line in grants.lines() {
+        assert!(
+            !(line.contains("SELECT") && line.contains("ON *.*")),
+            "{grants}"
+        );
+        assert!(
+            !line.contains("`mysql`") && !line.contains("`sys`"),
+            "{grants}"
+        );
+    }
+    assert!(
+        grants.contains("GRANT SELECT ON `martzcodes`.*"),
         "{grants}"
     );
     let store = Arc::new(S3Store::new(s3.clone(), BUCKET));
@@ -270,4 +292,19 @@ async fn state_machine_end_to_end() {
         .collect();
     assert_eq!(ids.len(), 20_400, "every row once");
     assert!(ids.contains(&101) && ids.contains(&21_000) && !ids.contains(&100));
+
+    // A table in a schema made after init-db: the replication user may not
+    // read it, and the snapshot fails saying so, with the GRANT to run.
+    db.sql("CREATE DATABASE later; CREATE TABLE later.t (id INT PRIMARY KEY); INSERT INTO later.t VALUES (1);");
+    let r8 = run_state_machine(
+        &lambda,
+        &json!({"snapshot": ["later.t"]}),
+        "snapshot-denied",
+    );
+    assert_eq!(r8["status"], "FAILED", "{r8}");
+    let text = r8.to_string();
+    assert!(
+        text.contains("later.t") && text.contains("GRANT SELECT ON `later`.* TO 'binlog_cdc'@'%'"),
+        "{r8}"
+    );
 }

@@ -137,6 +137,43 @@ pub async fn tables(
         .collect())
 }
 
+/// Whether this connection's user may read `schema.table`: an error
+/// naming the table when it does not exist, or when the user lacks SELECT
+/// on it (with the GRANT an administrator runs).
+pub async fn readable(conn: &mut Conn, schema: &str, table: &str) -> Result<()> {
+    use crate::error::server_codes::{
+        ER_DBACCESS_DENIED_ERROR, ER_NO_SUCH_TABLE, ER_TABLEACCESS_DENIED_ERROR,
+    };
+    let refuse = |msg: String| Error::Snapshot {
+        table: format!("{schema}.{table}"),
+        msg,
+    };
+    let sql = format!("SELECT 1 FROM {}.{} LIMIT 0", quote(schema), quote(table));
+    match conn.query_drop(sql).await {
+        Ok(()) => Ok(()),
+        Err(mysql_async::Error::Server(e))
+            if e.code == ER_TABLEACCESS_DENIED_ERROR || e.code == ER_DBACCESS_DENIED_ERROR =>
+        {
+            let user: Option<String> = conn
+                .query_first("SELECT CURRENT_USER()")
+                .await
+                .map_err(|e| Error::mysql("SELECT CURRENT_USER()", e))?;
+            let user = user.unwrap_or_default();
+            let (name, host) = user.rsplit_once('@').unwrap_or((&user, "%"));
+            Err(refuse(format!(
+                "binlog-cdc's database user may not read it; as an administrator, run: \
+                 GRANT SELECT ON {}.* TO '{name}'@'{host}' (or update the stack, whose init-db \
+                 grants SELECT on the schemas the include patterns reach)",
+                quote(schema)
+            )))
+        }
+        Err(mysql_async::Error::Server(e)) if e.code == ER_NO_SUCH_TABLE => {
+            Err(refuse("the table does not exist".into()))
+        }
+        Err(e) => Err(Error::mysql(format!("reading {schema}.{table}"), e)),
+    }
+}
+
 /// The table's columns and key; a table without a primary key is refused
 /// (its rows could not be told apart from the stream's changes).
 pub async fn describe(conn: &mut Conn, schema: &str, table: &str) -> Result<SnapshotTable> {
@@ -182,6 +219,8 @@ pub async fn describe(conn: &mut Conn, schema: &str, table: &str) -> Result<Snap
         msg,
     };
     if info.is_empty() {
+        // information_schema shows a table only to a user who may use it.
+        readable(conn, schema, table).await?;
         return Err(refuse("the table is gone".into()));
     }
     let mariadb = server::is_mariadb(conn).await?;

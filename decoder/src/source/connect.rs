@@ -39,6 +39,15 @@ impl ConnectOptions {
     }
 }
 
+impl ConnectOptions {
+    /// The host and port the URL names (no password: they may be shown).
+    pub fn endpoint(&self) -> Result<(String, u16)> {
+        let opts = Opts::from_url(&self.url)
+            .map_err(|e| Error::Config(format!("bad database URL: {e}")))?;
+        Ok((opts.ip_or_hostname().to_string(), opts.tcp_port()))
+    }
+}
+
 impl From<String> for ConnectOptions {
     fn from(url: String) -> Self {
         Self { url, ca_file: None }
@@ -96,7 +105,7 @@ pub fn endpoint_kind_refusal(host: &str) -> Option<Error> {
     let reason = if h.contains(".cluster-ro-") {
         "it is an Aurora reader endpoint (cluster-ro)"
     } else if h.contains(".proxy-") {
-        "it is an RDS Proxy endpoint (a proxy does not pass the replication protocol through)"
+        "it is an RDS Proxy endpoint, which binlog-cdc does not support: connect to the writer itself"
     } else {
         return None;
     };

@@ -490,14 +490,14 @@ async fn request_dump(
 
 /// Maps a failed dump request to a clear error. A server that does not know
 /// the replication commands at all (`ER_UNKNOWN_COM_ERROR`, where a MySQL or
-/// MariaDB server always knows them) is something in front of the server,
-/// such as a proxy: [`Error::NotTheWriter`]. Otherwise as [`stream_error`].
+/// MariaDB server always knows them) is refused by something in front of the
+/// server: [`Error::NotTheWriter`]. Otherwise as [`stream_error`].
 fn dump_request_error(e: mysql_async::Error, at: &BinlogPosition, endpoint: &str) -> Error {
     match &e {
         mysql_async::Error::Server(s) if s.code == ER_UNKNOWN_COM_ERROR => Error::NotTheWriter {
             endpoint: endpoint.to_string(),
             reason: format!(
-                "it refused the replication request as an unknown command ({e}), as a proxy does"
+                "the replication request was refused as an unknown command ({e}): something in front of the server refused it"
             ),
         },
         _ => stream_error(e, at),

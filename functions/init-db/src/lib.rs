@@ -219,14 +219,8 @@ fn check_retention(hours: u32, rds: bool, aurora: bool) -> Result<()> {
 /// Sets binlog retention: RDS/Aurora's procedure, else the server's own setting.
 async fn retention(conn: &mut mysql_async::Conn, hours: u32) -> Result<String> {
     let aurora = server::variable(conn, "aurora_version").await?.is_some();
-    let rds: Option<u64> = conn
-        .query_first(
-            "SELECT COUNT(*) FROM information_schema.ROUTINES \
-             WHERE ROUTINE_SCHEMA = 'mysql' AND ROUTINE_NAME = 'rds_set_configuration'",
-        )
-        .await
-        .map_err(|e| Error::mysql("looking for mysql.rds_set_configuration", e))?;
-    check_retention(hours, rds.unwrap_or(0) > 0, aurora)?;
+    let rds = rds_procedure(conn, "rds_set_configuration").await?;
+    check_retention(hours, rds, aurora)?;
     match conn
         .query_drop(format!(
             "CALL mysql.rds_set_configuration('binlog retention hours', {hours})"
@@ -237,7 +231,16 @@ async fn retention(conn: &mut mysql_async::Conn, hours: u32) -> Result<String> {
         // No such procedure, or no `mysql` schema to find it in: not RDS.
         Err(mysql_async::Error::Server(e))
             if e.code == ER_SP_DOES_NOT_EXIST || e.code == ER_BAD_DB_ERROR => {}
-        Err(e) => return Ok(format!("could not set retention: {e}")),
+        // On RDS and Aurora the retention defaults to NULL: the binlog is
+        // purged within hours, and the first late run would find its
+        // position gone. The stack must not come up like that.
+        Err(e) => {
+            return Err(Error::Config(format!(
+                "could not set the binlog retention to {hours} hours \
+                 (CALL mysql.rds_set_configuration('binlog retention hours', {hours})): {e}; \
+                 run it as the master user, or give init-db's user EXECUTE on it"
+            )))
+        }
     }
     let secs = hours as u64 * 3600;
     for stmt in [
@@ -293,17 +296,24 @@ async fn prepare(props: &Properties, deps: &Deps) -> Result<Outcome> {
     // The snapshot's watermarks (see binlog_cdc::snapshot): a one-row-per-
     // range table in binlog-cdc's own schema, never streamed.
     binlog_cdc::snapshot::read::create_signal_table(&mut conn).await?;
-    if flag(&props.create_replication_user) {
-        let user = create_replication_user(&mut conn, props).await?;
-        out.insert("replicationUser".into(), user);
-    }
+    // The demo schema first: the replication user may read the schemas
+    // that exist when it is granted.
     if flag(&props.demo_data) {
         let schema = quote_ident(props.demo_schema.as_deref().unwrap_or("binlog_cdc_demo"));
         load_demo_data(&mut conn, &schema).await?;
         out.insert("demoData".into(), format!("{schema}.tasks"));
     }
+    if flag(&props.create_replication_user) {
+        let user = create_replication_user(&mut conn, props, deps).await?;
+        out.insert("replicationUser".into(), user);
+    }
     let server_id = write_server_id(&mut conn, deps).await?;
     out.insert("serverId".into(), server_id.to_string());
+    // Where the database is, for the functions that run the pipeline as
+    // the replication user: they never read the admin secret that says it.
+    let (host, port) = deps.db().endpoint()?;
+    out.insert("Host".into(), host);
+    out.insert("Port".into(), port.to_string());
     let _ = conn.disconnect().await;
     Ok(out)
 }
@@ -312,6 +322,7 @@ async fn prepare(props: &Properties, deps: &Deps) -> Result<Outcome> {
 async fn create_replication_user(
     conn: &mut mysql_async::Conn,
     props: &Properties,
+    deps: &Deps,
 ) -> Result<String> {
     let user = props
         .replication_user_name
@@ -335,23 +346,72 @@ async fn create_replication_user(
     conn.query_drop(format!("ALTER USER {u} IDENTIFIED BY {pw}"))
         .await
         .map_err(|e| Error::mysql(format!("setting the password of {user}"), e))?;
-    conn.query_drop(format!(
-        // CREATE TEMPORARY TABLES: a table statement's definition is the
-        // server's own, replayed on a temporary table (docs/EVENTS.md).
-        "GRANT SELECT, CREATE TEMPORARY TABLES, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO {u}"
-    ))
-    .await
-    .map_err(|e| Error::mysql(format!("granting {user}"), e))?;
-    // A snapshot range writes its low watermark here.
+    let filter = deps.config.table_filter()?;
+    for grant in replication_grants(conn, &filter, &u).await? {
+        conn.query_drop(&grant)
+            .await
+            .map_err(|e| Error::mysql(format!("granting {user}: {grant}"), e))?;
+    }
+    Ok(user)
+}
+
+/// Schemas no include pattern gives the replication user to read.
+const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "sys", "performance_schema", "information_schema"];
+
+/// The replication user's grants, from nothing (an update narrows them
+/// too): reading the binlog; CREATE TEMPORARY TABLES, since a table
+/// statement's definition is the server's own, replayed on a temporary
+/// table (docs/EVENTS.md); SELECT on each schema the include patterns
+/// reach, never the system schemas (a snapshot of a table in a schema
+/// created later fails naming the GRANT to run); the snapshot's
+/// watermark table; and on RDS and Aurora, reading the binlog retention
+/// (`mysql.rds_show_configuration`) for the headroom metric.
+async fn replication_grants(
+    conn: &mut mysql_async::Conn,
+    filter: &binlog_cdc::filter::TableFilter,
+    u: &str,
+) -> Result<Vec<String>> {
+    let mut grants = vec![
+        format!("REVOKE ALL PRIVILEGES, GRANT OPTION FROM {u}"),
+        format!(
+            "GRANT REPLICATION CLIENT, REPLICATION SLAVE, CREATE TEMPORARY TABLES ON *.* TO {u}"
+        ),
+    ];
+    let schemas: Vec<String> = conn
+        .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1")
+        .await
+        .map_err(|e| Error::mysql("listing the schemas", e))?;
+    for schema in schemas {
+        let system = SYSTEM_SCHEMAS.contains(&schema.to_ascii_lowercase().as_str());
+        if !system && filter.keeps_some_table_of(&schema) {
+            grants.push(format!("GRANT SELECT ON {}.* TO {u}", quote_ident(&schema)));
+        }
+    }
     let signal = format!(
         "{}.{}",
         quote_ident(binlog_cdc::filter::SIGNAL_SCHEMA),
         binlog_cdc::snapshot::read::SIGNAL_TABLE
     );
-    conn.query_drop(format!("GRANT INSERT, UPDATE ON {signal} TO {u}"))
+    grants.push(format!("GRANT SELECT, INSERT, UPDATE ON {signal} TO {u}"));
+    if rds_procedure(conn, "rds_show_configuration").await? {
+        grants.push(format!(
+            "GRANT EXECUTE ON PROCEDURE mysql.rds_show_configuration TO {u}"
+        ));
+    }
+    Ok(grants)
+}
+
+/// Whether `mysql.{name}` exists (RDS and Aurora).
+async fn rds_procedure(conn: &mut mysql_async::Conn, name: &str) -> Result<bool> {
+    let n: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.ROUTINES \
+             WHERE ROUTINE_SCHEMA = 'mysql' AND ROUTINE_NAME = ?",
+            (name,),
+        )
         .await
-        .map_err(|e| Error::mysql(format!("granting {user} the snapshot's watermarks"), e))?;
-    Ok(user)
+        .map_err(|e| Error::mysql(format!("looking for mysql.{name}"), e))?;
+    Ok(n.unwrap_or(0) > 0)
 }
 
 /// The original's demo table (`{schema}.tasks`) and a few writes to it.
