@@ -306,8 +306,8 @@ const invoke = (state, fn) => async (input) => {
 const handlers = Object.fromEntries(Object.entries(taskFunctions).map(([s, fn]) => [s, invoke(s, fn)]));
 
 // ---------------------------------------------------------------- run
-const machineArn = 'arn:aws:states:us-east-1:123456789012:stateMachine:binlog-cdc';
-const execArn = executionArn ?? `arn:aws:states:us-east-1:123456789012:execution:binlog-cdc:${Date.now()}`;
+const machineArn = 'arn:aws:states:us-east-1:123456789012:stateMachine:binlog-cdc-pipeline';
+const execArn = executionArn ?? `arn:aws:states:us-east-1:123456789012:execution:binlog-cdc-pipeline:${Date.now()}`;
 // A redrive's StartAt leaves earlier states unreachable, which the validator refuses.
 const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true, noValidate: Boolean(options.startAt) } });
 execution = machine.run(JSON.parse(inputJson), {
@@ -317,7 +317,7 @@ execution = machine.run(JSON.parse(inputJson), {
   },
   context: {
     Execution: { Id: execArn, Name: execArn.split(':').pop(), StartTime: new Date().toISOString() },
-    StateMachine: { Id: machineArn, Name: 'binlog-cdc' },
+    StateMachine: { Id: machineArn, Name: 'binlog-cdc-pipeline' },
   },
 });
 const events = (async () => { for await (const e of execution.eventLogs) onEvent(e); })();

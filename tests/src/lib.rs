@@ -451,6 +451,7 @@ pub fn fixture_files() -> Vec<PathBuf> {
     files
 }
 
+pub mod iam;
 pub mod mysql;
 pub mod replica;
 
@@ -751,9 +752,22 @@ pub mod aws_local {
 
     impl Moto {
         pub fn start(log_dir: &std::path::Path) -> Self {
+            Self::start_with(log_dir, false)
+        }
+
+        /// `enforce`: every request after the first
+        /// [`crate::iam::UNCHECKED_REQUESTS`] is checked against its
+        /// caller's IAM policies.
+        pub fn start_with(log_dir: &std::path::Path, enforce: bool) -> Self {
             let port = free_port();
             let mut cmd = Command::new(venv_bin("moto_server"));
             cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            if enforce {
+                cmd.env(
+                    "INITIAL_NO_AUTH_ACTION_COUNT",
+                    crate::iam::UNCHECKED_REQUESTS.to_string(),
+                );
+            }
             let proc = spawn_group(cmd, "moto_server", &log_dir.join("moto.log"));
             let endpoint = format!("http://127.0.0.1:{port}");
             let started = Instant::now();
@@ -779,6 +793,9 @@ pub mod aws_local {
     /// do not show there, one started in moto stays RUNNING).
     pub struct LocalAws {
         pub moto: Moto,
+        /// Whose credentials the test's own calls use: an administrator
+        /// when moto enforces IAM ([`LocalAws::start_enforcing`]).
+        pub admin: Option<crate::iam::Credentials>,
         pub sdk: aws_config::SdkConfig,
         pub s3: aws_sdk_s3::Client,
         pub secrets: aws_sdk_secretsmanager::Client,
@@ -788,11 +805,29 @@ pub mod aws_local {
 
     impl LocalAws {
         pub async fn start(log_dir: &std::path::Path, bucket: &str) -> Self {
-            let moto = Moto::start(log_dir);
+            Self::start_on(Moto::start(log_dir), None, bucket).await
+        }
+
+        /// moto enforcing IAM: this process calls as an administrator;
+        /// the functions get roles of their own ([`LocalAws::function_roles`]).
+        pub async fn start_enforcing(log_dir: &std::path::Path, bucket: &str) -> Self {
+            let moto = Moto::start_with(log_dir, true);
+            let admin = crate::iam::bootstrap(&moto.endpoint);
+            Self::start_on(moto, Some(admin), bucket).await
+        }
+
+        async fn start_on(
+            moto: Moto,
+            admin: Option<crate::iam::Credentials>,
+            bucket: &str,
+        ) -> Self {
+            let (key, secret) = admin.as_ref().map_or(("testing", "testing"), |a| {
+                (a.access_key_id.as_str(), a.secret_access_key.as_str())
+            });
             for (k, v) in [
                 ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
-                ("AWS_ACCESS_KEY_ID", "testing"),
-                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_ACCESS_KEY_ID", key),
+                ("AWS_SECRET_ACCESS_KEY", secret),
                 ("AWS_REGION", "us-east-1"),
             ] {
                 std::env::set_var(k, v);
@@ -811,7 +846,7 @@ pub mod aws_local {
             .expect("definition");
             let machine = sfn
                 .create_state_machine()
-                .name("binlog-cdc")
+                .name("binlog-cdc-pipeline")
                 .definition(definition)
                 .role_arn("arn:aws:iam::123456789012:role/binlog-cdc")
                 .send()
@@ -821,6 +856,7 @@ pub mod aws_local {
                 secrets: aws_sdk_secretsmanager::Client::new(&sdk),
                 machine_arn: machine.state_machine_arn().to_string(),
                 moto,
+                admin,
                 sdk,
                 s3,
                 sfn,
@@ -900,6 +936,32 @@ pub mod aws_local {
                 ("AWS_SECRET_ACCESS_KEY", "testing".into()),
                 ("AWS_REGION", "us-east-1".into()),
             ]
+        }
+
+        /// A role per function, its policy rendered from
+        /// `infra/template.yaml` for `parameters`, with the bucket and the
+        /// state machine as this moto has them and `secrets` (resource name
+        /// to ARN: `ReplicationSecret`); needs [`LocalAws::start_enforcing`].
+        pub fn function_roles(
+            &self,
+            bucket: &str,
+            parameters: &serde_json::Value,
+            secrets: &[(&str, &str)],
+        ) -> std::collections::BTreeMap<String, crate::iam::Role> {
+            let admin = self.admin.as_ref().expect("moto enforcing IAM");
+            let mut resources = serde_json::json!({
+                "OutputBucket": {"Ref": bucket, "Arn": format!("arn:aws:s3:::{bucket}")},
+            });
+            for (name, arn) in secrets {
+                resources[*name] = serde_json::json!({ "Ref": arn });
+            }
+            crate::iam::roles(
+                &self.moto.endpoint,
+                admin,
+                &workspace_root().join("infra/template.yaml"),
+                parameters,
+                &resources,
+            )
         }
 
         /// A secret in the RDS format; returns its ARN.
@@ -1005,7 +1067,7 @@ pub mod aws_local {
             .arg(lambda_url)
             .arg(input)
             .arg(format!(
-                "arn:aws:states:us-east-1:123456789012:execution:binlog-cdc:{execution}"
+                "arn:aws:states:us-east-1:123456789012:execution:binlog-cdc-pipeline:{execution}"
             ))
             .arg(options.to_string())
             .stdout(Stdio::piped())
@@ -1053,17 +1115,59 @@ pub mod aws_local {
             .unwrap_or_else(|e| panic!("runner output {line:?}: {e}"))
     }
 
-    /// `cargo lambda watch` serving every function binary of the workspace.
+    /// `cargo lambda watch` serving every function binary of the workspace
+    /// (or, per function, one each behind a router: [`LambdaWatch::per_function`]).
     pub struct LambdaWatch {
         pub url: String,
-        _proc: Proc,
+        _procs: Vec<Proc>,
     }
 
     impl LambdaWatch {
         pub fn start(env: &[(&str, String)], log_dir: &std::path::Path) -> Self {
+            let (port, proc) = Self::watch(env, log_dir, "lambda");
+            Self {
+                url: format!("http://127.0.0.1:{port}"),
+                _procs: vec![proc],
+            }
+        }
+
+        /// One `cargo lambda watch` per function binary, each with `env`
+        /// and that function's own (its role's credentials), behind one URL
+        /// that routes each invocation to its function's process.
+        pub fn per_function(
+            env: &[(&str, String)],
+            own: &std::collections::BTreeMap<String, Vec<(&'static str, String)>>,
+            log_dir: &std::path::Path,
+        ) -> Self {
+            let mut routes = std::collections::HashMap::new();
+            let mut procs = Vec::new();
+            for (function, extra) in own {
+                let mut all: Vec<(&str, String)> = env.to_vec();
+                all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+                all.extend(extra.iter().cloned());
+                let (port, proc) = Self::watch(&all, log_dir, &format!("lambda-{function}"));
+                routes.insert(function.clone(), format!("http://127.0.0.1:{port}"));
+                procs.push(proc);
+            }
+            Self {
+                url: route_invocations(routes),
+                _procs: procs,
+            }
+        }
+
+        /// Starts one watcher with `env`; logs to `{log_dir}/{name}.log`.
+        fn watch(env: &[(&str, String)], log_dir: &std::path::Path, name: &str) -> (u16, Proc) {
             let port = free_port();
-            let env_file = log_dir.join("lambda.env");
-            let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            let env_file = log_dir.join(format!("{name}.env"));
+            // Single quotes: taken as they are (a session token or a secret
+            // key holds `/`, `+` and `=`, which the file's parser refuses bare).
+            let text: String = env
+                .iter()
+                .map(|(k, v)| {
+                    assert!(!v.contains('\''), "{k}'s value has a single quote");
+                    format!("{k}='{v}'\n")
+                })
+                .collect();
             std::fs::write(&env_file, text).expect("env file");
             let mut cmd = Command::new(venv_bin("cargo-lambda"));
             cmd.current_dir(workspace_root())
@@ -1089,19 +1193,16 @@ pub mod aws_local {
             for (k, v) in env {
                 cmd.env(k, v);
             }
-            let proc = spawn_group(cmd, "cargo lambda watch", &log_dir.join("lambda.log"));
-            let url = format!("http://127.0.0.1:{port}");
+            let log = log_dir.join(format!("{name}.log"));
+            let proc = spawn_group(cmd, "cargo lambda watch", &log);
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(120) {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Self { url, _proc: proc };
+                    return (port, proc);
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
-            panic!(
-                "cargo lambda watch did not start; see {}",
-                log_dir.join("lambda.log").display()
-            );
+            panic!("cargo lambda watch did not start; see {}", log.display());
         }
 
         /// Invokes a function; returns (HTTP status, body as JSON).
@@ -1123,6 +1224,39 @@ pub mod aws_local {
                 serde_json::from_slice(&resp).unwrap_or(serde_json::Value::Null),
             )
         }
+    }
+
+    /// A local URL that passes `POST /2015-03-31/functions/{name}/invocations`
+    /// on to `routes[name]` (status and body as they come back).
+    fn route_invocations(routes: std::collections::HashMap<String, String>) -> String {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
+        let addr = server.server_addr().to_ip().expect("an IP address");
+        // Several at once: a Map state invokes its items in parallel.
+        let server = Arc::new(server);
+        for _ in 0..8 {
+            let (server, routes) = (server.clone(), routes.clone());
+            std::thread::spawn(move || {
+                for mut req in server.incoming_requests() {
+                    let path = req.url().to_string();
+                    let function = path
+                        .strip_prefix("/2015-03-31/functions/")
+                        .and_then(|p| p.split('/').next())
+                        .unwrap_or_default()
+                        .to_string();
+                    let mut body = Vec::new();
+                    let _ = req.as_reader().read_to_end(&mut body);
+                    let answer = match routes.get(&function) {
+                        Some(base) => http("POST", base, &path, &body)
+                            .unwrap_or_else(|e| (502, e.to_string().into_bytes())),
+                        None => (404, format!("no function {function}").into_bytes()),
+                    };
+                    let _ = req.respond(
+                        tiny_http::Response::from_data(answer.1).with_status_code(answer.0),
+                    );
+                }
+            });
+        }
+        format!("http://{addr}")
     }
 
     /// One HTTP request (ureq): the status and the body, whatever the status.

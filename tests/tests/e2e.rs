@@ -9,6 +9,13 @@
 //! of the whole range exactly once, checked against an independent parse; a
 //! replay with commit false moves nothing; a commit on a stale ETag is refused;
 //! a snapshot started from the execution's input commits every row once.
+//!
+//! IAM is enforced: moto checks every call, and each function's process
+//! calls with a role carrying only its policy from `infra/template.yaml`
+//! (rendered for this stack's parameters); the test itself calls as an
+//! administrator. A call a policy does not allow fails the run, and any
+//! refusal in a function's log fails the test, naming function, action and
+//! resource.
 
 use std::sync::Arc;
 
@@ -30,7 +37,7 @@ fn run_state_machine(lambda: &LambdaWatch, input: &Value, execution: &str) -> Va
 async fn state_machine_end_to_end() {
     let db = MariaDb::start();
     let logs = db.dir.clone();
-    let aws = LocalAws::start(&logs, BUCKET).await;
+    let aws = LocalAws::start_enforcing(&logs, BUCKET).await;
     let (s3, sm, sfn) = (aws.s3.clone(), aws.secrets.clone(), aws.sfn.clone());
     let admin_arn = aws.db_secret("db-admin", db.port, "cdc", "cdc").await;
     let repl_password = "R3pl-pa55 'w/' \\ spaces!";
@@ -48,7 +55,7 @@ async fn state_machine_end_to_end() {
     env.extend([
         ("BUCKET", BUCKET.to_string()),
         ("PREFIX", "cdc".to_string()),
-        ("ADMIN_SECRET_ARN", admin_arn),
+        ("ADMIN_SECRET_ARN", admin_arn.clone()),
         ("DB_SECRET_ARN", repl.arn().unwrap().to_string()),
         ("DB_HOST", "127.0.0.1".into()),
         ("DB_PORT", db.port.to_string()),
@@ -59,7 +66,22 @@ async fn state_machine_end_to_end() {
         ("EVENT_BUS_NAME", "default".into()),
         ("SNAPSHOT_RANGE_ROWS", "5000".into()),
     ]);
-    let lambda = LambdaWatch::start(&env, &logs);
+    // Each function under its own role, as the stack deploys it.
+    let parameters = json!({
+        "AWS::StackName": "binlog-cdc", "Prefix": "cdc/", "DatabaseSecretArn": admin_arn,
+        "CreateReplicationUser": "true", "EventBusName": "default",
+    });
+    let roles = aws.function_roles(
+        BUCKET,
+        &parameters,
+        &[("ReplicationSecret", repl.arn().unwrap())],
+    );
+    assert_eq!(roles.len(), 5, "{:?}", roles.keys());
+    let own = roles
+        .iter()
+        .map(|(f, r)| (f.clone(), r.credentials.env()))
+        .collect();
+    let lambda = LambdaWatch::per_function(&env, &own, &logs);
     // Consumers: the README's sample rule, into a queue.
     let rule = std::fs::read_to_string(
         binlog_cdc_tests::workspace_root().join("docs/run-committed-rule.json"),
@@ -70,19 +92,26 @@ async fn state_machine_end_to_end() {
     // init-db, as CloudFormation would call it.
     let cfn = ResponseUrl::start();
     let first = db.position();
-    let (status, _) = lambda.invoke(
-        "init-db",
-        &json!({
-            "RequestType": "Create", "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:init-db",
+    let properties = json!({
+        "ServiceToken": "x", "RetentionHours": "48", "CreateReplicationUser": "true",
+        "ReplicationUserName": "binlog_cdc", "ReplicationPasswordSecretArn": repl.arn().unwrap(),
+        "DemoData": "true", "DemoSchema": "martzcodes"
+    });
+    // The demo rows once: an update with them would write them again.
+    let custom_resource = |kind: &str| {
+        let mut properties = properties.clone();
+        if kind != "Create" {
+            properties["DemoData"] = "false".into();
+        }
+        json!({
+            "RequestType": kind, "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:init-db",
             "ResponseURL": cfn.url, "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
-            "RequestId": "req-1", "ResourceType": "Custom::InitDb", "LogicalResourceId": "InitDb",
-            "ResourceProperties": {
-                "ServiceToken": "x", "RetentionHours": "48", "CreateReplicationUser": "true",
-                "ReplicationUserName": "binlog_cdc", "ReplicationPasswordSecretArn": repl.arn().unwrap(),
-                "DemoData": "true", "DemoSchema": "martzcodes"
-            }
-        }),
-    );
+            "RequestId": format!("req-{kind}"), "ResourceType": "Custom::InitDb", "LogicalResourceId": "InitDb",
+            "PhysicalResourceId": "binlog-cdc-init-cdc",
+            "ResourceProperties": properties, "OldResourceProperties": properties,
+        })
+    };
+    let (status, _) = lambda.invoke("init-db", &custom_resource("Create"));
     assert_eq!(status, 200);
     let responses = cfn.bodies.lock().unwrap().clone();
     assert_eq!(responses.len(), 1, "one response PUT to the ResponseURL");
@@ -112,6 +141,15 @@ async fn state_machine_end_to_end() {
         grants.contains("GRANT SELECT ON `martzcodes`.*"),
         "{grants}"
     );
+    // An update runs it again (the same grants, the same Data); a delete
+    // touches nothing. Both under init-db's role.
+    for kind in ["Update", "Delete"] {
+        let (status, _) = lambda.invoke("init-db", &custom_resource(kind));
+        assert_eq!(status, 200);
+        let answer = cfn.bodies.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(answer["Status"], "SUCCESS", "{kind}: {answer}");
+    }
+    assert_eq!(db.sql("SHOW GRANTS FOR 'binlog_cdc'@'%'"), grants);
     let store = Arc::new(S3Store::new(s3.clone(), BUCKET));
     let config = PipelineConfig {
         prefix: "cdc/".into(),
@@ -155,7 +193,10 @@ async fn state_machine_end_to_end() {
     assert_ne!(meta2.run_id, meta1.run_id);
 
     // The functions' metrics: embedded metric format lines in their logs.
-    let log = std::fs::read_to_string(logs.join("lambda.log")).unwrap_or_default();
+    let log: String = roles
+        .keys()
+        .map(|f| std::fs::read_to_string(logs.join(format!("lambda-{f}.log"))).unwrap_or_default())
+        .collect();
     let emf: Vec<Value> = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
@@ -307,4 +348,15 @@ async fn state_machine_end_to_end() {
         text.contains("later.t") && text.contains("GRANT SELECT ON `later`.* TO 'binlog_cdc'@'%'"),
         "{r8}"
     );
+
+    // No function was refused a call anywhere, even one it got past.
+    for function in roles.keys() {
+        let log = std::fs::read_to_string(logs.join(format!("lambda-{function}.log")))
+            .unwrap_or_default();
+        let refused: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("AccessDenied") || l.contains("not authorized to perform"))
+            .collect();
+        assert!(refused.is_empty(), "{function} was refused: {refused:#?}");
+    }
 }

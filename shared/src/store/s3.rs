@@ -281,13 +281,30 @@ impl ObjectStore for S3Store {
                 .quiet(true)
                 .build()
                 .map_err(|e| Error::Config(e.to_string()))?;
-            self.client
+            let out = self
+                .client
                 .delete_objects()
                 .bucket(&self.bucket)
                 .delete(delete)
                 .send()
                 .await
                 .map_err(|e| sdk_error(format!("DELETE s3://{}/{prefix}*", self.bucket), e))?;
+            // DeleteObjects answers 200 whatever befell each key: a key it
+            // could not delete (AccessDenied, a slow-down) is in `Errors`.
+            if let Some(first) = out.errors().first() {
+                return Err(Error::Storage {
+                    context: format!("DELETE s3://{}/{prefix}*", self.bucket),
+                    msg: format!(
+                        "{} of {} keys not deleted, the first {}: {} {}",
+                        out.errors().len(),
+                        batch.len(),
+                        first.key().unwrap_or_default(),
+                        first.code().unwrap_or_default(),
+                        first.message().unwrap_or_default()
+                    ),
+                    retryable: first.code() != Some("AccessDenied"),
+                });
+            }
         }
         Ok(keys.len())
     }
