@@ -349,6 +349,44 @@ async fn state_machine_end_to_end() {
         "{r8}"
     );
 
+    // Every Task throttled and failing as often as its retriers allow (6
+    // throttles, then 3 or 4 transient errors): the run still commits, and
+    // the history it spent, retries included, is within what the loop
+    // counted for it (the budget that decides whether to go round again).
+    db.sql("INSERT INTO martzcodes.tasks (title) VALUES ('throttled 1'), ('throttled 2');");
+    let mut faults = Vec::new();
+    for (state, transient, item) in [
+        ("ListBinlogs", 3, None),
+        ("ParseChunk", 4, Some(0)),
+        ("PlanFanOut", 3, None),
+        ("FanOutShard", 3, None),
+        ("JoinAllTables", 3, None),
+        ("CommitCheckpoint", 3, None),
+    ] {
+        let mut throttled = json!({"state": state, "nth": 1, "times": 6, "kind": "error", "error": "Lambda.TooManyRequestsException"});
+        let mut failed = json!({"state": state, "nth": 7, "times": transient, "kind": "error", "error": "Lambda.ServiceException"});
+        if let Some(i) = item {
+            throttled["item"] = json!(i);
+            failed["item"] = json!(i);
+        }
+        faults.extend([throttled, failed]);
+    }
+    let r9 =
+        aws_local::run_state_machine(&lambda, &json!({}), "throttled", &json!({"faults": faults}));
+    assert_eq!(r9["status"], "SUCCEEDED", "{r9}");
+    let injected = r9["injected"].as_array().map_or(0, Vec::len);
+    assert!(injected >= 6 * 9, "{injected} faults injected");
+    let spent = r9["quotas"]["historyEvents"]
+        .as_u64()
+        .expect("history events");
+    let counted = r9["output"]["loop"]["historyEvents"]
+        .as_u64()
+        .expect("the loop's count");
+    assert!(
+        spent <= counted,
+        "the execution spent {spent} history events; the loop counted {counted}"
+    );
+
     // No function was refused a call anywhere, even one it got past.
     for function in roles.keys() {
         let log = std::fs::read_to_string(logs.join(format!("lambda-{function}.log")))
