@@ -79,13 +79,25 @@ def functions(t):
     return {n: r for n, r in t["Resources"].items() if r.get("Type") == "AWS::Serverless::Function"}
 
 
+def policy_statements(t, name):
+    """The statements of a function's policies: its own role's (`Role:
+    !GetAtt XRole.Arn`) or, for a role SAM makes, its `Policies`."""
+    fn = t["Resources"][name]["Properties"]
+    role = fn.get("Role")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        role_name = role["Fn::GetAtt"][0] if isinstance(role["Fn::GetAtt"], list) else role["Fn::GetAtt"].split(".")[0]
+        docs = [p.get("PolicyDocument", {}) for p in t["Resources"][role_name]["Properties"].get("Policies", [])]
+    else:
+        docs = [p for p in fn.get("Policies", []) if isinstance(p, dict)]
+    return [st for doc in docs for st in doc.get("Statement", [])]
+
+
 def reads_the_secret(t):
     names = set()
-    for name, fn in functions(t).items():
-        for pol in fn["Properties"].get("Policies", []):
-            for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
-                if "secretsmanager:GetSecretValue" in json.dumps(st.get("Action")):
-                    names.add(name)
+    for name in functions(t):
+        for st in policy_statements(t, name):
+            if "secretsmanager:GetSecretValue" in json.dumps(st.get("Action")):
+                names.add(name)
     return names
 
 
@@ -219,14 +231,13 @@ def check_publication(t):
     run's objects after meta.json names the run; see functions/commit-checkpoint/src/publish.rs),
     and the dashboard's body is JSON."""
     out = []
-    for name, fn in functions(t).items():
+    for name in functions(t):
         if name in ("CommitCheckpointFunction", "InitDbFunction"):
             continue
-        for pol in fn["Properties"].get("Policies", []):
-            for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
-                if st.get("Effect") == "Allow" and "s3:PutObject" in json.dumps(st.get("Action")):
-                    if "staging/" not in json.dumps(st.get("Resource")):
-                        out.append(f"12: {name} may write outside staging: an unpublished run would be readable")
+        for st in policy_statements(t, name):
+            if st.get("Effect") == "Allow" and "s3:PutObject" in json.dumps(st.get("Action")):
+                if "staging/" not in json.dumps(st.get("Resource")):
+                    out.append(f"12: {name} may write outside staging: an unpublished run would be readable")
     board = t["Resources"].get("PipelineDashboard")
     if board:
         body = board["Properties"]["DashboardBody"]["Fn::Sub"][0]
@@ -276,15 +287,14 @@ def check_event_source(t):
     m = re.search(r'pub const SOURCE: &str = "([^"]+)";', src)
     source = m.group(1) if m else None
     out = []
-    for name, fn in functions(t).items():
-        for pol in fn["Properties"].get("Policies", []):
-            for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
-                for s in st.get("Fn::If", [None, st])[1:2] if "Fn::If" in st else [st]:
-                    if "events:PutEvents" not in json.dumps(s.get("Action")):
-                        continue
-                    cond = s.get("Condition", {}).get("StringEquals", {})
-                    if cond.get("events:source") != source:
-                        out.append(f"15: {name} may put events of any source (no events:source {source!r} condition)")
+    for name in functions(t):
+        for st in policy_statements(t, name):
+            for s in st["Fn::If"][1:2] if "Fn::If" in st else [st]:
+                if "events:PutEvents" not in json.dumps(s.get("Action")):
+                    continue
+                cond = s.get("Condition", {}).get("StringEquals", {})
+                if cond.get("events:source") != source:
+                    out.append(f"15: {name} may put events of any source (no events:source {source!r} condition)")
     return out
 
 
@@ -299,14 +309,13 @@ def check_runtime_secret(t):
         if not (isinstance(arn, dict) and arn.get("Fn::If", [None])[0] == "MakeReplicationUser"
                 and arn["Fn::If"][1] == {"Ref": "ReplicationSecret"}):
             out.append(f"16: {name} reads the admin secret even when the stack creates the replication user")
-        for pol in fn.get("Properties", {}).get("Policies", []):
-            for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
-                if "secretsmanager:GetSecretValue" not in json.dumps(st.get("Action")):
-                    continue
-                res = st.get("Resource", {})
-                when_made = res.get("Fn::If", [None, None])[1] if isinstance(res, dict) else res
-                if "DatabaseSecretArn" in json.dumps(when_made):
-                    out.append(f"16: {name} may read the admin secret when the stack creates the replication user")
+        for st in policy_statements(t, name):
+            if "secretsmanager:GetSecretValue" not in json.dumps(st.get("Action")):
+                continue
+            res = st.get("Resource", {})
+            when_made = res.get("Fn::If", [None, None])[1] if isinstance(res, dict) else res
+            if "DatabaseSecretArn" in json.dumps(when_made):
+                out.append(f"16: {name} may read the admin secret when the stack creates the replication user")
     return out
 
 
@@ -335,14 +344,14 @@ def self_test(t, demo, asl):
         ("7", lambda t, d, a: t["Resources"]["SecretKeyDecrypt"]["Properties"]["Roles"].pop()),
         ("8", lambda t, d, a: t["Parameters"]["BinlogRetentionHours"].update(MaxValue=168)),
         ("9", lambda t, d, a: [c.update(Next="Failed") for st in a["States"].values() for c in st.get("Catch", []) if "ConcurrentRun" in c["ErrorEquals"]]),
-        ("12", lambda t, d, a: t["Resources"]["FanOutByTableFunction"]["Properties"]["Policies"][0]["Statement"][0].update(
+        ("12", lambda t, d, a: t["Resources"]["FanOutByTableFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0].update(
             Resource={"Fn::Sub": "${OutputBucket.Arn}/${Prefix}*"})),
         ("12", lambda t, d, a: t["Resources"]["PipelineDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"].__setitem__(0, "{widgets")),
         ("13", lambda t, d, a: t["Resources"]["AlarmTopic"]["Properties"].update(KmsMasterKeyId="alias/aws/sns")),
         ("13", lambda t, d, a: t["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"].pop()),
         ("14", lambda t, d, a: t["Parameters"]["DatabaseTls"].update(Default="require")),
         ("15", lambda t, d, a: [st["Fn::If"][1].pop("Condition") for st in
-                                t["Resources"]["CommitCheckpointFunction"]["Properties"]["Policies"][0]["Statement"]
+                                t["Resources"]["CommitCheckpointFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
                                 if "Fn::If" in st]),
         ("16", lambda t, d, a: t["Resources"]["ParseChunkFunction"]["Properties"]["Environment"]["Variables"].update(
             DB_SECRET_ARN={"Ref": "DatabaseSecretArn"})),

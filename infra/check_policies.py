@@ -3,14 +3,19 @@
 (and on a state machine placeholder that DefinitionSubstitutions does not fill).
 
 Every Allow statement the template writes itself (function and state machine
-`Policies`, IAM roles and policies) is checked:
+`Policies`, IAM roles and policies) is checked, and every managed policy a
+role carries, those SAM attaches to a role it makes included:
 - no `*` action and no `service:*` action;
 - no `*` resource;
 - a resource with a `*` in it must be one of WILDCARD_RESOURCES below, each
   with the reason no narrower ARN exists;
 - S3 object grants must name the bucket *and* the prefix parameter;
 - SAM policy templates are allowed only from SAM_POLICY_TEMPLATES, which
-  scope themselves to one named resource.
+  scope themselves to one named resource;
+- AWS managed policies only from MANAGED_POLICIES, each under its condition
+  (network interfaces only under InVpc: SAM attaches them to a function's
+  role whenever VpcConfig is present, so the functions have roles of their
+  own).
 
 Run: .venv/infra/bin/python infra/check_policies.py [template]
 (`--self-test` checks that the checker fails on wide grants.)
@@ -36,6 +41,12 @@ WILDCARD_RESOURCES = {
     '{"Fn::Sub": "${OutputBucket.Arn}/${Prefix}*"}': "per-table outputs of any table",
 }
 SAM_POLICY_TEMPLATES = {"LambdaInvokePolicy"}
+# AWS managed policies a role may carry, with the reason and the condition
+# it must be under (None: always).
+MANAGED_POLICIES = {
+    "service-role/AWSLambdaBasicExecutionRole": (None, "CloudWatch Logs: log groups and streams on *"),
+    "service-role/AWSLambdaVPCAccessExecutionRole": ("InVpc", "network interfaces on *, only in a VPC"),
+}
 
 
 def as_list(v):
@@ -46,12 +57,41 @@ def key(v):
     return json.dumps(v, sort_keys=True)
 
 
+def managed_policy_problem(name, arn):
+    """Why a managed policy on a role is wrong (None: it is on the list,
+    under its condition)."""
+    condition = None
+    if isinstance(arn, dict) and "Fn::If" in arn:
+        condition, arn = arn["Fn::If"][0], arn["Fn::If"][1]
+    text = json.dumps(arn)
+    for policy, (needs, _reason) in MANAGED_POLICIES.items():
+        if f"iam::aws:policy/{policy}" in text:
+            if needs is not None and condition != needs:
+                return f"{name}: managed policy {policy} is not under the {needs} condition"
+            return None
+    return f"{name}: managed policy {text} (write the statements out)"
+
+
+def sam_attached(name, res):
+    """The managed policies SAM attaches to a function it makes the role of:
+    CloudWatch Logs always, and network interfaces whenever VpcConfig is
+    present (an !If that leaves the function outside a VPC included)."""
+    props = res.get("Properties", {}) or {}
+    if res.get("Type") != "AWS::Serverless::Function" or "Role" in props:
+        return
+    yield name, {"ManagedPolicy": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+    if "VpcConfig" in props:
+        yield name, {"ManagedPolicy": "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"}
+
+
 def statements(template):
-    """(resource name, statement) for every policy statement in the template."""
+    """(resource name, statement) for every policy statement in the template,
+    and the managed policies SAM attaches."""
     for name, res in template.get("Resources", {}).items():
         props = res.get("Properties", {}) or {}
         kind = res.get("Type", "")
         docs = []
+        yield from sam_attached(name, res)
         if kind in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
             for pol in as_list(props.get("Policies", [])):
                 if isinstance(pol, dict) and "Statement" in pol:
@@ -81,7 +121,9 @@ def problems(template):
                 out.append(f"{name}: SAM policy template {st['SamPolicyTemplate']} is not on the list")
             continue
         if "ManagedPolicy" in st:
-            out.append(f"{name}: managed policy {st['ManagedPolicy']} (write the statements out)")
+            problem = managed_policy_problem(name, st["ManagedPolicy"])
+            if problem:
+                out.append(problem)
             continue
         if st.get("Effect") != "Allow":
             continue
@@ -126,7 +168,7 @@ def self_test(template):
     """The checker must fail on each kind of wide grant."""
     def with_statement(st):
         t = copy.deepcopy(template)
-        t["Resources"]["ParseChunkFunction"]["Properties"]["Policies"][0]["Statement"].append(st)
+        t["Resources"]["ParseChunkFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(st)
         return t
 
     wide = [
@@ -142,12 +184,22 @@ def self_test(template):
         found = problems(with_statement(st))
         assert found, f"the checker missed {st}"
     t = copy.deepcopy(template)
-    t["Resources"]["ParseChunkFunction"]["Properties"]["Policies"].append("AmazonS3FullAccess")
+    t["Resources"]["ParseChunkFunctionRole"]["Properties"]["ManagedPolicyArns"].append(
+        "arn:aws:iam::aws:policy/AmazonS3FullAccess")
     assert problems(t), "the checker missed a managed policy"
     t = copy.deepcopy(template)
-    t["Resources"]["ParseChunkFunction"]["Properties"]["Policies"].append({"S3CrudPolicy": {}})
+    t["Resources"]["ParseChunkFunctionRole"]["Properties"]["ManagedPolicyArns"][1] = {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"}
+    assert problems(t), "the checker missed network interfaces outside a VPC"
+    t = copy.deepcopy(template)
+    fn = t["Resources"]["ParseChunkFunction"]["Properties"]
+    fn.pop("Role")
+    fn["Policies"] = [{"Version": "2012-10-17", "Statement": []}]
+    assert problems(t), "the checker missed SAM's VPC policy on a function with VpcConfig"
+    t = copy.deepcopy(template)
+    t["Resources"]["Pipeline"]["Properties"]["Policies"].append({"S3CrudPolicy": {}})
     assert problems(t), "the checker missed an unlisted SAM policy template"
-    print(f"self-test: {len(wide) + 2} wide grants caught")
+    print(f"self-test: {len(wide) + 4} wide grants caught")
 
 
 def main():

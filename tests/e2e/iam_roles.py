@@ -8,12 +8,16 @@ the caller's policies once that many requests went unchecked. This script:
       spends the unchecked requests on an administrator (user, policy, key)
       for the test's own setup and checks; prints its credentials as JSON.
   roles ENDPOINT ADMIN_JSON TEMPLATE PARAMETERS_JSON RESOURCES_JSON
-      renders each function's policies from the template (its inline
-      Policies, intrinsics resolved for these parameters and resources; the
-      managed policies SAM attaches grant only CloudWatch Logs and, in a VPC,
-      network interfaces, which no call here uses), makes one role per
-      function with them, assumes it, and prints per function binary:
+      renders each function's policies from the template (its role's inline
+      Policies, intrinsics resolved for these parameters and resources; its
+      managed policies grant only CloudWatch Logs and, in a VPC, network
+      interfaces, which no call here makes), makes one role per function
+      with them, assumes it, and prints per function binary:
       {"credentials": {...}, "policy": {...}}.
+  used ROLES_FILE RECORD
+      per function: the actions its policy grants, those the calls recorded
+      under its credentials needed (tests/e2e/s3-fault-proxy.py RECORD), and
+      the granted ones no call needed.
 
 moto models actions and resources, not conditions (a ListBucket grant
 conditioned on s3:prefix allows any prefix there) nor S3's 403-instead-of-404
@@ -151,11 +155,11 @@ def function_policies(template, resolver):
         if "Condition" in res and not resolver.condition(res["Condition"]):
             continue
         binary = res["Metadata"]["BuildProperties"]["Binary"]
+        role = res["Properties"]["Role"]["Fn::GetAtt"]
+        role = role[0] if isinstance(role, list) else role.split(".")[0]
         statements = []
-        for pol in res["Properties"].get("Policies", []):
-            if not (isinstance(pol, dict) and "Statement" in pol):
-                raise ValueError(f"{name}: only inline policy documents are rendered, not {pol}")
-            statements += resolver.value(pol["Statement"])
+        for pol in template["Resources"][role]["Properties"].get("Policies", []):
+            statements += resolver.value(pol["PolicyDocument"]["Statement"])
         out[binary] = {"Version": "2012-10-17", "Statement": statements}
     return out
 
@@ -208,6 +212,64 @@ def roles(endpoint, admin, template_path, params, resources):
     return out
 
 
+# JSON services' X-Amz-Target prefixes, and the IAM service each names.
+TARGETS = {"secretsmanager": "secretsmanager", "AWSStepFunctions": "states", "AWSEvents": "events"}
+
+
+def actions_of(request):
+    """The IAM actions one recorded request needs (S3 path-style)."""
+    if request["target"]:
+        service, operation = request["target"].split(".", 1)
+        return [f"{TARGETS.get(service, service)}:{operation}"]
+    path, _, query = request["path"].partition("?")
+    params = {q.split("=", 1)[0] for q in query.split("&") if q}
+    has_key = "/" in path.strip("/")
+    method = request["method"]
+    if not has_key:
+        if method == "POST" and "delete" in params:
+            return ["s3:DeleteObject"]
+        return ["s3:ListBucket"] if method == "GET" else [f"s3:bucket-{method}"]
+    if method in ("GET", "HEAD"):
+        return ["s3:GetObject"]
+    if method == "DELETE":
+        return ["s3:AbortMultipartUpload"] if "uploadId" in params else ["s3:DeleteObject"]
+    if method == "PUT" and "tagging" in params:
+        return ["s3:PutObjectTagging"]
+    # PutObject, CopyObject, UploadPart(Copy), Create/CompleteMultipartUpload.
+    out = ["s3:PutObject"]
+    if request["copy"]:
+        out.append("s3:GetObject")
+    if request["tagging"]:
+        out.append("s3:PutObjectTagging")
+    return out
+
+
+def used(roles_json, record):
+    """Per function: the actions its policy grants, those its calls needed
+    (each recorded request, by the access key of the function's role), and
+    the granted ones no call needed."""
+    roles = json.loads(open(roles_json).read())
+    by_key = {r["credentials"]["AccessKeyId"]: f for f, r in roles.items()}
+    needed = {f: set() for f in roles}
+    for line in open(record):
+        request = json.loads(line)
+        function = by_key.get(request["key"])
+        if function:
+            needed[function].update(actions_of(request))
+    out = {}
+    for function, role in roles.items():
+        granted = set()
+        for st in role["policy"]["Statement"]:
+            if st.get("Effect") == "Allow":
+                granted.update(st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+        out[function] = {
+            "granted": sorted(granted),
+            "needed": sorted(needed[function]),
+            "unused": sorted(granted - needed[function]),
+        }
+    return out
+
+
 def main():
     mode, endpoint = sys.argv[1], sys.argv[2]
     if mode == "bootstrap":
@@ -215,6 +277,8 @@ def main():
     elif mode == "roles":
         admin, template, params, resources = sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
         print(json.dumps(roles(endpoint, json.loads(admin), template, json.loads(params), json.loads(resources))))
+    elif mode == "used":
+        print(json.dumps(used(sys.argv[2], sys.argv[3])))
     else:
         raise SystemExit(f"unknown mode {mode}")
 

@@ -6,9 +6,14 @@ request is not forwarded and is answered with an S3 error the SDKs retry
 forwarded and then the connection is dropped before the answer (the request
 may have taken effect: the nastiest case for a client).
 
-  python3 s3-fault-proxy.py PORT UPSTREAM
+  python3 s3-fault-proxy.py PORT UPSTREAM [RECORD]
   POST /__faults {"every": N}   turn faults on (N > 0) or off (0); answers
                                 how many requests and faults so far
+
+With RECORD, every forwarded request is appended to that file as a JSON
+line: the caller's access key, method, path, the headers that decide the
+IAM action (X-Amz-Target, x-amz-copy-source, x-amz-tagging), and the
+status the upstream answered (see tests/e2e/iam_roles.py `used`).
 """
 import http.client
 import json
@@ -18,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 PORT, UPSTREAM = int(sys.argv[1]), urlsplit(sys.argv[2])
+RECORD = sys.argv[3] if len(sys.argv) > 3 else None
 state = {"every": 0, "requests": 0, "faults": 0}
 lock = threading.Lock()
 
@@ -77,6 +83,8 @@ class Proxy(BaseHTTPRequestHandler):
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
+        if RECORD:
+            self._record(resp.status)
         if fault:
             # The request took effect upstream; the client never hears of it.
             self.close_connection = True
@@ -92,6 +100,21 @@ class Proxy(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def _record(self, status):
+        auth = self.headers.get("Authorization", "")
+        key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
+        line = {
+            "key": key,
+            "method": self.command,
+            "path": self.path,
+            "target": self.headers.get("X-Amz-Target"),
+            "copy": self.headers.get("x-amz-copy-source") is not None,
+            "tagging": self.headers.get("x-amz-tagging") is not None,
+            "status": status,
+        }
+        with lock, open(RECORD, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

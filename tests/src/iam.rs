@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::workspace_root;
@@ -20,7 +20,7 @@ use super::workspace_root;
 pub const UNCHECKED_REQUESTS: u32 = 3;
 
 /// Static credentials (a session token for an assumed role).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Credentials {
     pub access_key_id: String,
@@ -44,7 +44,7 @@ impl Credentials {
 }
 
 /// One function's role: its credentials and the policy they carry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Role {
     pub credentials: Credentials,
     pub policy: Value,
@@ -101,4 +101,26 @@ pub fn roles(
         &resources.to_string(),
     ]);
     serde_json::from_slice(&out).expect("roles")
+}
+
+/// What one function's policy grants and its calls needed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Usage {
+    pub granted: Vec<String>,
+    pub needed: Vec<String>,
+    /// Granted, and needed by no call.
+    pub unused: Vec<String>,
+}
+
+/// Per function, the actions its calls needed, from the requests `record`
+/// holds (the proxy's, each with its caller's access key).
+pub fn usage(roles: &BTreeMap<String, Role>, record: &std::path::Path) -> BTreeMap<String, Usage> {
+    let file = record.with_extension("roles.json");
+    std::fs::write(&file, serde_json::to_vec(roles).expect("json")).expect("roles file");
+    let out = script(&[
+        "used",
+        &file.display().to_string(),
+        &record.display().to_string(),
+    ]);
+    serde_json::from_slice(&out).expect("usage")
 }

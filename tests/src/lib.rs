@@ -991,11 +991,24 @@ pub mod aws_local {
 
     impl S3FaultProxy {
         pub fn start(upstream: &str, log_dir: &std::path::Path) -> Self {
+            Self::start_with(upstream, log_dir, None)
+        }
+
+        /// `record`: every request forwarded is appended there (caller's
+        /// access key, method, path; see the script).
+        pub fn start_with(
+            upstream: &str,
+            log_dir: &std::path::Path,
+            record: Option<&std::path::Path>,
+        ) -> Self {
             let port = free_port();
             let mut cmd = Command::new(venv_bin("python3"));
             cmd.arg(workspace_root().join("tests/e2e/s3-fault-proxy.py"))
                 .arg(port.to_string())
                 .arg(upstream);
+            if let Some(r) = record {
+                cmd.arg(r);
+            }
             let proc = spawn_group(cmd, "s3-fault-proxy", &log_dir.join("s3-fault-proxy.log"));
             let endpoint = format!("http://127.0.0.1:{port}");
             let started = Instant::now();

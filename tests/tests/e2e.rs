@@ -23,7 +23,7 @@ use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::s3::S3Store;
-use binlog_cdc_tests::aws_local::{self, LambdaWatch, LocalAws, ResponseUrl};
+use binlog_cdc_tests::aws_local::{self, LambdaWatch, LocalAws, ResponseUrl, S3FaultProxy};
 use binlog_cdc_tests::{pipeline, MariaDb};
 use serde_json::{json, Value};
 
@@ -51,7 +51,11 @@ async fn state_machine_end_to_end() {
         .await
         .expect("replication secret");
 
-    let mut env = aws.lambda_env(&aws.moto.endpoint);
+    // The functions call through a proxy that records each request with
+    // its caller's key: which granted actions some call needed.
+    let record = logs.join("requests.jsonl");
+    let proxy = S3FaultProxy::start_with(&aws.moto.endpoint, &logs, Some(&record));
+    let mut env = aws.lambda_env(&proxy.endpoint);
     env.extend([
         ("BUCKET", BUCKET.to_string()),
         ("PREFIX", "cdc".to_string()),
@@ -385,6 +389,38 @@ async fn state_machine_end_to_end() {
     assert!(
         spent <= counted,
         "the execution spent {spent} history events; the loop counted {counted}"
+    );
+
+    // Every action a policy grants was needed by some call of its function,
+    // but for those listed here with the reason the test does not call them.
+    let not_exercised: &[(&str, &str, &str)] = &[
+        (
+            "fan-out-by-table",
+            "s3:AbortMultipartUpload",
+            "a multipart upload that fails midway is aborted",
+        ),
+        (
+            "commit-checkpoint",
+            "s3:AbortMultipartUpload",
+            "publishing an object over 5 GiB is a multipart copy, aborted if it fails",
+        ),
+    ];
+    let usage = binlog_cdc_tests::iam::usage(&roles, &record);
+    let mut unused = Vec::new();
+    for (function, u) in &usage {
+        assert!(!u.needed.is_empty(), "{function} made no call: {u:?}");
+        for action in &u.unused {
+            if !not_exercised
+                .iter()
+                .any(|(f, a, _)| f == function && a == action)
+            {
+                unused.push(format!("{function}: {action}"));
+            }
+        }
+    }
+    assert!(
+        unused.is_empty(),
+        "granted, and needed by no call: {unused:#?}\n{usage:#?}"
     );
 
     // No function was refused a call anywhere, even one it got past.
