@@ -391,6 +391,13 @@ async fn state_machine_end_to_end() {
         "the execution spent {spent} history events; the loop counted {counted}"
     );
 
+    // A restart of the stream at a position, as after BinlogHistoryChanged.
+    let at = db.position();
+    db.sql("INSERT INTO martzcodes.tasks (title) VALUES ('after the restart');");
+    let r10 = run_state_machine(&lambda, &json!({"restartAt": at.to_string()}), "restart");
+    assert_eq!(r10["status"], "SUCCEEDED", "{r10}");
+    assert_eq!(r10["output"]["committed"], true, "{r10}");
+
     // Every action a policy grants was needed by some call of its function,
     // but for those listed here with the reason the test does not call them.
     let not_exercised: &[(&str, &str, &str)] = &[
