@@ -94,6 +94,13 @@ async fn state_machine_end_to_end() {
     let queue = aws.events_to_queue("run-committed", &rule).await;
 
     // init-db, as CloudFormation would call it.
+    // RDS's retention procedures, as RDS and Aurora have them (what RDS
+    // keeps is its own: the server's expire setting stays unset).
+    db.sql(
+        "CREATE PROCEDURE mysql.rds_set_configuration(name VARCHAR(64), value INT) BEGIN END;
+         CREATE PROCEDURE mysql.rds_show_configuration()
+           SELECT 'binlog retention hours' AS name, '48' AS value, 'hours' AS description;",
+    );
     let cfn = ResponseUrl::start();
     let first = db.position();
     let properties = json!({
@@ -130,17 +137,18 @@ async fn state_machine_end_to_end() {
         "{grants}"
     );
     // SELECT only on the schemas the (here: no) include patterns reach,
-    // never on the system schemas.
+    // never on the system schemas; in `mysql`, only RDS's retention reading.
     for line in grants.lines() {
+        let system = line.contains("`mysql`") || line.contains("`sys`");
         assert!(
-            !(line.contains("SELECT") && line.contains("ON *.*")),
-            "{grants}"
-        );
-        assert!(
-            !line.contains("`mysql`") && !line.contains("`sys`"),
+            !(line.contains("SELECT") && (line.contains("ON *.*") || system)),
             "{grants}"
         );
     }
+    assert!(
+        grants.contains("GRANT EXECUTE ON PROCEDURE `mysql`.`rds_show_configuration`"),
+        "{grants}"
+    );
     assert!(
         grants.contains("GRANT SELECT ON `martzcodes`.*"),
         "{grants}"
@@ -220,6 +228,15 @@ async fn state_machine_end_to_end() {
             emf.len()
         );
     }
+    // The headroom reads RDS's retention as the replication user (init-db
+    // grants it EXECUTE on mysql.rds_show_configuration): 48 hours less the
+    // checkpoint file's age.
+    assert!(
+        emf.iter().any(|v| v["RetentionHeadroomSeconds"]
+            .as_f64()
+            .is_some_and(|s| s > 47.0 * 3600.0 && s <= 48.0 * 3600.0)),
+        "no RetentionHeadroomSeconds from RDS's 48 hours"
+    );
     assert!(meta2.position.position > meta1.position.position);
 
     // Every event of the whole range, exactly once, against an independent parse.
