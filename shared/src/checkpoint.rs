@@ -10,16 +10,9 @@ use crate::store::{ObjectStore, PutCondition};
 /// The committed checkpoint and its ETag, or `None` before the first commit.
 pub async fn read(store: &dyn ObjectStore, layout: &Layout) -> Result<Option<(Meta, String)>> {
     let key = layout.meta();
-    // Listed before it is read: S3 answers a GetObject of a missing key
-    // with 404 only to a caller allowed to list the bucket, and whether a
-    // ListBucket grant conditioned on `s3:prefix` counts for that is not
-    // documented (a GetObject has no prefix). A list of exactly this key
-    // satisfies the condition, so the first run sees "absent", never 403.
-    if !store.list(&key).await?.contains(&key) {
-        return Ok(None);
-    }
-    // Deleted between the two calls: absent too.
-    let Some(obj) = store.get(&key).await? else {
+    // Found by listing it (see `store::find`): the first run sees "absent",
+    // never AccessDenied.
+    let Some(obj) = crate::store::find(store, &key).await? else {
         return Ok(None);
     };
     let meta: Meta = serde_json::from_slice(&obj.body).map_err(|e| {

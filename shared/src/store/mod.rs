@@ -164,14 +164,14 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
     store: &dyn ObjectStore,
     key: &str,
 ) -> Result<T> {
-    find_json(store, key)
-        .await?
-        .ok_or_else(|| crate::Error::Storage {
-            context: key.to_string(),
-            msg: "a run summary is missing (a step before did not finish, or staging was removed)"
-                .into(),
-            retryable: false,
-        })
+    let missing = || crate::Error::Storage {
+        context: key.to_string(),
+        msg: "a run summary is missing (a step before did not finish, or staging was removed)"
+            .into(),
+        retryable: false,
+    };
+    let obj = store.get(key).await?.ok_or_else(missing)?;
+    parse_json(key, &obj.body)
 }
 
 /// The JSON summary at `key`, or `None` when there is none.
@@ -179,14 +179,30 @@ pub async fn find_json<T: serde::de::DeserializeOwned>(
     store: &dyn ObjectStore,
     key: &str,
 ) -> Result<Option<T>> {
-    let Some(obj) = store.get(key).await? else {
+    match find(store, key).await? {
+        Some(obj) => parse_json(key, &obj.body).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The object at `key`, when there is one, found by listing exactly that
+/// key before reading it: S3 answers a read of a missing key with 404 only
+/// to a caller allowed to list the bucket, and whether a ListBucket grant
+/// conditioned on `s3:prefix` counts is not documented (a GetObject has no
+/// prefix); a list of the key satisfies such a condition, so a missing
+/// object is "absent", never AccessDenied. The caller may list `key`.
+pub async fn find(store: &dyn ObjectStore, key: &str) -> Result<Option<Object>> {
+    if !store.list(key).await?.iter().any(|k| k == key) {
         return Ok(None);
-    };
-    serde_json::from_slice(&obj.body)
-        .map(Some)
-        .map_err(|e| crate::Error::Storage {
-            context: key.to_string(),
-            msg: format!("a run summary is not what this version writes: {e}"),
-            retryable: false,
-        })
+    }
+    // Deleted between the two calls: absent too.
+    store.get(key).await
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(key: &str, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| crate::Error::Storage {
+        context: key.to_string(),
+        msg: format!("a run summary is not what this version writes: {e}"),
+        retryable: false,
+    })
 }
