@@ -16,8 +16,9 @@ the caller's policies once that many requests went unchecked. This script:
       {"credentials": {...}, "policy": {...}}.
   used ROLES_FILE RECORD
       per function: the actions its policy grants, those the calls recorded
-      under its credentials needed (tests/e2e/s3-fault-proxy.py RECORD), and
-      the granted ones no call needed.
+      under its credentials needed (tests/e2e/s3-fault-proxy.py RECORD), the
+      granted ones no call needed, and the lists its s3:prefix conditions
+      refuse (which moto lets through).
 
 moto models actions and resources, not conditions (a ListBucket grant
 conditioned on s3:prefix allows any prefix there) nor S3's 403-instead-of-404
@@ -26,9 +27,11 @@ Runs under .venv/infra's Python (cfn-lint reads the template's short forms;
 boto3 comes with the SAM CLI).
 """
 
+import fnmatch
 import json
 import re
 import sys
+import urllib.parse
 
 import boto3
 from cfnlint.decode import decode
@@ -244,18 +247,44 @@ def actions_of(request):
     return out
 
 
+def list_prefix_allowed(policy, prefix):
+    """Whether a ListBucket of `prefix` passes the policy's `s3:prefix`
+    conditions (moto does not evaluate conditions)."""
+    for st in policy["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        if st.get("Effect") != "Allow" or "s3:ListBucket" not in actions:
+            continue
+        cond = st.get("Condition")
+        if not cond:
+            return True
+        if cond.get("StringEquals", {}).get("s3:prefix") == prefix:
+            return True
+        like = cond.get("StringLike", {}).get("s3:prefix")
+        if like is not None and fnmatch.fnmatchcase(prefix, like):
+            return True
+    return False
+
+
 def used(roles_json, record):
     """Per function: the actions its policy grants, those its calls needed
-    (each recorded request, by the access key of the function's role), and
-    the granted ones no call needed."""
+    (each recorded request, by the access key of the function's role), the
+    granted ones no call needed, and the lists its `s3:prefix` conditions
+    refuse."""
     roles = json.loads(open(roles_json).read())
     by_key = {r["credentials"]["AccessKeyId"]: f for f, r in roles.items()}
     needed = {f: set() for f in roles}
+    refused = {f: [] for f in roles}
     for line in open(record):
         request = json.loads(line)
         function = by_key.get(request["key"])
-        if function:
-            needed[function].update(actions_of(request))
+        if not function:
+            continue
+        needed[function].update(actions_of(request))
+        if actions_of(request) == ["s3:ListBucket"]:
+            query = urllib.parse.parse_qs(request["path"].partition("?")[2])
+            prefix = query.get("prefix", [""])[0]
+            if not list_prefix_allowed(roles[function]["policy"], prefix):
+                refused[function].append(f"s3:ListBucket prefix {prefix!r}")
     out = {}
     for function, role in roles.items():
         granted = set()
@@ -266,6 +295,7 @@ def used(roles_json, record):
             "granted": sorted(granted),
             "needed": sorted(needed[function]),
             "unused": sorted(granted - needed[function]),
+            "refused": sorted(set(refused[function])),
         }
     return out
 

@@ -110,6 +110,9 @@ pub struct Usage {
     pub needed: Vec<String>,
     /// Granted, and needed by no call.
     pub unused: Vec<String>,
+    /// Calls its policy's conditions refuse (moto evaluates none): a
+    /// ListBucket of a prefix no `s3:prefix` condition allows.
+    pub refused: Vec<String>,
 }
 
 /// Per function, the actions its calls needed, from the requests `record`

@@ -446,6 +446,7 @@ async fn state_machine_end_to_end() {
     let mut unused = Vec::new();
     for (function, u) in &usage {
         assert!(!u.needed.is_empty(), "{function} made no call: {u:?}");
+        assert!(u.refused.is_empty(), "{function}: {:?}", u.refused);
         for action in &u.unused {
             if !not_exercised
                 .iter()

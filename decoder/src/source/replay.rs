@@ -128,7 +128,11 @@ impl ServerReplay {
         let Some(row) = row else {
             return Ok(None);
         };
-        let values = row.unwrap();
+        let values: Vec<mysql_async::Value> = row
+            .unwrap_raw()
+            .into_iter()
+            .map(|v| v.unwrap_or(mysql_async::Value::NULL))
+            .collect();
         let mut out = Vec::with_capacity(values.len());
         for ((col, read), v) in table.meta.columns.iter().zip(&table.reads).zip(&values) {
             let mut buf = Vec::new();
