@@ -1272,6 +1272,46 @@ pub mod aws_local {
         format!("http://{addr}")
     }
 
+    impl LocalAws {
+        /// The functions, each under its own role ([`LocalAws::function_roles`])
+        /// in a `cargo lambda watch` of its own ([`LambdaWatch::per_function`]),
+        /// with `env` besides; and the roles.
+        pub fn lambda_under_roles(
+            &self,
+            env: &[(&str, String)],
+            bucket: &str,
+            parameters: &serde_json::Value,
+            secrets: &[(&str, &str)],
+            log_dir: &std::path::Path,
+        ) -> (LambdaWatch, std::collections::BTreeMap<String, crate::iam::Role>) {
+            let roles = self.function_roles(bucket, parameters, secrets);
+            let own = roles
+                .iter()
+                .map(|(f, r)| (f.clone(), r.credentials.env()))
+                .collect();
+            (LambdaWatch::per_function(env, &own, log_dir), roles)
+        }
+    }
+
+    /// Every function's log under `log_dir` (a [`LambdaWatch::per_function`]'s
+    /// `lambda-{function}.log`, or a shared watcher's `lambda.log`), joined.
+    pub fn function_logs(log_dir: &std::path::Path) -> String {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(log_dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.retain(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("lambda") && n.ends_with(".log"))
+        });
+        names.sort();
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// One HTTP request (ureq): the status and the body, whatever the status.
     pub fn http(
         method: &str,

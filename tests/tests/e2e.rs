@@ -75,17 +75,14 @@ async fn state_machine_end_to_end() {
         "AWS::StackName": "binlog-cdc", "Prefix": "cdc/", "DatabaseSecretArn": admin_arn,
         "CreateReplicationUser": "true", "EventBusName": "default",
     });
-    let roles = aws.function_roles(
+    let (lambda, roles) = aws.lambda_under_roles(
+        &env,
         BUCKET,
         &parameters,
         &[("ReplicationSecret", repl.arn().unwrap())],
+        &logs,
     );
     assert_eq!(roles.len(), 5, "{:?}", roles.keys());
-    let own = roles
-        .iter()
-        .map(|(f, r)| (f.clone(), r.credentials.env()))
-        .collect();
-    let lambda = LambdaWatch::per_function(&env, &own, &logs);
     // Consumers: the README's sample rule, into a queue.
     let rule = std::fs::read_to_string(
         binlog_cdc_tests::workspace_root().join("docs/run-committed-rule.json"),
@@ -205,10 +202,7 @@ async fn state_machine_end_to_end() {
     assert_ne!(meta2.run_id, meta1.run_id);
 
     // The functions' metrics: embedded metric format lines in their logs.
-    let log: String = roles
-        .keys()
-        .map(|f| std::fs::read_to_string(logs.join(format!("lambda-{f}.log"))).unwrap_or_default())
-        .collect();
+    let log = aws_local::function_logs(&logs);
     let emf: Vec<Value> = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())

@@ -24,7 +24,7 @@ use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::s3::S3Store;
 use binlog_cdc::BinlogPosition;
-use binlog_cdc_tests::aws_local::{run_state_machine, LambdaWatch, LocalAws};
+use binlog_cdc_tests::aws_local::{run_state_machine, LocalAws};
 use binlog_cdc_tests::{pipeline, MariaDb};
 use serde_json::{json, Value};
 
@@ -111,7 +111,7 @@ async fn a_large_backlog_drains_within_the_quotas() {
     let schemas = env_or("SCALE_SCHEMAS", 3);
     let db = MariaDb::start();
     let logs = db.dir.clone();
-    let aws = LocalAws::start(&logs, BUCKET).await;
+    let aws = LocalAws::start_enforcing(&logs, BUCKET).await;
     let secret = aws.db_secret("scale-db", db.port, "cdc", "cdc").await;
     let first = db.position();
     let started = Instant::now();
@@ -134,18 +134,25 @@ async fn a_large_backlog_drains_within_the_quotas() {
     env.extend([
         ("BUCKET", BUCKET.to_string()),
         ("PREFIX", "cdc".to_string()),
-        ("DB_SECRET_ARN", secret),
+        ("DB_SECRET_ARN", secret.clone()),
         ("CHUNK_BYTES", CHUNK_BYTES.to_string()),
         ("MAX_RUN_CHUNKS", "8".into()),
         ("FANOUT_SHARD_TABLES", "64".into()),
         ("PARSE_MAX_CONCURRENCY", "4".into()),
-        // Room for two iterations per execution (each ~150 events here,
-        // at most 34 + 7 x (8 chunks + 64 shards) = 538): several executions.
-        ("EXECUTION_HISTORY_BUDGET", "800".into()),
+        // Room for two iterations per execution (each counted at its worst,
+        // retries included: at most 154 + 37 x (8 chunks + 64 shards) =
+        // 2,818): several executions.
+        ("EXECUTION_HISTORY_BUDGET", "6000".into()),
         ("VIEW", "both".into()),
         ("RUST_LOG", "warn".into()),
     ]);
-    let lambda = LambdaWatch::start(&env, &logs);
+    // Each function under its own role, as the stack deploys it (no
+    // replication user: the pipeline reads DatabaseSecretArn).
+    let parameters = json!({
+        "AWS::StackName": "binlog-cdc", "Prefix": "cdc/", "DatabaseSecretArn": secret,
+        "CreateReplicationUser": "false", "EventBusName": "",
+    });
+    let (lambda, _roles) = aws.lambda_under_roles(&env, BUCKET, &parameters, &[], &logs);
     // Each function built and started before the clock runs (an invalid
     // payload: refused at once, nothing done).
     for f in [
