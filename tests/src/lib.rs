@@ -1283,7 +1283,10 @@ pub mod aws_local {
             parameters: &serde_json::Value,
             secrets: &[(&str, &str)],
             log_dir: &std::path::Path,
-        ) -> (LambdaWatch, std::collections::BTreeMap<String, crate::iam::Role>) {
+        ) -> (
+            LambdaWatch,
+            std::collections::BTreeMap<String, crate::iam::Role>,
+        ) {
             let roles = self.function_roles(bucket, parameters, secrets);
             let own = roles
                 .iter()

@@ -44,8 +44,10 @@ struct Stack {
     db: MariaDb,
     lambda: Option<LambdaWatch>,
     lambda_starts: u32,
-    /// What `lambda` was started with, to start it again.
+    /// What `lambda` was started with, to start it again: the common
+    /// settings, and each function's role credentials.
     lambda_env: Vec<(&'static str, String)>,
+    own: BTreeMap<String, Vec<(&'static str, String)>>,
     logs: std::path::PathBuf,
     proxy: S3FaultProxy,
     deps: Deps,
@@ -97,7 +99,7 @@ impl Stack {
         self.lambda_starts += 1;
         let dir = self.logs.join(format!("lambda-{}", self.lambda_starts));
         std::fs::create_dir_all(&dir).expect("log dir");
-        self.lambda = Some(LambdaWatch::start(&self.lambda_env, &dir));
+        self.lambda = Some(LambdaWatch::per_function(&self.lambda_env, &self.own, &dir));
     }
 
     /// Remembers the checkpoint, if a run committed a new one.
@@ -261,7 +263,7 @@ async fn every_fault_survived_exactly_once() {
 async fn start() -> Stack {
     let db = MariaDb::start();
     let logs = db.dir.clone();
-    let aws = LocalAws::start(&logs, BUCKET).await;
+    let aws = LocalAws::start_enforcing(&logs, BUCKET).await;
     let proxy = S3FaultProxy::start(&aws.moto.endpoint, &logs);
     db.sql(&format!(
         "CREATE USER 'admin'@'%' IDENTIFIED BY '{ADMIN_PASSWORD}';
@@ -280,14 +282,29 @@ async fn start() -> Stack {
     env.extend([
         ("BUCKET", BUCKET.to_string()),
         ("PREFIX", "cdc".to_string()),
-        ("ADMIN_SECRET_ARN", admin),
+        ("ADMIN_SECRET_ARN", admin.clone()),
         ("DB_SECRET_ARN", repl.clone()),
         ("CHUNK_BYTES", "16384".into()),
         ("PARSE_MAX_CONCURRENCY", "2".into()),
         ("VIEW", "both".into()),
         ("RUST_LOG", "debug".into()),
     ]);
-    let lambda = LambdaWatch::start(&env, &logs);
+    // Each function under its own role, as the stack deploys it.
+    let parameters = json!({
+        "AWS::StackName": "binlog-cdc", "Prefix": "cdc/", "DatabaseSecretArn": admin,
+        "CreateReplicationUser": "true", "EventBusName": "",
+    });
+    let (lambda, roles) = aws.lambda_under_roles(
+        &env,
+        BUCKET,
+        &parameters,
+        &[("ReplicationSecret", &repl)],
+        &logs,
+    );
+    let own = roles
+        .iter()
+        .map(|(f, r)| (f.clone(), r.credentials.env()))
+        .collect();
     let env: Vec<(&'static str, String)> = env;
     // The first run reads from the oldest binlog's start (no checkpoint
     // yet): its CREATE TABLE is an event of the range.
@@ -321,6 +338,7 @@ async fn start() -> Stack {
         lambda: Some(lambda),
         lambda_starts: 0,
         lambda_env: env,
+        own,
         logs: logs.clone(),
         proxy,
         secrets: aws.secrets.clone(),
@@ -763,11 +781,11 @@ async fn binlogs_purged(st: &mut Stack, last: &Meta) {
 
 /// No password in any log line, at debug level.
 fn no_password_in_logs(st: &Stack) {
-    let mut log = std::fs::read_to_string(st.logs.join("lambda.log")).expect("lambda log");
+    let mut log = binlog_cdc_tests::aws_local::function_logs(&st.logs);
     for n in 1..=st.lambda_starts {
-        log += &std::fs::read_to_string(st.logs.join(format!("lambda-{n}/lambda.log")))
-            .unwrap_or_default();
+        log += &binlog_cdc_tests::aws_local::function_logs(&st.logs.join(format!("lambda-{n}")));
     }
+    assert!(!log.is_empty(), "no function log");
     let lines = log.lines().count();
     for secret in [
         ADMIN_PASSWORD,
