@@ -14,6 +14,8 @@ the caller's policies once that many requests went unchecked. This script:
       interfaces, which no call here makes), makes one role per function
       with them, assumes it, and prints per function binary:
       {"credentials": {...}, "policy": {...}}.
+  user ENDPOINT ADMIN_JSON NAME POLICY_JSON
+      an IAM user with only that policy (an operator's); its credentials.
   used ROLES_FILE RECORD
       per function: the actions its policy grants, those the calls recorded
       under its credentials needed (tests/e2e/s3-fault-proxy.py RECORD), the
@@ -300,6 +302,15 @@ def used(roles_json, record):
     return out
 
 
+def user(endpoint, admin, name, policy):
+    """An IAM user with only `policy`; its credentials."""
+    iam = client("iam", endpoint, admin)
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="only", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+
+
 def main():
     mode, endpoint = sys.argv[1], sys.argv[2]
     if mode == "bootstrap":
@@ -307,6 +318,9 @@ def main():
     elif mode == "roles":
         admin, template, params, resources = sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
         print(json.dumps(roles(endpoint, json.loads(admin), template, json.loads(params), json.loads(resources))))
+    elif mode == "user":
+        admin, name, policy = json.loads(sys.argv[3]), sys.argv[4], json.loads(sys.argv[5])
+        print(json.dumps(user(endpoint, admin, name, policy)))
     elif mode == "used":
         print(json.dumps(used(sys.argv[2], sys.argv[3])))
     else:

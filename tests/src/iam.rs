@@ -77,6 +77,22 @@ pub fn bootstrap(endpoint: &str) -> Credentials {
     serde_json::from_slice(&script(&["bootstrap", endpoint])).expect("credentials")
 }
 
+/// An IAM user carrying only `policy` (an operator's, for `binlog-cdc status`).
+pub fn user(endpoint: &str, admin: &Credentials, name: &str, policy: &Value) -> Credentials {
+    let admin = serde_json::json!({
+        "AccessKeyId": admin.access_key_id,
+        "SecretAccessKey": admin.secret_access_key,
+    });
+    let out = script(&[
+        "user",
+        endpoint,
+        &admin.to_string(),
+        name,
+        &policy.to_string(),
+    ]);
+    serde_json::from_slice(&out).expect("credentials")
+}
+
 /// A role per function binary (`list-binlogs`, ...), its policy rendered
 /// from `template` for `parameters` (the stack's) and `resources` (what a
 /// `Ref` or `GetAtt` of a resource gives: `{"OutputBucket": {"Ref": ...,

@@ -409,6 +409,46 @@ async fn state_machine_end_to_end() {
     assert_eq!(r10["status"], "SUCCEEDED", "{r10}");
     assert_eq!(r10["output"]["committed"], true, "{r10}");
 
+    // `binlog-cdc status` with only what the README says it needs.
+    let operator = binlog_cdc_tests::iam::user(
+        &aws.moto.endpoint,
+        aws.admin.as_ref().expect("enforcing"),
+        "operator",
+        &json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": format!("arn:aws:s3:::{BUCKET}/cdc/meta.json")},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": format!("arn:aws:s3:::{BUCKET}"),
+             "Condition": {"StringEquals": {"s3:prefix": "cdc/meta.json"}}},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": format!("arn:aws:s3:::{BUCKET}"),
+             "Condition": {"StringLike": {"s3:prefix": "cdc/schemas/*"}}},
+        ]}),
+    );
+    let sdk = binlog_cdc::aws::sdk_config()
+        .await
+        .to_builder()
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            aws_sdk_s3::config::Credentials::new(
+                operator.access_key_id,
+                operator.secret_access_key,
+                None,
+                None,
+                "operator",
+            ),
+        ))
+        .build();
+    let as_operator = Deps::new(
+        Arc::new(S3Store::new(binlog_cdc::aws::s3_client(&sdk), BUCKET)),
+        PipelineConfig {
+            prefix: "cdc/".into(),
+            ..Default::default()
+        },
+        db.url(),
+    );
+    let status = pipeline_driver::status::status(&as_operator, Default::default())
+        .await
+        .expect("status as the operator");
+    assert!(status.checkpoint.is_some(), "{status:?}");
+
     // No function read a missing object: S3 answers that with 404 only to
     // a caller allowed to list the bucket, and whether a ListBucket grant
     // conditioned on s3:prefix counts is not documented (moto answers 404
