@@ -30,6 +30,15 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// As the script takes them.
+    fn json(&self) -> String {
+        serde_json::json!({
+            "AccessKeyId": self.access_key_id,
+            "SecretAccessKey": self.secret_access_key,
+        })
+        .to_string()
+    }
+
     /// As a process's environment.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![
@@ -79,17 +88,7 @@ pub fn bootstrap(endpoint: &str) -> Credentials {
 
 /// An IAM user carrying only `policy` (an operator's, for `binlog-cdc status`).
 pub fn user(endpoint: &str, admin: &Credentials, name: &str, policy: &Value) -> Credentials {
-    let admin = serde_json::json!({
-        "AccessKeyId": admin.access_key_id,
-        "SecretAccessKey": admin.secret_access_key,
-    });
-    let out = script(&[
-        "user",
-        endpoint,
-        &admin.to_string(),
-        name,
-        &policy.to_string(),
-    ]);
+    let out = script(&["user", endpoint, &admin.json(), name, &policy.to_string()]);
     serde_json::from_slice(&out).expect("credentials")
 }
 
@@ -104,14 +103,10 @@ pub fn roles(
     parameters: &Value,
     resources: &Value,
 ) -> BTreeMap<String, Role> {
-    let admin = serde_json::json!({
-        "AccessKeyId": admin.access_key_id,
-        "SecretAccessKey": admin.secret_access_key,
-    });
     let out = script(&[
         "roles",
         endpoint,
-        &admin.to_string(),
+        &admin.json(),
         &template.display().to_string(),
         &parameters.to_string(),
         &resources.to_string(),
