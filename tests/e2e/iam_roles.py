@@ -22,9 +22,11 @@ the caller's policies once that many requests went unchecked. This script:
       granted ones no call needed, and the lists its s3:prefix conditions
       refuse (which moto lets through).
 
-moto models actions and resources, not conditions (a ListBucket grant
-conditioned on s3:prefix allows any prefix there) nor S3's 403-instead-of-404
-rule for a caller without ListBucket.
+moto checks S3 calls against bucket and key, other services' calls by action
+only (see as_moto_checks); it evaluates no conditions (a ListBucket grant
+conditioned on s3:prefix allows any prefix there) and answers 404 for a
+missing key whoever asks. The e2e test checks those on the recorded calls
+(`used`, and its check that no read was answered 404).
 Runs under .venv/infra's Python (cfn-lint reads the template's short forms;
 boto3 comes with the SAM CLI).
 """
