@@ -114,6 +114,16 @@ pub fn roles(
     serde_json::from_slice(&out).expect("roles")
 }
 
+/// Each function's environment of its own: its role's credentials.
+pub fn credentials_env(
+    roles: &BTreeMap<String, Role>,
+) -> BTreeMap<String, Vec<(&'static str, String)>> {
+    roles
+        .iter()
+        .map(|(f, r)| (f.clone(), r.credentials.env()))
+        .collect()
+}
+
 /// What one function's policy grants and its calls needed.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Usage {

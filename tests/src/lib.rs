@@ -1288,10 +1288,7 @@ pub mod aws_local {
             std::collections::BTreeMap<String, crate::iam::Role>,
         ) {
             let roles = self.function_roles(bucket, parameters, secrets);
-            let own = roles
-                .iter()
-                .map(|(f, r)| (f.clone(), r.credentials.env()))
-                .collect();
+            let own = crate::iam::credentials_env(&roles);
             (LambdaWatch::per_function(env, &own, log_dir), roles)
         }
     }

@@ -301,10 +301,7 @@ async fn start() -> Stack {
         &[("ReplicationSecret", &repl)],
         &logs,
     );
-    let own = roles
-        .iter()
-        .map(|(f, r)| (f.clone(), r.credentials.env()))
-        .collect();
+    let own = binlog_cdc_tests::iam::credentials_env(&roles);
     let env: Vec<(&'static str, String)> = env;
     // The first run reads from the oldest binlog's start (no checkpoint
     // yet): its CREATE TABLE is an event of the range.
