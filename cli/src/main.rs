@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use binlog_cdc::column_rules::{ColumnRules, HashKey};
 use binlog_cdc::event::View;
 use binlog_cdc::filter::TableFilter;
 use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink, Stats};
@@ -240,6 +241,44 @@ struct EventArgs {
     /// Drop tables matching this schema.table pattern (repeatable; wins over --include).
     #[arg(long, value_name = "PATTERN")]
     exclude: Vec<String>,
+
+    /// What a column's values become: `schema.table.column=RULE` (`*` as in
+    /// --include), RULE exclude, hash, mask, mask(N) or truncate(N); the
+    /// first that matches a column applies (repeatable; see docs/EVENTS.md).
+    #[arg(long = "column-rule", value_name = "PATTERN=RULE")]
+    column_rules: Vec<String>,
+
+    /// The key of hash rules: this file's contents (a final newline dropped).
+    #[arg(long, value_name = "FILE", conflicts_with = "hash_key_secret")]
+    hash_key_file: Option<std::path::PathBuf>,
+
+    /// The key of hash rules: this Secrets Manager secret's SecretString (as
+    /// the stack's parse-chunk reads it).
+    #[arg(long, value_name = "ARN")]
+    hash_key_secret: Option<String>,
+}
+
+impl EventArgs {
+    /// The key of hash rules, from --hash-key-file or --hash-key-secret.
+    async fn hash_key(&self) -> Result<Option<HashKey>> {
+        match (&self.hash_key_file, &self.hash_key_secret) {
+            (Some(path), _) => {
+                let text = std::fs::read(path).map_err(|e| {
+                    Error::Config(format!("--hash-key-file {}: {e}", path.display()))
+                })?;
+                let text = text.strip_suffix(b"\n").unwrap_or(&text);
+                let text = text.strip_suffix(b"\r").unwrap_or(text);
+                HashKey::new(text).map(Some).map_err(Error::Config)
+            }
+            (None, Some(arn)) => binlog_cdc::aws::hash_key(arn).await.map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The column rules, hash keyed.
+    async fn column_rules(&self) -> Result<ColumnRules> {
+        ColumnRules::new(&self.column_rules, self.hash_key().await?).map_err(Error::Config)
+    }
 }
 
 /// The pipeline's defaults, which the flags of `run` take as theirs.
@@ -326,11 +365,13 @@ fn main() -> ExitCode {
 }
 
 async fn parse(args: ParseArgs) -> Result<()> {
+    let rules = args.events.column_rules().await?;
     let filter =
         TableFilter::new(args.events.include, args.events.exclude).map_err(Error::Config)?;
     let opts = DecodeOptions {
         view: args.events.view,
         filter,
+        rules,
     };
     let started = Instant::now();
     let stdout = std::io::stdout().lock();
@@ -598,6 +639,7 @@ async fn run(args: RunArgs) -> Result<()> {
     use binlog_cdc::pipeline::Deps;
 
     let (store, prefix) = open_store(&args.target.out).await;
+    let hash_key = args.events.hash_key().await?;
     let config = PipelineConfig {
         prefix: binlog_cdc::config::normalize_prefix(&prefix),
         chunk_bytes: args.chunk_bytes,
@@ -617,13 +659,15 @@ async fn run(args: RunArgs) -> Result<()> {
         view: args.events.view,
         include: args.events.include,
         exclude: args.events.exclude,
+        column_rules: args.events.column_rules,
         max_concurrency: args.concurrency.max(1),
         snapshot_range_rows: args.snapshot_range_rows,
         snapshot_ranges_per_run: args.snapshot_ranges_per_run,
         ..Default::default()
     };
     config.validate()?;
-    let deps = Deps::new(store, config, args.target.options());
+    let mut deps = Deps::new(store, config, args.target.options());
+    deps.column_rules_keyed(hash_key)?;
     let started = Instant::now();
     let input = RunInput {
         from: args.from,

@@ -58,6 +58,10 @@ pub struct ColumnDefinition {
     pub extra: String,
     pub name: String,
     pub nullable: bool,
+    /// The column rule its values are written under (`hash`, `mask(4)`,
+    /// ...; see [`crate::column_rules`]), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// The server's column type: `int(11)`, `varchar(20)`, `decimal(12,4)`,
     /// `enum('a','b')`, `bigint unsigned`.
     #[serde(rename = "type")]
@@ -417,7 +421,7 @@ fn same_column(x: &ColumnDefinition, y: &ColumnDefinition, x_name: &str) -> bool
 /// renames columns: the dropped columns, the renamed ones (values kept),
 /// and each added column with the value every existing row now has.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ColumnRule {
+pub struct HeldRows {
     /// By name, sorted (as events write objects).
     pub added: Vec<(String, serde_json::Value)>,
     pub dropped: Vec<String>,
@@ -430,12 +434,12 @@ pub struct ColumnRule {
 /// column holds one value in every existing row, read from `existing` (a
 /// row that existed before, as the server left it); `None` otherwise (an
 /// expression default, an auto-increment or generated column, a TIMESTAMP).
-pub fn column_rule(
+pub fn held_rows(
     before: &Known,
     after: &Known,
     edits: &ColumnEdits,
     existing: Option<&ExistingRow>,
-) -> Option<ColumnRule> {
+) -> Option<HeldRows> {
     let (Known::Defined(b), Known::Defined(a)) = (before, after) else {
         return None;
     };
@@ -484,7 +488,7 @@ pub fn column_rule(
         .cloned()
         .collect();
     renamed.sort();
-    Some(ColumnRule {
+    Some(HeldRows {
         added,
         dropped: edits.dropped.clone(),
         renamed,
@@ -574,6 +578,7 @@ mod tests {
             extra: String::new(),
             name: name.into(),
             nullable: false,
+            rule: None,
             column_type: "int".into(),
         }
     }

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::decode::RowImage;
-use crate::definition::{ColumnRule, TableDefinition};
+use crate::definition::{HeldRows, TableDefinition};
 use crate::json;
 use crate::schema::TableMeta;
 use crate::statement::StatementKind;
@@ -82,6 +82,7 @@ impl View {
 }
 
 /// Everything about one row that goes into its event.
+#[derive(Clone, Copy)]
 pub struct RowRef<'a> {
     pub table: &'a TableMeta,
     pub kind: RowKind,
@@ -100,6 +101,8 @@ pub struct RowRef<'a> {
 pub struct EventWriter {
     changed: Vec<usize>,
     scratch: Vec<u8>,
+    /// The images as a table's column rules write them (before, after).
+    ruled: (RowImage, RowImage),
 }
 
 impl EventWriter {
@@ -113,12 +116,46 @@ impl EventWriter {
     /// their position, table, timestamp and kind (a snapshot range's) share
     /// the rest: see [`EventWriter::write_tail`].
     pub fn write_head(&mut self, row: &RowRef<'_>, view: View, out: &mut Vec<u8>) {
+        // Under column rules the ruled images are written; which columns
+        // changed is still decided on the clear ones.
+        let mut ruled = std::mem::take(&mut self.ruled);
+        let (before, after) = match &row.table.rules {
+            Some(rules) => {
+                let apply = |img: Option<&RowImage>, out: &'_ mut RowImage| {
+                    img.map(|i| rules.apply(i, out)).is_some()
+                };
+                let (b, a) = (
+                    apply(row.before, &mut ruled.0),
+                    apply(row.after, &mut ruled.1),
+                );
+                (b.then_some(&ruled.0), a.then_some(&ruled.1))
+            }
+            None => (row.before, row.after),
+        };
+        let written = RowRef {
+            before,
+            after,
+            ..*row
+        };
+        self.write_images(row, &written, view, out);
+        self.ruled = ruled;
+    }
+
+    /// The head of `row`'s event with `written`'s images (`row`'s own, or
+    /// as its column rules make them).
+    fn write_images(
+        &mut self,
+        row: &RowRef<'_>,
+        written: &RowRef<'_>,
+        view: View,
+        out: &mut Vec<u8>,
+    ) {
         let t = row.table;
         // The image that identifies the row: after for inserts and updates
         // (the original's choice), before for deletes.
         let key_image = match row.kind {
-            RowKind::Delete => row.before,
-            _ => row.after.or(row.before),
+            RowKind::Delete => written.before,
+            _ => written.after.or(written.before),
         };
         let partial = row.before.is_some_and(|i| i.partial) || row.after.is_some_and(|i| i.partial);
 
@@ -126,7 +163,8 @@ impl EventWriter {
         if let (RowKind::Update, Some(before), Some(after)) = (row.kind, row.before, row.after) {
             self.changed.clear();
             for &i in &t.by_name {
-                if let Some(a) = after.get(i) {
+                let shown = written.after.is_some_and(|w| w.get(i).is_some());
+                if let Some(a) = after.get(i).filter(|_| shown) {
                     if before.get(i) != Some(a) {
                         self.changed.push(i);
                     }
@@ -140,9 +178,9 @@ impl EventWriter {
                 out.extend_from_slice(&t.json_names[i]);
             }
             out.extend_from_slice(b"],\"delta\":{\"after\":");
-            self.delta_string(t, after, out);
+            self.delta_string(t, written.after.unwrap_or(after), out);
             out.extend_from_slice(b",\"before\":");
-            self.delta_string(t, before, out);
+            self.delta_string(t, written.before.unwrap_or(before), out);
             out.extend_from_slice(b"},");
         }
         write_gtid_and_index(row.gtid, row.index, out);
@@ -154,13 +192,13 @@ impl EventWriter {
         }
         // A snapshot row always carries its image: it is the row.
         if view.new_image() || row.kind == RowKind::Snapshot {
-            if let Some(img) = row.after {
+            if let Some(img) = written.after {
                 out.extend_from_slice(b",\"newImage\":");
                 object(t, img, &t.by_name, out);
             }
         }
         if view.old_image() {
-            if let Some(img) = row.before {
+            if let Some(img) = written.before {
                 out.extend_from_slice(b",\"oldImage\":");
                 object(t, img, &t.by_name, out);
             }
@@ -255,7 +293,7 @@ pub struct StatementRef<'a> {
     /// The table's definition after the statement, when known.
     pub definition: Option<&'a TableDefinition>,
     /// An ALTER that only added and dropped columns: how held rows follow.
-    pub columns: Option<&'a ColumnRule>,
+    pub columns: Option<&'a HeldRows>,
     /// The statement as logged.
     pub statement: &'a str,
     pub timestamp: u32,

@@ -60,16 +60,21 @@ impl TableFilter {
         }
         let prefix = format!("{schema}.");
         self.include.is_empty()
-            || self.include.iter().any(|p| {
-                // Some name `schema.x` matches when a prefix of the pattern
-                // matches `schema.` (any star in it may end past the dot).
-                (0..=p.len()).any(|k| p.is_char_boundary(k) && glob(&p[..k], &prefix))
-            })
+            || self
+                .include
+                .iter()
+                .any(|p| matches_some_name_under(p, &prefix))
     }
 }
 
+/// Whether `pattern` matches some text that starts with `prefix`: a
+/// prefix of the pattern matches `prefix` (any star in it may end past it).
+pub(crate) fn matches_some_name_under(pattern: &str, prefix: &str) -> bool {
+    (0..=pattern.len()).any(|k| pattern.is_char_boundary(k) && glob(&pattern[..k], prefix))
+}
+
 /// `*`-only glob matching, iterative with backtracking to the last star.
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;

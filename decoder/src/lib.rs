@@ -11,6 +11,7 @@
 //! names every failure and maps it to a stable Step Functions error name.
 
 pub mod charset;
+pub mod column_rules;
 pub mod decode;
 pub mod definition;
 pub mod error;

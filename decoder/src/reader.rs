@@ -7,6 +7,7 @@
 //! types are counted and skipped; events that hold rows we cannot decode are
 //! errors, so rows never vanish silently.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::Arc;
@@ -14,9 +15,10 @@ use std::sync::Arc;
 use mysql_common::binlog::events::{FormatDescriptionEvent, QueryEvent, TableMapEvent};
 use serde::Serialize;
 
+use crate::column_rules::ColumnRules;
 use crate::decode::{self, Bytes, ColumnError, RowImage};
 use crate::definition::{
-    self, Baseline, ColumnRule, ExistingRow, Known, Replayer, Session, Tracker, Version,
+    self, Baseline, ExistingRow, HeldRows, Known, Replayer, Session, Tracker, Version,
 };
 use crate::error::{Error, Result};
 use crate::event::{self, EventWriter, RowKind, RowRef, StatementRef, View};
@@ -61,6 +63,8 @@ pub const EVERY_TABLE: &str = "*";
 pub struct DecodeOptions {
     pub view: View,
     pub filter: TableFilter,
+    /// What each column's values become in events (see [`crate::column_rules`]).
+    pub rules: ColumnRules,
 }
 
 /// Counts of what a decode saw.
@@ -391,6 +395,7 @@ impl Decoder {
         let kind = st.kind;
         let text = String::from_utf8_lossy(sql);
         let statement = statement::redact::redact(&text);
+        let rules = self.opts.rules.clone();
         let position = ev.pos.to_string();
         let timestamp = ev.event.header().timestamp();
         let mut written = false;
@@ -400,6 +405,44 @@ impl Decoder {
             if !old_kept && !new_kept {
                 continue;
             }
+            // Written under the column rules of the table's every name.
+            let names: Vec<(&str, &str)> = table
+                .map(|n| (t.schema.as_str(), n))
+                .into_iter()
+                .chain(t.renamed_to.as_ref().map(|(s, n)| (s.as_str(), n.as_str())))
+                .filter(|(s, n)| rules.covers(s, n))
+                .collect();
+            let statement = names
+                .iter()
+                .fold(Cow::Borrowed(&*statement), |text, (s, t)| {
+                    Cow::Owned(rules.statement(s, t, &text).into_owned())
+                });
+            let held = match rows {
+                RowsAfter::Columns(h) => names
+                    .iter()
+                    .try_fold(h.clone(), |h, (s, t)| rules.held_rows(s, t, &h)),
+                _ => None,
+            };
+            // Held rows follow when the stream carries what they become.
+            let carried = match rows {
+                RowsAfter::Unchanged => true,
+                RowsAfter::Columns(_) => held.is_some(),
+                RowsAfter::NotCarried => false,
+            };
+            // A rename across column rules: the held values are not the
+            // new name's (read the table anew).
+            let same_rules = match (&t.renamed_to, table, after) {
+                (Some((s, n)), Some(old), Known::Defined(d)) => {
+                    rules.same_rules((&t.schema, old), (s, n), d)
+                }
+                _ => true,
+            };
+            let definition = match after {
+                Known::Defined(d) => Some(names.iter().fold(Cow::Borrowed(&**d), |d, (s, t)| {
+                    Cow::Owned(rules.definition(s, t, &d).into_owned())
+                })),
+                _ => None,
+            };
             self.line.clear();
             event::write_statement(
                 &StatementRef {
@@ -408,16 +451,11 @@ impl Decoder {
                     table,
                     renamed_to: t.renamed_to.as_ref().map(|(s, n)| (s.as_str(), n.as_str())),
                     // A table renamed into the set: its rows were never streamed.
-                    snapshot_needed: (kind.needs_snapshot() && *rows == RowsAfter::NotCarried)
-                        || !old_kept,
-                    columns: match rows {
-                        RowsAfter::Columns(rule) => Some(rule),
-                        _ => None,
-                    },
-                    definition: match after {
-                        Known::Defined(d) => Some(d),
-                        _ => None,
-                    },
+                    snapshot_needed: (kind.needs_snapshot() && !carried)
+                        || !old_kept
+                        || !same_rules,
+                    columns: held.as_ref(),
+                    definition: definition.as_deref(),
                     statement: &statement,
                     timestamp,
                     position: &position,
@@ -538,6 +576,13 @@ impl Decoder {
                         msg,
                     })?;
             }
+        }
+        if included {
+            meta.rules = self
+                .opts
+                .rules
+                .for_table(&meta)
+                .map_err(|msg| Error::Config(format!("{}: {msg}", ev.pos)))?;
         }
         tracing::debug!(table = %meta.full_name, table_id = id, pos = %ev.pos, "table map");
         self.tables.insert(
@@ -891,7 +936,7 @@ enum RowsAfter {
     /// default).
     Unchanged,
     /// Columns added (with the value each existing row has) and dropped.
-    Columns(ColumnRule),
+    Columns(HeldRows),
     /// Not carried by the stream (or not an ALTER).
     NotCarried,
 }
@@ -912,7 +957,7 @@ fn rows_after(
         RowsAfter::Unchanged
     } else {
         edits
-            .and_then(|e| definition::column_rule(b, a, e, existing))
+            .and_then(|e| definition::held_rows(b, a, e, existing))
             .map_or(RowsAfter::NotCarried, RowsAfter::Columns)
     }
 }

@@ -158,6 +158,9 @@ pub struct TableMeta {
     pub key_by_name: Vec<usize>,
     /// Number of JSON columns (PARTIAL_UPDATE_ROWS bitmaps count them).
     pub json_columns: usize,
+    /// The column rules its events are written under, if any apply (see
+    /// [`crate::column_rules`]).
+    pub rules: Option<std::sync::Arc<crate::column_rules::TableRules>>,
 }
 
 /// What information_schema says about one column.
@@ -369,6 +372,7 @@ impl TableMeta {
             key_by_name: Vec::new(),
             json_names: Vec::new(),
             json_columns: 0,
+            rules: None,
         };
         meta.finish();
         Ok(meta)
@@ -393,6 +397,7 @@ impl TableMeta {
             key_by_name: Vec::new(),
             json_names: Vec::new(),
             json_columns: 0,
+            rules: None,
         };
         meta.finish();
         meta

@@ -110,6 +110,14 @@ pub async fn database(
     Ok(tls.options(url))
 }
 
+/// The hash key of column rules: the `SecretString` of the secret `arn`.
+pub async fn hash_key(arn: &str) -> Result<crate::column_rules::HashKey> {
+    let sdk = sdk_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let key = secret_string(&client, arn, "the column hash key secret").await?;
+    crate::column_rules::HashKey::new(key.as_bytes()).map_err(Error::Config)
+}
+
 /// A secret's `SecretString`. A missing secret or denied access is definite
 /// (a ConfigError); throttling and network trouble are retryable.
 pub async fn secret_string(

@@ -16,6 +16,8 @@
 //! | `OUTPUT_FORMAT` | `json` | `json`, `jsonl` or `jsonl.gz` |
 //! | `VIEW` | `keys` | `keys`, `new`, `old` or `both` |
 //! | `INCLUDE`, `EXCLUDE` | (none) | comma-separated `schema.table` patterns |
+//! | `COLUMN_RULES` | (none) | comma-separated `schema.table.column=rule`, rule `exclude`, `hash`, `mask`, `mask(N)` or `truncate(N)`; the first match applies (see `column_rules`) |
+//! | `HASH_KEY_SECRET_ARN` | (none) | parse-chunk: the Secrets Manager secret whose `SecretString` keys `hash` rules |
 //! | `MAX_BUFFER_BYTES` | 12582912 | parse-chunk: cap on buffered output before parts are flushed |
 //! | `PART_BYTES` | 6291456 | parse-chunk: a table's buffer is flushed as a part past this (6 MiB: S3 copies a part of 5 MiB or more itself when fan-out joins them) |
 //! | `PARSE_MAX_CONCURRENCY` | 4 | chunks parsed (and fan-out shards joined) at once (the Map states' concurrency) |
@@ -27,6 +29,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::column_rules::{ColumnRules, HashKey};
 use crate::error::{Error, Result};
 use crate::event::View;
 use crate::source::connect::ConnectOptions;
@@ -114,6 +117,9 @@ pub struct PipelineConfig {
     /// Snapshot ranges per run (`SNAPSHOT_RANGES_PER_RUN`), beside its chunks.
     #[serde(default)]
     pub snapshot_ranges_per_run: u32,
+    /// `schema.table.column=rule` entries (`COLUMN_RULES`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub column_rules: Vec<String>,
 }
 
 /// The most chunks a run may plan: 256 chunks of ~150 bytes keep the plan,
@@ -143,6 +149,7 @@ impl Default for PipelineConfig {
             snapshot_tables: Vec::new(),
             snapshot_range_rows: 100_000,
             snapshot_ranges_per_run: 8,
+            column_rules: Vec::new(),
         }
     }
 }
@@ -210,6 +217,7 @@ impl PipelineConfig {
                 "SNAPSHOT_RANGES_PER_RUN",
                 d.snapshot_ranges_per_run,
             )?,
+            column_rules: list(env("COLUMN_RULES")),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -259,20 +267,31 @@ impl PipelineConfig {
             ));
         }
         self.table_filter()?;
+        ColumnRules::for_planning(&self.column_rules).map_err(Error::Config)?;
         Ok(())
+    }
+
+    /// The column rules, `hash` keyed by `key` (see [`ColumnRules::new`]).
+    pub fn column_rules(&self, key: Option<HashKey>) -> Result<ColumnRules> {
+        ColumnRules::new(&self.column_rules, key).map_err(Error::Config)
     }
 
     /// What of the settings changes the outputs (for the run id): not the
     /// memory and chunking knobs, which change how, not what.
     pub fn output_fingerprint(&self) -> String {
-        format!(
+        let mut f = format!(
             "prefix={}|format={}|view={:?}|include={}|exclude={}",
             self.prefix,
             self.format.extension(),
             self.view,
             self.include.join(","),
             self.exclude.join(",")
-        )
+        );
+        if !self.column_rules.is_empty() {
+            f.push_str("|columns=");
+            f.push_str(&self.column_rules.join(","));
+        }
+        f
     }
 }
 

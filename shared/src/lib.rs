@@ -10,8 +10,8 @@
 //! AWS dependency; its modules are re-exported here under the same names.
 
 pub use binlog_decoder::{
-    charset, decode, definition, error, event, filter, gtid, guard, json, position, reader, schema,
-    snapshot, source, statement,
+    charset, column_rules, decode, definition, error, event, filter, gtid, guard, json, position,
+    reader, schema, snapshot, source, statement,
 };
 
 pub mod aws;

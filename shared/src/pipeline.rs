@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use crate::column_rules::{ColumnRules, HashKey};
 use crate::config::{DbSource, DbTls, PipelineConfig};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
@@ -31,6 +32,9 @@ pub struct Deps {
     pub sfn: Option<aws_sdk_sfn::Client>,
     /// Where CommitCheckpoint announces each commit (`EVENT_BUS_NAME`).
     pub events: Option<crate::notify::EventBus>,
+    /// The key of `hash` column rules (parse-chunk's, from
+    /// `HASH_KEY_SECRET_ARN`).
+    pub hash_key: Option<HashKey>,
 }
 
 impl Deps {
@@ -47,7 +51,19 @@ impl Deps {
             db_secret: None,
             sfn: None,
             events: None,
+            hash_key: None,
         }
+    }
+
+    /// Sets the key of `hash` rules, checking the rules have what they need.
+    pub fn column_rules_keyed(&mut self, key: Option<HashKey>) -> Result<()> {
+        self.hash_key = key;
+        self.column_rules().map(|_| ())
+    }
+
+    /// The column rules events are written under (see [`ColumnRules`]).
+    pub fn column_rules(&self) -> Result<ColumnRules> {
+        self.config.column_rules(self.hash_key.clone())
     }
 
     /// How to connect to the database, as last read.
@@ -94,6 +110,19 @@ impl Deps {
     /// For a Lambda: settings from the environment, S3 bucket `BUCKET`.
     pub async fn from_env() -> Result<Self> {
         Self::from_env_with(DbSource::from_env()?).await
+    }
+
+    /// For parse-chunk: [`Deps::from_env`], and the key of `hash` column
+    /// rules from the secret `HASH_KEY_SECRET_ARN` names, if set.
+    pub async fn from_env_with_hash_key() -> Result<Self> {
+        let mut deps = Self::from_env().await?;
+        if let Ok(arn) = std::env::var("HASH_KEY_SECRET_ARN") {
+            if !arn.trim().is_empty() {
+                deps.hash_key = Some(crate::aws::hash_key(arn.trim()).await?);
+            }
+        }
+        deps.column_rules()?;
+        Ok(deps)
     }
 
     /// For init-db: the admin database account (see `DbSource::admin_from_env`).

@@ -7,6 +7,7 @@
 
 use mysql_async::Conn;
 
+use crate::column_rules::ColumnRules;
 use crate::contracts::{KeyRange, Meta, SnapshotProgress, SnapshotState};
 use crate::error::{Error, Result};
 use crate::filter::TableFilter;
@@ -83,10 +84,13 @@ pub async fn start(
 /// Up to `max` ranges from where `state` stands, and the progress once
 /// they are done. Each range holds at most `rows` rows ([`read::range_end`]:
 /// by value for a dense integer key, else walking the key), the last of a
-/// table running to its end.
+/// table running to its end. A table whose key has a column rule is one
+/// range: a bound is a key's clear value, and the plan and `meta.json`
+/// would hold it.
 pub async fn next_ranges(
     conn: &mut Conn,
     state: &SnapshotState,
+    rules: &ColumnRules,
     rows: u64,
     max: u32,
 ) -> Result<(Vec<KeyRange>, SnapshotProgress)> {
@@ -107,7 +111,10 @@ pub async fn next_ranges(
         let Some((_, t, cut)) = described.as_ref() else {
             break;
         };
-        let upto = read::range_end(conn, t, *cut, p.after.as_deref(), rows).await?;
+        let upto = match rules.rules_key(&t.meta) {
+            true => None,
+            false => read::range_end(conn, t, *cut, p.after.as_deref(), rows).await?,
+        };
         ranges.push(KeyRange {
             schema: t.meta.schema.clone(),
             table: t.meta.table.clone(),

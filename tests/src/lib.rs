@@ -543,6 +543,7 @@ pub mod collect {
         let got = binlog_cdc::snapshot::read::read_range(
             &url.into(),
             &range,
+            &Default::default(),
             4_170_200_001,
             0,
             &mut lines,

@@ -474,6 +474,7 @@ async fn keys_written_during_a_range_are_superseded() {
     let got = binlog_cdc::snapshot::read::read_range(
         &db.url().into(),
         &range,
+        &Default::default(),
         4_170_200_002,
         7,
         &mut sink,

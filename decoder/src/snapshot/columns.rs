@@ -265,6 +265,7 @@ mod tests {
                 extra: String::new(),
                 name: "c".into(),
                 nullable: false,
+                rule: None,
                 column_type: t.into(),
             })
         };

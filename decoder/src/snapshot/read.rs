@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::columns::{quote, InfoRow, SnapshotTable};
 use super::encode;
+use crate::column_rules::ColumnRules;
 use crate::decode::RowImage;
 use crate::error::{server_codes, Error, Result};
 use crate::event::{EventWriter, RowKind, RowRef, View};
@@ -536,12 +537,14 @@ impl Keys {
 pub async fn read_range<S: RangeSink + Send>(
     db: &ConnectOptions,
     range: &KeyRange,
+    rules: &ColumnRules,
     server_id: u32,
     timestamp: u32,
     sink: &mut S,
 ) -> Result<RangeRead> {
     let mut conn = connect(db, true).await?;
-    let t = describe(&mut conn, &range.schema, &range.table).await?;
+    let mut t = describe(&mut conn, &range.schema, &range.table).await?;
+    t.meta.rules = rules.for_table(&t.meta).map_err(Error::Config)?;
     check_commit_order(&mut conn).await?;
     let low = server::current_position(&mut conn).await?;
     let low_mark = unique_mark("low", server_id);
@@ -831,9 +834,12 @@ async fn read_window<'a>(
     let filter = TableFilter::new(vec![t.full_name.clone(), signal], Vec::new())
         .map_err(Error::Config)?
         .with_signal();
+    // No column rules: the keys changed in the window are compared, in
+    // memory, with the range's own clear keys.
     let opts = DecodeOptions {
         view: View::Both,
         filter,
+        ..Default::default()
     };
     let mut source = ServerSource::open(db, from, Some(to.clone()), server_id).await?;
     let lookup = InformationSchema::connect(db).await?;

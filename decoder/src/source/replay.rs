@@ -267,6 +267,7 @@ fn column(r: Row) -> Result<ColumnDefinition> {
         extra: text::<Option<String>>(&r, "Extra")?.unwrap_or_default(),
         name: text(&r, "Field")?,
         nullable: text::<String>(&r, "Null")? == "YES",
+        rule: None,
         column_type: text(&r, "Type")?,
     })
 }

@@ -1,6 +1,6 @@
 //! What an ALTER TABLE does to columns, when that is all it does: the
 //! columns it adds and drops, by name. A consumer can then apply it to the
-//! rows it holds (see `crate::definition::column_rule`) instead of reading
+//! rows it holds (see `crate::definition::held_rows`) instead of reading
 //! the table anew.
 
 use super::tokens::{tokenize, Tok, Token};

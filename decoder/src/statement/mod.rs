@@ -18,7 +18,7 @@
 pub mod columns;
 pub mod redact;
 pub mod replay;
-mod tokens;
+pub(crate) mod tokens;
 
 use serde::Serialize;
 

@@ -10,6 +10,7 @@
 //! the budget ends early and says `more`: the execution loops back here.
 
 use aws_sdk_sfn::types::ExecutionStatus;
+use binlog_cdc::column_rules::ColumnRules;
 use binlog_cdc::config::StartAt;
 use binlog_cdc::contracts::{
     BinlogHistory, Chunk, ChunkKind, KeyRange, ListBinlogsInput, Meta, RestartAt, RunPlan,
@@ -180,9 +181,11 @@ async fn plan_snapshot(
         (_, Some(s)) => s,
         (Wanted::New(_), None) => return Ok(None),
     };
+    let rules = ColumnRules::for_planning(&cfg.column_rules).map_err(Error::Config)?;
     let (ranges, progress) = snapshot_plan::next_ranges(
         &mut conn,
         state,
+        &rules,
         cfg.snapshot_range_rows,
         cfg.snapshot_ranges_per_run,
     )

@@ -12,9 +12,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use binlog_cdc::column_rules::ColumnRules;
 use binlog_cdc::contracts::{Chunk, SchemaVersion};
 use binlog_cdc::definition::{Baseline, Known, Version};
-use binlog_cdc::error::Result;
+use binlog_cdc::error::{Error, Result};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::reader::{DecodeOptions, Decoder};
 use binlog_cdc::source::replay::ServerReplay;
@@ -127,6 +128,7 @@ impl Prefix {
             let opts = DecodeOptions {
                 view: deps.config.view,
                 filter: deps.config.table_filter()?,
+                rules: deps.column_rules()?,
             };
             let mut source =
                 ServerSource::open(&db, run_from, Some(self.to.clone()), self.server_id).await?;
@@ -151,13 +153,21 @@ impl Prefix {
 }
 
 /// Stages each version a chunk's statements left (the last at a position
-/// wins: a statement that swaps names leaves each name's last state);
+/// wins: a statement that swaps names leaves each name's last state), as
+/// the column rules write definitions (no ruled column's default);
 /// returns their output keys, in binlog order.
 pub async fn stage(versions: Vec<Version>, chunk: &Chunk, deps: &Deps) -> Result<Vec<String>> {
+    let rules = ColumnRules::for_planning(&deps.config.column_rules).map_err(Error::Config)?;
     let mut keys: Vec<String> = Vec::with_capacity(versions.len());
     for v in versions {
         let key = deps.layout.schema_version(&v.schema, &v.table, &v.position);
-        let body = SchemaVersion::new(&v.schema, &v.table, v.position, v.kind.name(), &v.after);
+        let after = match &v.after {
+            Known::Defined(d) => Known::Defined(Arc::new(
+                rules.definition(&v.schema, &v.table, d).into_owned(),
+            )),
+            other => other.clone(),
+        };
+        let body = SchemaVersion::new(&v.schema, &v.table, v.position, v.kind.name(), &after);
         put_json(
             deps.store.as_ref(),
             &deps.layout.staged_output(&chunk.run_id, &key),

@@ -4,5 +4,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    binlog_cdc::pipeline::serve(binlog_cdc::pipeline::Deps::from_env, parse_chunk::handle).await
+    binlog_cdc::pipeline::serve(
+        binlog_cdc::pipeline::Deps::from_env_with_hash_key,
+        parse_chunk::handle,
+    )
+    .await
 }

@@ -27,7 +27,8 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
         chunk: &chunk,
         deps,
     };
-    let got = read::read_range(&db, &range, chunk.server_id, timestamp, &mut sink).await?;
+    let rules = deps.column_rules()?;
+    let got = read::read_range(&db, &range, &rules, chunk.server_id, timestamp, &mut sink).await?;
     let mut staging = sink.staging;
     if range.after.is_none() {
         // The table's first range: its definition there starts (or goes on

@@ -290,6 +290,7 @@ mod tests {
             json_names: Vec::new(),
             key_by_name: Vec::new(),
             json_columns: 0,
+            rules: None,
         }
     }
 
