@@ -34,7 +34,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::decode::RowImage;
-use crate::definition::{HeldRows, TableDefinition};
+use crate::definition::{HeldRows, Known, TableDefinition};
 use crate::filter::{glob, matches_some_name_under};
 use crate::json;
 use crate::schema::TableMeta;
@@ -286,6 +286,21 @@ impl ColumnRules {
         }
         out.push_str(&text[at..]);
         Cow::Owned(out)
+    }
+
+    /// What is known of a table, as written: a definition as
+    /// [`ColumnRules::definition`] writes it, a server's reason for not
+    /// knowing (which may quote the statement) as
+    /// [`ColumnRules::statement`] does.
+    pub fn known(&self, schema: &str, table: &str, k: &Known) -> Known {
+        match k {
+            Known::Defined(d) => match self.definition(schema, table, d) {
+                Cow::Borrowed(_) => k.clone(),
+                Cow::Owned(d) => Known::Defined(Arc::new(d)),
+            },
+            Known::Unknown(why) => Known::Unknown(self.statement(schema, table, why).into_owned()),
+            Known::Gone => Known::Gone,
+        }
     }
 
     /// Whether `d`'s columns are ruled alike under two names of the table.

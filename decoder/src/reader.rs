@@ -476,6 +476,9 @@ impl Decoder {
                 sink.statement(schema, new, timestamp, &self.line)?;
             }
             if let Known::Unknown(why) = after {
+                let why = names.iter().fold(Cow::Borrowed(why.as_str()), |w, (s, t)| {
+                    Cow::Owned(rules.statement(s, t, &w).into_owned())
+                });
                 tracing::info!(pos = %ev.pos, schema = %t.schema, table = table.unwrap_or(EVERY_TABLE), why = %why, "definition unknown");
             }
             self.record_versions(ev, kind, t, after, old_kept, new_kept);

@@ -452,6 +452,7 @@ pub fn fixture_files() -> Vec<PathBuf> {
 }
 
 pub mod iam;
+pub mod leaks;
 pub mod mysql;
 pub mod replica;
 

@@ -12,16 +12,16 @@
 //! password reaches an object, a staged part or a log line.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::RunInput;
 use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::local::LocalStore;
-use binlog_cdc::store::{Object, ObjectStore, ObjectWriter, PutCondition};
+use binlog_cdc::store::ObjectStore;
+use binlog_cdc_tests::leaks::{contains, every_file, log_lines, KeepStaging};
 use binlog_cdc_tests::mysql::MySql;
 use binlog_cdc_tests::replica::{select_rows, Replica};
 use binlog_cdc_tests::{MariaDb, TestServer};
@@ -150,74 +150,6 @@ async fn writer(url: String, stop: Arc<AtomicBool>) -> u64 {
     n
 }
 
-/// Every log line of the test process, captured.
-fn log_lines() -> &'static Mutex<Vec<u8>> {
-    static LINES: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LINES.get_or_init(|| {
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || Capture(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-        lines
-    })
-}
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A local store that never deletes: the runs' staged parts stay for the
-/// password check.
-struct KeepStaging(Arc<LocalStore>);
-
-#[async_trait::async_trait]
-impl ObjectStore for KeepStaging {
-    async fn get(&self, key: &str) -> binlog_cdc::Result<Option<Object>> {
-        self.0.get(key).await
-    }
-    async fn put(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        cond: PutCondition,
-    ) -> binlog_cdc::Result<String> {
-        self.0.put(key, body, cond).await
-    }
-    async fn writer(&self, key: &str) -> binlog_cdc::Result<Box<dyn ObjectWriter>> {
-        self.0.writer(key).await
-    }
-    async fn promote(&self, from: &str, to: &str) -> binlog_cdc::Result<bool> {
-        // A copy, not a rename: the staged object stays.
-        self.0.duplicate(from, to).await
-    }
-    async fn duplicate(&self, from: &str, to: &str) -> binlog_cdc::Result<bool> {
-        self.0.duplicate(from, to).await
-    }
-    async fn exists(&self, key: &str) -> binlog_cdc::Result<bool> {
-        self.0.exists(key).await
-    }
-    async fn list(&self, prefix: &str) -> binlog_cdc::Result<Vec<String>> {
-        self.0.list(prefix).await
-    }
-    async fn delete_prefix(&self, _prefix: &str) -> binlog_cdc::Result<usize> {
-        Ok(0)
-    }
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
-}
-
 /// Every committed event under the store's output prefixes.
 async fn committed(store: &LocalStore) -> Vec<Value> {
     let mut out = Vec::new();
@@ -230,22 +162,6 @@ async fn committed(store: &LocalStore) -> Vec<Value> {
         out.extend(doc["events"].as_array().expect("events").iter().cloned());
     }
     out
-}
-
-/// Every byte under `dir`, for the password check.
-fn every_file(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
-    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            every_file(&path, out);
-        } else {
-            out.push((path.clone(), std::fs::read(&path).expect("read")));
-        }
-    }
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 async fn statements_keep_the_replica_exact(db: impl TestServer, mariadb: bool, name: &str) {

@@ -161,12 +161,7 @@ pub async fn stage(versions: Vec<Version>, chunk: &Chunk, deps: &Deps) -> Result
     let mut keys: Vec<String> = Vec::with_capacity(versions.len());
     for v in versions {
         let key = deps.layout.schema_version(&v.schema, &v.table, &v.position);
-        let after = match &v.after {
-            Known::Defined(d) => Known::Defined(Arc::new(
-                rules.definition(&v.schema, &v.table, d).into_owned(),
-            )),
-            other => other.clone(),
-        };
+        let after = rules.known(&v.schema, &v.table, &v.after);
         let body = SchemaVersion::new(&v.schema, &v.table, v.position, v.kind.name(), &after);
         put_json(
             deps.store.as_ref(),
