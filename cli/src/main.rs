@@ -667,7 +667,7 @@ async fn run(args: RunArgs) -> Result<()> {
     };
     config.validate()?;
     let mut deps = Deps::new(store, config, args.target.options());
-    deps.column_rules_keyed(hash_key)?;
+    deps.column_rules_keyed(hash_key).await?;
     let started = Instant::now();
     let input = RunInput {
         from: args.from,

@@ -32,9 +32,11 @@ pub struct Deps {
     pub sfn: Option<aws_sdk_sfn::Client>,
     /// Where CommitCheckpoint announces each commit (`EVENT_BUS_NAME`).
     pub events: Option<crate::notify::EventBus>,
-    /// The key of `hash` column rules (parse-chunk's, from
-    /// `HASH_KEY_SECRET_ARN`).
+    /// The key of `hash` column rules, as given (`--hash-key-file`).
     pub hash_key: Option<HashKey>,
+    /// The secret holding it (parse-chunk's `HASH_KEY_SECRET_ARN`), read
+    /// anew for every chunk: a rotated key applies from the next chunk on.
+    hash_key_secret: Option<String>,
 }
 
 impl Deps {
@@ -52,18 +54,24 @@ impl Deps {
             sfn: None,
             events: None,
             hash_key: None,
+            hash_key_secret: None,
         }
     }
 
     /// Sets the key of `hash` rules, checking the rules have what they need.
-    pub fn column_rules_keyed(&mut self, key: Option<HashKey>) -> Result<()> {
+    pub async fn column_rules_keyed(&mut self, key: Option<HashKey>) -> Result<()> {
         self.hash_key = key;
-        self.column_rules().map(|_| ())
+        self.column_rules().await.map(|_| ())
     }
 
-    /// The column rules events are written under (see [`ColumnRules`]).
-    pub fn column_rules(&self) -> Result<ColumnRules> {
-        self.config.column_rules(self.hash_key.clone())
+    /// The column rules events are written under (see [`ColumnRules`]),
+    /// `hash` keyed by the key as it is now.
+    pub async fn column_rules(&self) -> Result<ColumnRules> {
+        let key = match &self.hash_key_secret {
+            Some(arn) => Some(crate::aws::hash_key(arn).await?),
+            None => self.hash_key.clone(),
+        };
+        self.config.column_rules(key)
     }
 
     /// How to connect to the database, as last read.
@@ -113,15 +121,15 @@ impl Deps {
     }
 
     /// For parse-chunk: [`Deps::from_env`], and the key of `hash` column
-    /// rules from the secret `HASH_KEY_SECRET_ARN` names, if set.
+    /// rules in the secret `HASH_KEY_SECRET_ARN` names, if set (read at
+    /// start-up, so that a missing key fails there, and for every chunk).
     pub async fn from_env_with_hash_key() -> Result<Self> {
         let mut deps = Self::from_env().await?;
-        if let Ok(arn) = std::env::var("HASH_KEY_SECRET_ARN") {
-            if !arn.trim().is_empty() {
-                deps.hash_key = Some(crate::aws::hash_key(arn.trim()).await?);
-            }
-        }
-        deps.column_rules()?;
+        deps.hash_key_secret = std::env::var("HASH_KEY_SECRET_ARN")
+            .ok()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty());
+        deps.column_rules().await?;
         Ok(deps)
     }
 

@@ -181,7 +181,11 @@ async fn committed(store: &LocalStore) -> Vec<Value> {
     out
 }
 
-fn deps(store: Arc<dyn ObjectStore>, url: String, rules: &[&str]) -> binlog_cdc::Result<Deps> {
+async fn deps(
+    store: Arc<dyn ObjectStore>,
+    url: String,
+    rules: &[&str],
+) -> binlog_cdc::Result<Deps> {
     let config = PipelineConfig {
         chunk_bytes: 16 << 10,
         view: View::Both,
@@ -191,7 +195,8 @@ fn deps(store: Arc<dyn ObjectStore>, url: String, rules: &[&str]) -> binlog_cdc:
     };
     config.validate()?;
     let mut deps = Deps::new(store, config, url);
-    deps.column_rules_keyed(Some(HashKey::new(KEY.as_bytes()).expect("a key")))?;
+    deps.column_rules_keyed(Some(HashKey::new(KEY.as_bytes()).expect("a key")))
+        .await?;
     Ok(deps)
 }
 
@@ -211,7 +216,9 @@ async fn no_clear_value_leaves(db: impl TestServer, name: &str) {
     first_writes(&db);
     let dir = tempdir(name);
     let local = Arc::new(LocalStore::new(&dir));
-    let deps = deps(Arc::new(KeepStaging(local.clone())), db.url(), &RULES).expect("rules");
+    let deps = deps(Arc::new(KeepStaging(local.clone())), db.url(), &RULES)
+        .await
+        .expect("rules");
     let input = RunInput {
         snapshot: Some(vec!["crm.*".into()]),
         ..Default::default()
@@ -388,7 +395,9 @@ async fn no_clear_value_leaves(db: impl TestServer, name: &str) {
 /// The text of a run whose rules exclude a key column.
 async fn deps_refusing(db: &impl TestServer, dir: &std::path::Path) -> String {
     let store = Arc::new(LocalStore::new(dir));
-    let deps = deps(store, db.url(), &["crm.people.email=exclude"]).expect("rules");
+    let deps = deps(store, db.url(), &["crm.people.email=exclude"])
+        .await
+        .expect("rules");
     let err = pipeline_driver::run_until_caught_up(&deps, RunInput::default())
         .await
         .expect_err("a key column excluded");

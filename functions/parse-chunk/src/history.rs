@@ -128,7 +128,7 @@ impl Prefix {
             let opts = DecodeOptions {
                 view: deps.config.view,
                 filter: deps.config.table_filter()?,
-                rules: deps.column_rules()?,
+                rules: deps.column_rules().await?,
             };
             let mut source =
                 ServerSource::open(&db, run_from, Some(self.to.clone()), self.server_id).await?;

@@ -53,7 +53,7 @@ pub mod binlog {
         let opts = DecodeOptions {
             view: deps.config.view,
             filter: deps.config.table_filter()?,
-            rules: deps.column_rules()?,
+            rules: deps.column_rules().await?,
         };
         let db = deps.checked_db().await?;
         let mut source =

@@ -27,7 +27,7 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
         chunk: &chunk,
         deps,
     };
-    let rules = deps.column_rules()?;
+    let rules = deps.column_rules().await?;
     let got = read::read_range(&db, &range, &rules, chunk.server_id, timestamp, &mut sink).await?;
     let mut staging = sink.staging;
     if range.after.is_none() {
