@@ -108,16 +108,114 @@ impl HashKey {
             .map_err(|_| "the column hash key is not usable as an HMAC key".to_string())
     }
 
-    /// `text`'s HMAC-SHA-256 as a JSON string of 64 hex digits.
-    fn write(&self, text: &[u8], out: &mut Vec<u8>) {
+    /// `text`'s HMAC-SHA-256 as a JSON string of 64 hex digits, from
+    /// `cache` when it holds it.
+    fn write(&self, text: &[u8], out: &mut Vec<u8>, cache: &mut HashCache) {
+        let digest = match cache.find(text) {
+            Some(d) => *d,
+            None => {
+                let d = self.digest(text);
+                cache.insert(text, d);
+                d
+            }
+        };
         const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 66];
+        hex[0] = b'"';
+        hex[65] = b'"';
+        for (i, b) in digest.iter().enumerate() {
+            hex[1 + 2 * i] = HEX[(b >> 4) as usize];
+            hex[2 + 2 * i] = HEX[(b & 0xf) as usize];
+        }
+        out.extend_from_slice(&hex);
+    }
+
+    fn digest(&self, text: &[u8]) -> [u8; 32] {
         let mut mac = self.0.clone();
         mac.update(text);
-        out.push(b'"');
-        for b in mac.finalize().into_bytes() {
-            out.extend_from_slice(&[HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// The digests of recently hashed short values, by value: values repeat (a
+/// customer's id in each of its orders, a column an update left as it was
+/// in both images), and an HMAC-SHA-256 costs two SHA-256 blocks. Two-way
+/// set associative, the most recently used way first: [`HashCache::SLOTS`]
+/// slots of one cache line each (1 MiB, allocated on the first hash), for
+/// values up to [`HashCache::VALUE_BYTES`] bytes. One cache serves one key:
+/// a writer's.
+#[derive(Default)]
+pub struct HashCache {
+    slots: Vec<Slot>,
+}
+
+#[derive(Clone)]
+#[repr(C, align(64))]
+struct Slot {
+    /// `u8::MAX`: empty.
+    len: u8,
+    value: [u8; HashCache::VALUE_BYTES],
+    digest: [u8; 32],
+}
+
+impl Slot {
+    fn holds(&self, text: &[u8]) -> bool {
+        self.len as usize == text.len() && &self.value[..text.len()] == text
+    }
+
+    fn set(&mut self, text: &[u8], digest: [u8; 32]) {
+        self.len = text.len() as u8;
+        self.value[..text.len()].copy_from_slice(text);
+        self.digest = digest;
+    }
+}
+
+impl HashCache {
+    const SLOTS: usize = 1 << 14;
+    const VALUE_BYTES: usize = 31;
+
+    /// `text`'s digest, if the cache holds it.
+    fn find(&mut self, text: &[u8]) -> Option<&[u8; 32]> {
+        let i = self.set_of(text)?;
+        if !self.slots[i].holds(text) {
+            if !self.slots[i + 1].holds(text) {
+                return None;
+            }
+            self.slots.swap(i, i + 1);
         }
-        out.push(b'"');
+        Some(&self.slots[i].digest)
+    }
+
+    /// Keeps `text`'s digest, in place of its set's least recently used.
+    fn insert(&mut self, text: &[u8], digest: [u8; 32]) {
+        if let Some(i) = self.set_of(text) {
+            self.slots.swap(i, i + 1);
+            self.slots[i].set(text, digest);
+        }
+    }
+
+    /// The first slot of `text`'s set; `None` for a value too long to keep.
+    fn set_of(&mut self, text: &[u8]) -> Option<usize> {
+        if text.len() > Self::VALUE_BYTES {
+            return None;
+        }
+        if self.slots.is_empty() {
+            let empty = Slot {
+                len: u8::MAX,
+                value: [0; Self::VALUE_BYTES],
+                digest: [0; 32],
+            };
+            self.slots = vec![empty; Self::SLOTS];
+        }
+        // FNV-1a, then MurmurHash3's finalizer: FNV alone leaves the high
+        // bits of a short value's hash nearly constant.
+        let mut h = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        Some(((h >> 51) as usize) << 1)
     }
 }
 
@@ -224,8 +322,13 @@ impl ColumnRules {
         if self.key.is_none() && rules.contains(&Some(Rule::Hash)) {
             return Err(NO_KEY.into());
         }
+        let ruled = rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.map(|r| (i, r)))
+            .collect();
         Ok(Some(Arc::new(TableRules {
-            rules,
+            ruled,
             key: self.key.clone(),
         })))
     }
@@ -327,7 +430,14 @@ impl ColumnRules {
         for (c, v) in &mut out.added {
             if let Some(r) = rule(c) {
                 let mut text = Vec::new();
-                apply(r, self.key.as_ref(), v.to_string().as_bytes(), &mut text);
+                let cache = &mut HashCache::default();
+                apply(
+                    r,
+                    self.key.as_ref(),
+                    v.to_string().as_bytes(),
+                    &mut text,
+                    cache,
+                );
                 *v = serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null);
             }
         }
@@ -350,34 +460,36 @@ fn parse_entry(e: &str) -> Result<(String, Rule), String> {
     Ok((pattern.to_string(), rule))
 }
 
-/// One table's rules, by column index.
+/// One table's rules: each ruled column's index and rule.
 #[derive(Debug)]
 pub struct TableRules {
-    rules: Vec<Option<Rule>>,
+    ruled: Vec<(usize, Rule)>,
     key: Option<HashKey>,
 }
 
 impl TableRules {
-    /// Whether column `i` is left out of events.
-    pub fn excludes(&self, i: usize) -> bool {
-        self.rules.get(i) == Some(&Some(Rule::Exclude))
-    }
-
-    /// `img` as events carry it: ruled columns replaced, excluded ones absent.
-    pub fn apply(&self, img: &RowImage, out: &mut RowImage) {
-        out.reset(img.len());
-        for i in 0..img.len() {
-            match (img.get(i), self.rules.get(i).copied().flatten()) {
-                (None, _) | (Some(_), Some(Rule::Exclude)) => out.push_absent(),
-                (Some(v), None) => out.push(|o| o.extend_from_slice(v)),
-                (Some(v), Some(rule)) => out.push(|o| apply(rule, self.key.as_ref(), v, o)),
+    /// `img` as events carry it: ruled columns replaced, excluded ones
+    /// absent (hashes from `cache` when it has them).
+    pub fn apply(&self, img: &RowImage, out: &mut RowImage, cache: &mut HashCache) {
+        out.copy_from(img);
+        for &(i, rule) in &self.ruled {
+            match (img.get(i), rule) {
+                (None, _) => {}
+                (Some(_), Rule::Exclude) => out.set_absent(i),
+                (Some(v), rule) => out.replace(i, |o| apply(rule, self.key.as_ref(), v, o, cache)),
             }
         }
     }
 }
 
 /// Writes `value` (an event's JSON text) as `rule` makes it.
-fn apply(rule: Rule, key: Option<&HashKey>, value: &[u8], out: &mut Vec<u8>) {
+fn apply(
+    rule: Rule,
+    key: Option<&HashKey>,
+    value: &[u8],
+    out: &mut Vec<u8>,
+    cache: &mut HashCache,
+) {
     if value == b"null" {
         out.extend_from_slice(value);
         return;
@@ -387,7 +499,7 @@ fn apply(rule: Rule, key: Option<&HashKey>, value: &[u8], out: &mut Vec<u8>) {
         Rule::Exclude => out.extend_from_slice(b"null"),
         // (A key is required for hash rules: see ColumnRules::new.)
         Rule::Hash => match key {
-            Some(k) => k.write(&text, out),
+            Some(k) => k.write(&text, out, cache),
             None => out.extend_from_slice(b"null"),
         },
         Rule::Mask(n) => {
@@ -538,7 +650,13 @@ mod tests {
     fn ruled(rule: Rule, value: &str) -> String {
         let key = HashKey::new(b"0123456789abcdef-key").unwrap();
         let mut out = Vec::new();
-        apply(rule, Some(&key), value.as_bytes(), &mut out);
+        apply(
+            rule,
+            Some(&key),
+            value.as_bytes(),
+            &mut out,
+            &mut HashCache::default(),
+        );
         String::from_utf8(out).unwrap()
     }
 
@@ -598,6 +716,43 @@ mod tests {
         assert_eq!(ruled(Rule::Truncate(4), r#""café""#), r#""café""#);
         assert_eq!(ruled(Rule::Truncate(2), r#""a\"bc""#), r#""a\"""#);
         assert_eq!(ruled(Rule::Truncate(9), "null"), "null");
+    }
+
+    #[test]
+    fn short_values_spread_over_the_cache() {
+        let mut cache = HashCache::default();
+        let mut used = std::collections::HashSet::new();
+        for i in 0..1000 {
+            used.insert(cache.set_of(i.to_string().as_bytes()).unwrap());
+        }
+        assert!(used.len() > 900, "1,000 numbers in {} sets", used.len());
+    }
+
+    #[test]
+    fn the_cache_gives_what_hashing_gives() {
+        let key = HashKey::new(b"0123456789abcdef-key").unwrap();
+        let mut cache = HashCache::default();
+        // More values than slots: slots are shared and replaced; long
+        // values are never kept.
+        for i in 0..(HashCache::SLOTS as u32 * 2) {
+            let v = format!(
+                "v{}{}",
+                i % (HashCache::SLOTS as u32 + 1000),
+                if i % 7 == 0 {
+                    "x".repeat(50)
+                } else {
+                    String::new()
+                }
+            );
+            let mut cached = Vec::new();
+            key.write(v.as_bytes(), &mut cached, &mut cache);
+            let want: String = key
+                .digest(v.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(cached, format!("\"{want}\"").into_bytes(), "{v}");
+        }
     }
 
     #[test]

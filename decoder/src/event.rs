@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::column_rules::HashCache;
 use crate::decode::RowImage;
 use crate::definition::{HeldRows, TableDefinition};
 use crate::json;
@@ -103,6 +104,7 @@ pub struct EventWriter {
     scratch: Vec<u8>,
     /// The images as a table's column rules write them (before, after).
     ruled: (RowImage, RowImage),
+    hashes: HashCache,
 }
 
 impl EventWriter {
@@ -121,8 +123,9 @@ impl EventWriter {
         let mut ruled = std::mem::take(&mut self.ruled);
         let (before, after) = match &row.table.rules {
             Some(rules) => {
-                let apply = |img: Option<&RowImage>, out: &'_ mut RowImage| {
-                    img.map(|i| rules.apply(i, out)).is_some()
+                let cache = &mut self.hashes;
+                let mut apply = |img: Option<&RowImage>, out: &'_ mut RowImage| {
+                    img.map(|i| rules.apply(i, out, cache)).is_some()
                 };
                 let (b, a) = (
                     apply(row.before, &mut ruled.0),
@@ -405,4 +408,106 @@ pub struct ChangeEvent {
 pub struct Delta {
     pub after: String,
     pub before: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::column_rules::{ColumnRules, HashKey};
+    use crate::schema::{ColumnKind, ColumnMeta};
+
+    fn image(values: &[Option<&str>]) -> RowImage {
+        let mut img = RowImage::default();
+        img.reset(values.len());
+        for v in values {
+            match v {
+                Some(v) => img.push(|o| o.extend_from_slice(v.as_bytes())),
+                None => img.push_absent(),
+            }
+        }
+        img
+    }
+
+    /// crm.people (email, name, password, card), keyed by email, under
+    /// rules that hash the key, exclude the password and mask the card.
+    fn people() -> TableMeta {
+        let columns = ["email", "name", "password", "card"]
+            .iter()
+            .map(|n| ColumnMeta {
+                name: n.to_string(),
+                kind: ColumnKind::Null,
+            })
+            .collect();
+        let mut t = TableMeta::from_columns("crm", "people", columns, vec![0]);
+        let entries: Vec<String> = ["*.email=hash", "*.password=exclude", "*.card=mask"]
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        let key = HashKey::new(b"0123456789abcdef-key").unwrap();
+        t.rules = ColumnRules::new(&entries, Some(key))
+            .unwrap()
+            .for_table(&t)
+            .unwrap();
+        t
+    }
+
+    #[test]
+    fn an_update_under_column_rules() {
+        let t = people();
+        let before = image(&[
+            Some(r#""a@b.c""#),
+            Some(r#""Ann""#),
+            Some(r#""pw1""#),
+            Some(r#""4111""#),
+        ]);
+        let after = image(&[
+            Some(r#""a@b.c""#),
+            Some(r#""Ann""#),
+            Some(r#""pw2""#),
+            Some(r#""4112""#),
+        ]);
+        let row = RowRef {
+            table: &t,
+            kind: RowKind::Update,
+            timestamp: 7,
+            position: "b.000001:4",
+            index: 0,
+            gtid: None,
+            before: Some(&before),
+            after: Some(&after),
+        };
+        let mut out = Vec::new();
+        EventWriter::default().write(&row, View::Both, &mut out);
+        // HMAC-SHA-256("0123456789abcdef-key", "a@b.c"), by Python's hmac.
+        let h = "55b81ced15999428e2cf2c8be9cdce4128b7e475cdace2c48f3c953af58c369d";
+        // The card changed (masked, still a change); the password changed
+        // too, but it is excluded: in no image, delta or columnsChanged.
+        let want = format!(
+            concat!(
+                r#"{{"columnsChanged":["card"],"delta":{{"after":"{{\"card\":\"****\"}}","before":"{{\"card\":\"****\"}}"}},"#,
+                r#""index":0,"keys":{{"email":"{h}"}},"newImage":{{"card":"****","email":"{h}","name":"Ann"}},"#,
+                r#""oldImage":{{"card":"****","email":"{h}","name":"Ann"}},"position":"b.000001:4","schema":"crm","#,
+                r#""table":"people","timestamp":7,"type":"UpdateRowsEvent"}}"#
+            ),
+            h = h
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+
+    #[test]
+    fn a_key_column_may_only_be_hashed() {
+        let mut t = people();
+        t.rules = None;
+        let masked = ColumnRules::new(&["crm.people.email=mask".into()], None).unwrap();
+        let e = masked.for_table(&t).unwrap_err();
+        assert!(e.contains("crm.people.email is in the primary key"), "{e}");
+        let unnamed = TableMeta {
+            has_names: false,
+            ..t.clone()
+        };
+        let e = masked.for_table(&unnamed).unwrap_err();
+        assert!(e.contains("names are not known"), "{e}");
+        let hashed = ColumnRules::for_planning(&["crm.people.name=hash".into()]).unwrap();
+        assert!(hashed.for_table(&t).unwrap_err().contains("needs a key"));
+    }
 }

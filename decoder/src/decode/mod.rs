@@ -162,6 +162,35 @@ impl RowImage {
         self.spans.push(ABSENT);
     }
 
+    /// Becomes a copy of `other`, to be changed column by column.
+    pub fn copy_from(&mut self, other: &RowImage) {
+        self.buf.clear();
+        self.buf.extend_from_slice(&other.buf);
+        self.spans.clear();
+        self.spans.extend_from_slice(&other.spans);
+        self.partial = other.partial;
+    }
+
+    /// Column `i`'s text becomes what `write` appends (the old text stays
+    /// in the buffer, unused).
+    pub fn replace(&mut self, i: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.buf.len() as u32;
+        write(&mut self.buf);
+        if let Some(s) = self.spans.get_mut(i) {
+            *s = Span {
+                start,
+                end: self.buf.len() as u32,
+            };
+        }
+    }
+
+    /// Column `i` is not in the image.
+    pub fn set_absent(&mut self, i: usize) {
+        if let Some(s) = self.spans.get_mut(i) {
+            *s = ABSENT;
+        }
+    }
+
     fn clear(&mut self, n: usize) {
         self.buf.clear();
         self.spans.clear();
