@@ -260,10 +260,6 @@ impl ColumnRules {
         })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
     /// Whether some rule may apply to a column of `schema.table`.
     pub fn covers(&self, schema: &str, table: &str) -> bool {
         let prefix = format!("{schema}.{table}.");

@@ -419,10 +419,15 @@ mod tests {
     fn image(values: &[Option<&str>]) -> RowImage {
         let mut img = RowImage::default();
         img.reset(values.len());
-        for v in values {
-            match v {
-                Some(v) => img.push(|o| o.extend_from_slice(v.as_bytes())),
-                None => img.push_absent(),
+        for (i, v) in values.iter().enumerate() {
+            let text = v.unwrap_or("null");
+            img.push_with(|o| {
+                o.extend_from_slice(text.as_bytes());
+                Ok(())
+            })
+            .unwrap();
+            if v.is_none() {
+                img.set_absent(i);
             }
         }
         img

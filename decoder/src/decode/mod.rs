@@ -146,22 +146,6 @@ impl RowImage {
         Ok(())
     }
 
-    /// Appends the next column's JSON text, written by `write` (which
-    /// cannot fail).
-    pub fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.buf.len() as u32;
-        write(&mut self.buf);
-        self.spans.push(Span {
-            start,
-            end: self.buf.len() as u32,
-        });
-    }
-
-    /// Appends a column the image does not hold.
-    pub fn push_absent(&mut self) {
-        self.spans.push(ABSENT);
-    }
-
     /// Becomes a copy of `other`, to be changed column by column.
     pub fn copy_from(&mut self, other: &RowImage) {
         self.buf.clear();
