@@ -584,12 +584,23 @@ pub mod pipeline {
         from: &binlog_cdc::BinlogPosition,
         to: &binlog_cdc::BinlogPosition,
     ) -> std::collections::BTreeMap<String, Vec<Value>> {
+        independent_under(url, from, to, Default::default()).await
+    }
+
+    /// [`independent`] under column rules.
+    pub async fn independent_under(
+        url: &str,
+        from: &binlog_cdc::BinlogPosition,
+        to: &binlog_cdc::BinlogPosition,
+        rules: binlog_cdc::column_rules::ColumnRules,
+    ) -> std::collections::BTreeMap<String, Vec<Value>> {
         let (all, _) = super::collect::from_server(
             url,
             from,
             Some(to.clone()),
             binlog_cdc::reader::DecodeOptions {
                 view: binlog_cdc::event::View::Both,
+                rules,
                 ..Default::default()
             },
         )

@@ -9,6 +9,9 @@
 //! of the whole range exactly once, checked against an independent parse; a
 //! replay with commit false moves nothing; a commit on a stale ETag is refused;
 //! a snapshot started from the execution's input commits every row once.
+//! The stack is deployed with a hash column rule and a key of its own:
+//! parse-chunk reads the key under its role, and the committed events equal
+//! an independent parse under the same rule.
 //!
 //! IAM is enforced: moto checks every call, and each function's process
 //! calls with a role carrying only its policy from `infra/template.yaml`
@@ -19,6 +22,7 @@
 
 use std::sync::Arc;
 
+use binlog_cdc::column_rules::{ColumnRules, HashKey};
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
@@ -28,6 +32,10 @@ use binlog_cdc_tests::{pipeline, MariaDb};
 use serde_json::{json, Value};
 
 const BUCKET: &str = "binlog-cdc-e2e";
+
+/// A column rule the stack is deployed with, and its key's secret.
+const COLUMN_RULE: &str = "martzcodes.notes.body=hash";
+const HASH_KEY: &str = "e2e-column-hash-key-7f3a9c1d";
 
 fn run_state_machine(lambda: &LambdaWatch, input: &Value, execution: &str) -> Value {
     aws_local::run_state_machine(lambda, input, execution, &json!({}))
@@ -51,6 +59,16 @@ async fn state_machine_end_to_end() {
         .await
         .expect("replication secret");
 
+    // The key of a hash column rule, given to the stack (HashKeySecretArn).
+    let hash_key = sm
+        .create_secret()
+        .name("column-hash-key")
+        .secret_string(HASH_KEY)
+        .send()
+        .await
+        .expect("hash key secret");
+    let hash_key_arn = hash_key.arn().unwrap().to_string();
+
     // The functions call through a proxy that records each request with
     // its caller's key: which granted actions some call needed.
     let record = logs.join("requests.jsonl");
@@ -69,11 +87,14 @@ async fn state_machine_end_to_end() {
         ("RUST_LOG", "info".into()),
         ("EVENT_BUS_NAME", "default".into()),
         ("SNAPSHOT_RANGE_ROWS", "5000".into()),
+        ("COLUMN_RULES", COLUMN_RULE.into()),
+        ("HASH_KEY_SECRET_ARN", hash_key_arn.clone()),
     ]);
     // Each function under its own role, as the stack deploys it.
     let parameters = json!({
         "AWS::StackName": "binlog-cdc", "Prefix": "cdc/", "DatabaseSecretArn": admin_arn,
         "CreateReplicationUser": "true", "EventBusName": "default",
+        "ColumnRules": COLUMN_RULE, "HashKeySecretArn": hash_key_arn,
     });
     let (lambda, roles) = aws.lambda_under_roles(
         &env,
@@ -238,8 +259,21 @@ async fn state_machine_end_to_end() {
     for (t, evs) in pipeline::committed_events(&deps, &meta2).await {
         committed.entry(t).or_default().extend(evs);
     }
-    let independent = pipeline::independent(&db.url(), &first, &meta2.position.position).await;
+    let rules = ColumnRules::new(
+        &[COLUMN_RULE.to_string()],
+        Some(HashKey::new(HASH_KEY.as_bytes()).expect("a key")),
+    )
+    .expect("the rule");
+    let independent =
+        pipeline::independent_under(&db.url(), &first, &meta2.position.position, rules).await;
     pipeline::assert_same_events(&committed, &independent);
+    // The ruled column is hashed (parse-chunk read the key under its role).
+    let note = &committed["martzcodes.notes"][1];
+    let body = note["newImage"]["body"].as_str().expect("a body");
+    assert!(
+        body.len() == 64 && body.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{note}"
+    );
     // Its CREATE TABLE, 500 + 20,000 inserts, 100 deletes.
     assert_eq!(independent["martzcodes.notes"].len(), 1 + 500 + 20000 + 100);
     // The all-tables object of run 2 agrees with its per-table objects.
