@@ -140,12 +140,14 @@ pub trait Replayer: Send {
 }
 
 /// Where a table's definition comes from when the stream has not shown it:
-/// `None` when nothing is known.
+/// its definition just before the statement at `at` (when known), or `None`
+/// when nothing is known.
 pub trait Baseline: Send {
     fn before<'a>(
         &'a mut self,
         schema: &'a str,
         table: &'a str,
+        at: Option<&'a crate::BinlogPosition>,
     ) -> BoxFuture<'a, Result<Option<Known>>>;
 }
 
@@ -155,6 +157,8 @@ pub struct Tracker {
     known: HashMap<(String, String), Known>,
     replayer: Option<Box<dyn Replayer>>,
     baseline: Option<Box<dyn Baseline>>,
+    /// The position of the statement being followed (see [`Tracker::at`]).
+    at: Option<crate::BinlogPosition>,
 }
 
 impl Tracker {
@@ -163,7 +167,14 @@ impl Tracker {
             known: HashMap::new(),
             replayer,
             baseline,
+            at: None,
         }
+    }
+
+    /// The statements that follow are at `at`: a table the stream has not
+    /// shown is asked of the baseline as it was just before.
+    pub fn at(&mut self, at: &crate::BinlogPosition) {
+        self.at = Some(at.clone());
     }
 
     /// Every table whose definition this tracker followed, and what it is.
@@ -178,7 +189,7 @@ impl Tracker {
             return Ok(k.clone());
         }
         let found = match self.baseline.as_mut() {
-            Some(b) => b.before(schema, table).await?,
+            Some(b) => b.before(schema, table, self.at.as_ref()).await?,
             None => None,
         };
         let k = found.unwrap_or_else(|| Known::Unknown("no definition before it: neither its CREATE TABLE in the stream nor a snapshot of it".into()));

@@ -306,6 +306,7 @@ impl Decoder {
                 Classified::Table(t) if !self.keeps_any(&t) => Ok(()),
                 Classified::Table(t) => {
                     let session = logged_session(&q);
+                    self.definitions.at(&ev.pos);
                     let before = match t.kind {
                         StatementKind::Alter => self.definitions.before(&t).await?,
                         _ => None,

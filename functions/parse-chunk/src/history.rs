@@ -3,11 +3,13 @@
 //! [`SchemaVersion`]), published with the run that read them.
 //!
 //! A table statement applies to the definition in force before it. That is
-//! the last committed version before the run's start, changed by the run's
-//! own statements before the chunk: a chunk that does not start the run
-//! reads those first, once and only when it meets a statement
-//! ([`StoredHistory`], a statements-only read of `[run start, chunk start)`
-//! with a replication id of its own).
+//! what the run's own statements before the chunk left (a chunk that does
+//! not start the run reads those first, once and only when it meets a
+//! statement: [`StoredHistory`], a statements-only read of `[run start,
+//! chunk start)` with a replication id of its own), or else the last
+//! committed version before the statement: an earlier run's, or a
+//! snapshot's, whose range may sit past the run's start (ranges are read
+//! ahead of the stream).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,26 +74,39 @@ impl StoredHistory {
         }
     }
 
-    async fn lookup(&mut self, schema: &str, table: &str) -> Result<Option<Known>> {
+    /// The definition before the statement at `at`: what the run's own
+    /// statements before the chunk left, or else the last committed version
+    /// before `at` (an earlier run's; or a snapshot's, which may sit past
+    /// the run's start: a range is read ahead of the stream).
+    async fn lookup(
+        &mut self,
+        schema: &str,
+        table: &str,
+        at: Option<&BinlogPosition>,
+    ) -> Result<Option<Known>> {
         if self.prefix.is_some() {
             let committed = self.committed();
             if let Some(prefix) = self.prefix.as_mut() {
-                if let Some(k) = prefix
-                    .read(committed, &self.run_from)
-                    .await?
-                    .get(&(schema.to_string(), table.to_string()))
-                {
-                    return Ok(Some(k.clone()));
+                let known = prefix.read(committed, &self.run_from).await?;
+                match known.get(&(schema.to_string(), table.to_string())) {
+                    Some(Known::Unknown(_)) | None => {}
+                    Some(k) => return Ok(Some(k.clone())),
                 }
             }
         }
-        self.last_committed(schema, table).await
+        let upto = at.unwrap_or(&self.run_from).clone();
+        self.last_committed(schema, table, &upto).await
     }
 
-    /// The last version before the run's start, if any.
-    async fn last_committed(&self, schema: &str, table: &str) -> Result<Option<Known>> {
+    /// The last committed version before `upto`, if any.
+    async fn last_committed(
+        &self,
+        schema: &str,
+        table: &str,
+        upto: &BinlogPosition,
+    ) -> Result<Option<Known>> {
         let store = self.store.as_ref();
-        let before = self.layout.schema_version(schema, table, &self.run_from);
+        let before = self.layout.schema_version(schema, table, upto);
         let keys = store
             .list(&self.layout.schema_history(schema, table))
             .await?;
@@ -108,9 +123,10 @@ impl Baseline for StoredHistory {
         &'a mut self,
         schema: &'a str,
         table: &'a str,
+        at: Option<&'a BinlogPosition>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Known>>> + Send + 'a>>
     {
-        Box::pin(self.lookup(schema, table))
+        Box::pin(self.lookup(schema, table, at))
     }
 }
 
