@@ -159,13 +159,15 @@ struct Slot {
 }
 
 impl Slot {
-    fn holds(&self, text: &[u8]) -> bool {
-        self.len as usize == text.len() && &self.value[..text.len()] == text
+    /// Whether it holds `text` (`value`: `text` zero-padded, compared
+    /// whole, without a call).
+    fn holds(&self, len: usize, value: &[u8; HashCache::VALUE_BYTES]) -> bool {
+        self.len as usize == len && self.value == *value
     }
 
-    fn set(&mut self, text: &[u8], digest: [u8; 32]) {
-        self.len = text.len() as u8;
-        self.value[..text.len()].copy_from_slice(text);
+    fn set(&mut self, len: usize, value: [u8; HashCache::VALUE_BYTES], digest: [u8; 32]) {
+        self.len = len as u8;
+        self.value = value;
         self.digest = digest;
     }
 }
@@ -176,9 +178,9 @@ impl HashCache {
 
     /// `text`'s digest, if the cache holds it.
     fn find(&mut self, text: &[u8]) -> Option<&[u8; 32]> {
-        let i = self.set_of(text)?;
-        if !self.slots[i].holds(text) {
-            if !self.slots[i + 1].holds(text) {
+        let (i, value) = self.set_of(text)?;
+        if !self.slots[i].holds(text.len(), &value) {
+            if !self.slots[i + 1].holds(text.len(), &value) {
                 return None;
             }
             self.slots.swap(i, i + 1);
@@ -188,17 +190,20 @@ impl HashCache {
 
     /// Keeps `text`'s digest, in place of its set's least recently used.
     fn insert(&mut self, text: &[u8], digest: [u8; 32]) {
-        if let Some(i) = self.set_of(text) {
+        if let Some((i, value)) = self.set_of(text) {
             self.slots.swap(i, i + 1);
-            self.slots[i].set(text, digest);
+            self.slots[i].set(text.len(), value, digest);
         }
     }
 
-    /// The first slot of `text`'s set; `None` for a value too long to keep.
-    fn set_of(&mut self, text: &[u8]) -> Option<usize> {
+    /// The first slot of `text`'s set, and `text` zero-padded as slots
+    /// keep it; `None` for a value too long to keep.
+    fn set_of(&mut self, text: &[u8]) -> Option<(usize, [u8; Self::VALUE_BYTES])> {
         if text.len() > Self::VALUE_BYTES {
             return None;
         }
+        let mut value = [0; Self::VALUE_BYTES];
+        value[..text.len()].copy_from_slice(text);
         if self.slots.is_empty() {
             let empty = Slot {
                 len: u8::MAX,
@@ -215,7 +220,7 @@ impl HashCache {
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
         h ^= h >> 33;
-        Some(((h >> 51) as usize) << 1)
+        Some((((h >> 51) as usize) << 1, value))
     }
 }
 
@@ -500,9 +505,8 @@ fn apply(
         },
         Rule::Mask(n) => {
             let n = n.unwrap_or_else(|| chars(&text));
-            out.reserve(n + 2);
             out.push(b'"');
-            out.extend(std::iter::repeat_n(b'*', n));
+            out.resize(out.len() + n, b'*');
             out.push(b'"');
         }
         Rule::Truncate(n) => {
@@ -719,7 +723,7 @@ mod tests {
         let mut cache = HashCache::default();
         let mut used = std::collections::HashSet::new();
         for i in 0..1000 {
-            used.insert(cache.set_of(i.to_string().as_bytes()).unwrap());
+            used.insert(cache.set_of(i.to_string().as_bytes()).unwrap().0);
         }
         assert!(used.len() > 900, "1,000 numbers in {} sets", used.len());
     }
