@@ -407,13 +407,6 @@ impl ColumnRules {
         }
     }
 
-    /// Whether `d`'s columns are ruled alike under two names of the table.
-    pub fn same_rules(&self, a: (&str, &str), b: (&str, &str), d: &TableDefinition) -> bool {
-        d.columns
-            .iter()
-            .all(|c| self.rule(a.0, a.1, &c.name) == self.rule(b.0, b.1, &c.name))
-    }
-
     /// How held rows follow an ALTER, ruled: each added column's value as
     /// its rule writes it (an excluded one left out). `None` when a column
     /// is renamed across rules: the values held under the old rule are not
@@ -443,6 +436,57 @@ impl ColumnRules {
             }
         }
         Some(out)
+    }
+}
+
+/// The rules of the names a table statement touched (its name, and its new
+/// name for a rename): what the statement's event says of the table is
+/// written under each.
+pub struct StatementRules<'a> {
+    rules: &'a ColumnRules,
+    names: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> StatementRules<'a> {
+    /// The rules of `names` (`schema`, `table`) that some rule covers.
+    pub fn new(
+        rules: &'a ColumnRules,
+        names: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        let names = names
+            .into_iter()
+            .filter(|(s, t)| rules.covers(s, t))
+            .collect();
+        Self { rules, names }
+    }
+
+    /// See [`ColumnRules::statement`].
+    pub fn statement<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.names.iter().fold(Cow::Borrowed(text), |text, (s, t)| {
+            Cow::Owned(self.rules.statement(s, t, &text).into_owned())
+        })
+    }
+
+    /// See [`ColumnRules::definition`].
+    pub fn definition<'d>(&self, d: &'d TableDefinition) -> Cow<'d, TableDefinition> {
+        self.names.iter().fold(Cow::Borrowed(d), |d, (s, t)| {
+            Cow::Owned(self.rules.definition(s, t, &d).into_owned())
+        })
+    }
+
+    /// See [`ColumnRules::held_rows`].
+    pub fn held_rows(&self, h: &HeldRows) -> Option<HeldRows> {
+        self.names
+            .iter()
+            .try_fold(h.clone(), |h, (s, t)| self.rules.held_rows(s, t, &h))
+    }
+
+    /// Whether a rename keeps every column of `d` under the same rule.
+    pub fn same_across(&self, old: (&str, &str), new: (&str, &str), d: &TableDefinition) -> bool {
+        let rule = |(s, t): (&str, &str), c: &str| self.rules.rule(s, t, c);
+        d.columns
+            .iter()
+            .all(|c| rule(old, &c.name) == rule(new, &c.name))
     }
 }
 

@@ -7,7 +7,6 @@
 //! types are counted and skipped; events that hold rows we cannot decode are
 //! errors, so rows never vanish silently.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use std::sync::Arc;
 use mysql_common::binlog::events::{FormatDescriptionEvent, QueryEvent, TableMapEvent};
 use serde::Serialize;
 
-use crate::column_rules::ColumnRules;
+use crate::column_rules::{ColumnRules, StatementRules};
 use crate::decode::{self, Bytes, ColumnError, RowImage};
 use crate::definition::{
     self, Baseline, ExistingRow, HeldRows, Known, Replayer, Session, Tracker, Version,
@@ -393,106 +392,102 @@ impl Decoder {
         sql: &[u8],
         sink: &mut K,
     ) -> Result<()> {
-        let kind = st.kind;
         let text = String::from_utf8_lossy(sql);
-        let statement = statement::redact::redact(&text);
-        let rules = self.opts.rules.clone();
-        let position = ev.pos.to_string();
-        let timestamp = ev.event.header().timestamp();
+        let logged = Logged {
+            kind: st.kind,
+            statement: &statement::redact::redact(&text),
+            at: &ev.pos,
+            position: &ev.pos.to_string(),
+            timestamp: ev.event.header().timestamp(),
+        };
         let mut written = false;
         for (index, (t, after)) in st.tables.iter().zip(after).enumerate() {
-            let table = t.table.as_deref();
             let (old_kept, new_kept) = self.kept(t);
             if !old_kept && !new_kept {
                 continue;
             }
-            // Written under the column rules of the table's every name.
-            let names: Vec<(&str, &str)> = table
-                .map(|n| (t.schema.as_str(), n))
-                .into_iter()
-                .chain(t.renamed_to.as_ref().map(|(s, n)| (s.as_str(), n.as_str())))
-                .filter(|(s, n)| rules.covers(s, n))
-                .collect();
-            let statement = names
-                .iter()
-                .fold(Cow::Borrowed(&*statement), |text, (s, t)| {
-                    Cow::Owned(rules.statement(s, t, &text).into_owned())
-                });
-            let held = match rows {
-                RowsAfter::Columns(h) => names
-                    .iter()
-                    .try_fold(h.clone(), |h, (s, t)| rules.held_rows(s, t, &h)),
-                _ => None,
-            };
-            // Held rows follow when the stream carries what they become.
-            let carried = match rows {
-                RowsAfter::Unchanged => true,
-                RowsAfter::Columns(_) => held.is_some(),
-                RowsAfter::NotCarried => false,
-            };
-            // A rename across column rules: the held values are not the
-            // new name's (read the table anew).
-            let same_rules = match (&t.renamed_to, table, after) {
-                (Some((s, n)), Some(old), Known::Defined(d)) => {
-                    rules.same_rules((&t.schema, old), (s, n), d)
-                }
-                _ => true,
-            };
-            let definition = match after {
-                Known::Defined(d) => Some(names.iter().fold(Cow::Borrowed(&**d), |d, (s, t)| {
-                    Cow::Owned(rules.definition(s, t, &d).into_owned())
-                })),
-                _ => None,
-            };
-            self.line.clear();
-            event::write_statement(
-                &StatementRef {
-                    kind,
-                    schema: &t.schema,
-                    table,
-                    renamed_to: t.renamed_to.as_ref().map(|(s, n)| (s.as_str(), n.as_str())),
-                    // A table renamed into the set: its rows were never streamed.
-                    snapshot_needed: (kind.needs_snapshot() && !carried)
-                        || !old_kept
-                        || !same_rules,
-                    columns: held.as_ref(),
-                    definition: definition.as_deref(),
-                    statement: &statement,
-                    timestamp,
-                    position: &position,
-                    index: index as u32,
-                    gtid: self.gtid.as_deref(),
-                },
-                &mut self.line,
-            );
+            self.write_touched(&logged, index, t, after, rows, old_kept);
+            let table = t.table.as_deref().unwrap_or(EVERY_TABLE);
             if old_kept {
-                sink.statement(
-                    &t.schema,
-                    table.unwrap_or(EVERY_TABLE),
-                    timestamp,
-                    &self.line,
-                )?;
+                sink.statement(&t.schema, table, logged.timestamp, &self.line)?;
             }
             if let Some((schema, new)) = t.renamed_to.as_ref().filter(|_| new_kept) {
-                sink.statement(schema, new, timestamp, &self.line)?;
+                sink.statement(schema, new, logged.timestamp, &self.line)?;
             }
-            if let Known::Unknown(why) = after {
-                let why = names.iter().fold(Cow::Borrowed(why.as_str()), |w, (s, t)| {
-                    Cow::Owned(rules.statement(s, t, &w).into_owned())
-                });
-                tracing::info!(pos = %ev.pos, schema = %t.schema, table = table.unwrap_or(EVERY_TABLE), why = %why, "definition unknown");
-            }
-            self.record_versions(ev, kind, t, after, old_kept, new_kept);
+            self.record_versions(ev, logged.kind, t, after, old_kept, new_kept);
             written = true;
         }
         if written {
-            *self.stats.statements.entry(kind).or_default() += 1;
-            self.stats.last_timestamp = Some(timestamp);
-            tracing::debug!(pos = %ev.pos, kind = kind.name(), "table statement");
+            *self.stats.statements.entry(logged.kind).or_default() += 1;
+            self.stats.last_timestamp = Some(logged.timestamp);
+            tracing::debug!(pos = %ev.pos, kind = logged.kind.name(), "table statement");
         }
         // The GTID stays: a CREATE TABLE ... SELECT's rows follow in its
         // transaction (the next transaction brings its own GTID).
         Ok(())
+    }
+
+    /// The event of one table `logged` touched (the `index`th), into
+    /// `line`, written under the column rules of each of its names (see
+    /// [`StatementRules`]).
+    fn write_touched(
+        &mut self,
+        logged: &Logged<'_>,
+        index: usize,
+        t: &Touched,
+        after: &Known,
+        rows: &RowsAfter,
+        old_kept: bool,
+    ) {
+        let table = t.table.as_deref();
+        let old_name = table.map(|n| (t.schema.as_str(), n));
+        let new_name = t.renamed_to.as_ref().map(|(s, n)| (s.as_str(), n.as_str()));
+        let ruled = StatementRules::new(&self.opts.rules, old_name.into_iter().chain(new_name));
+        let held = match rows {
+            RowsAfter::Columns(h) => ruled.held_rows(h),
+            _ => None,
+        };
+        // Held rows follow when the stream carries what they become; a
+        // rename across column rules leaves values that are not the new
+        // name's (the table is read anew).
+        let carried = match rows {
+            RowsAfter::Unchanged => true,
+            RowsAfter::Columns(_) => held.is_some(),
+            RowsAfter::NotCarried => false,
+        };
+        let same_rules = match (old_name, new_name, after) {
+            (Some(old), Some(new), Known::Defined(d)) => ruled.same_across(old, new, d),
+            _ => true,
+        };
+        let definition = match after {
+            Known::Defined(d) => Some(ruled.definition(d)),
+            _ => None,
+        };
+        if let Known::Unknown(why) = after {
+            let why = ruled.statement(why);
+            tracing::info!(pos = %logged.at, schema = %t.schema, table = table.unwrap_or(EVERY_TABLE), why = %why, "definition unknown");
+        }
+        self.line.clear();
+        event::write_statement(
+            &StatementRef {
+                kind: logged.kind,
+                schema: &t.schema,
+                table,
+                renamed_to: new_name,
+                // A table renamed into the set: its rows were never streamed.
+                snapshot_needed: (logged.kind.needs_snapshot() && !carried)
+                    || !old_kept
+                    || !same_rules,
+                columns: held.as_ref(),
+                definition: definition.as_deref(),
+                statement: &ruled.statement(logged.statement),
+                timestamp: logged.timestamp,
+                position: logged.position,
+                index: index as u32,
+                gtid: self.gtid.as_deref(),
+            },
+            &mut self.line,
+        );
     }
 
     /// Whether the filter keeps a table a statement touched: under its old
@@ -723,6 +718,16 @@ impl Decoder {
             &mut self.line,
         );
     }
+}
+
+/// A logged table statement, as its events write it.
+struct Logged<'a> {
+    kind: StatementKind,
+    /// Its text, credentials redacted.
+    statement: &'a str,
+    at: &'a BinlogPosition,
+    position: &'a str,
+    timestamp: u32,
 }
 
 /// What a rows event's type code says about it.
