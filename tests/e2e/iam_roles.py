@@ -19,14 +19,16 @@ the caller's policies once that many requests went unchecked. This script:
   used ROLES_FILE RECORD
       per function: the actions its policy grants, those the calls recorded
       under its credentials needed (tests/e2e/s3-fault-proxy.py RECORD), the
-      granted ones no call needed, and the lists its s3:prefix conditions
-      refuse (which moto lets through).
+      granted ones no call needed, the lists its s3:prefix conditions
+      refuse and the secrets it may not read (which moto lets through).
 
 moto checks S3 calls against bucket and key, other services' calls by action
-only (see as_moto_checks); it evaluates no conditions (a ListBucket grant
-conditioned on s3:prefix allows any prefix there) and answers 404 for a
-missing key whoever asks. The e2e test checks those on the recorded calls
-(`used`, and its check that no read was answered 404).
+only (see as_moto_checks: a GetSecretValue grant on one secret reads any); it
+evaluates no conditions (a ListBucket grant conditioned on s3:prefix allows
+any prefix there) and answers 404 for a missing key whoever asks. The e2e
+test checks those on the recorded calls (`used`: each list's prefix and each
+Secrets Manager call's secret against the function's policy; and its check
+that no read was answered 404).
 Runs under .venv/infra's Python (cfn-lint reads the template's short forms;
 boto3 comes with the SAM CLI).
 """
@@ -269,6 +271,20 @@ def list_prefix_allowed(policy, prefix):
     return False
 
 
+def secret_allowed(policy, action, secret):
+    """Whether the policy allows `action` on the secret `secret` (an ARN;
+    moto checks Secrets Manager calls by action only)."""
+    for st in policy["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st.get("Resource", [])
+        resources = resources if isinstance(resources, list) else [resources]
+        if st.get("Effect") != "Allow" or action not in actions:
+            continue
+        if any(fnmatch.fnmatchcase(secret, r) for r in resources):
+            return True
+    return False
+
+
 def used(roles_json, record):
     """Per function: the actions its policy grants, those its calls needed
     (each recorded request, by the access key of the function's role), the
@@ -289,6 +305,11 @@ def used(roles_json, record):
             prefix = query.get("prefix", [""])[0]
             if not list_prefix_allowed(roles[function]["policy"], prefix):
                 refused[function].append(f"s3:ListBucket prefix {prefix!r}")
+        secret = request.get("secret")
+        if secret:
+            action = actions_of(request)[0]
+            if not secret_allowed(roles[function]["policy"], action, secret):
+                refused[function].append(f"{action} {secret!r}")
     out = {}
     for function, role in roles.items():
         granted = set()

@@ -84,7 +84,7 @@ class Proxy(BaseHTTPRequestHandler):
         data = resp.read()
         conn.close()
         if RECORD:
-            self._record(resp.status)
+            self._record(resp.status, body)
         if fault:
             # The request took effect upstream; the client never hears of it.
             self.close_connection = True
@@ -101,8 +101,17 @@ class Proxy(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def _record(self, status):
+    def _record(self, status, body):
         auth = self.headers.get("Authorization", "")
+        target = self.headers.get("X-Amz-Target") or ""
+        # Which secret a Secrets Manager call names (moto checks those
+        # calls by action only; the test checks the resource).
+        secret = None
+        if target.startswith("secretsmanager."):
+            try:
+                secret = json.loads(body or b"{}").get("SecretId")
+            except ValueError:
+                pass
         key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
         line = {
             "key": key,
@@ -111,6 +120,7 @@ class Proxy(BaseHTTPRequestHandler):
             "target": self.headers.get("X-Amz-Target"),
             "copy": self.headers.get("x-amz-copy-source") is not None,
             "tagging": self.headers.get("x-amz-tagging") is not None,
+            "secret": secret,
             "status": status,
         }
         with lock, open(RECORD, "a") as f:
