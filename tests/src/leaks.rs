@@ -92,3 +92,18 @@ pub fn every_file(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<
 pub fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
+
+/// Every committed event in the per-table objects under a store (staging
+/// left out).
+pub async fn committed(store: &LocalStore) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for key in store.list("").await.expect("list") {
+        if !key.contains("table-binlog-") || key.starts_with("staging/") {
+            continue;
+        }
+        let obj = store.get(&key).await.expect("get").expect("listed");
+        let doc: serde_json::Value = serde_json::from_slice(&obj.body).expect("a JSON object");
+        out.extend(doc["events"].as_array().expect("events").iter().cloned());
+    }
+    out
+}

@@ -21,7 +21,7 @@ use binlog_cdc::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc::store::ObjectStore;
-use binlog_cdc_tests::leaks::{contains, every_file, log_lines, KeepStaging};
+use binlog_cdc_tests::leaks::{committed, contains, every_file, log_lines, KeepStaging};
 use binlog_cdc_tests::mysql::MySql;
 use binlog_cdc_tests::replica::{select_rows, Replica};
 use binlog_cdc_tests::{MariaDb, TestServer};
@@ -148,20 +148,6 @@ async fn writer(url: String, stop: Arc<AtomicBool>) -> u64 {
         }
     }
     n
-}
-
-/// Every committed event under the store's output prefixes.
-async fn committed(store: &LocalStore) -> Vec<Value> {
-    let mut out = Vec::new();
-    for key in store.list("").await.expect("list") {
-        if !key.contains("table-binlog-") || key.starts_with("staging/") {
-            continue;
-        }
-        let obj = store.get(&key).await.expect("get").expect("listed");
-        let doc: Value = serde_json::from_slice(&obj.body).expect("a JSON object");
-        out.extend(doc["events"].as_array().expect("events").iter().cloned());
-    }
-    out
 }
 
 async fn statements_keep_the_replica_exact(db: impl TestServer, mariadb: bool, name: &str) {
