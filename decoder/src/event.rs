@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::column_rules::HashCache;
-use crate::decode::RowImage;
+use crate::column_rules::{HashCache, Overlay, Ruled};
+use crate::decode::{Columns, RowImage};
 use crate::definition::{HeldRows, TableDefinition};
 use crate::json;
 use crate::schema::TableMeta;
@@ -102,8 +102,8 @@ pub struct RowRef<'a> {
 pub struct EventWriter {
     changed: Vec<usize>,
     scratch: Vec<u8>,
-    /// The images as a table's column rules write them (before, after).
-    ruled: (RowImage, RowImage),
+    /// What a table's column rules put over the images (before, after).
+    overlays: (Overlay, Overlay),
     hashes: HashCache,
 }
 
@@ -118,38 +118,37 @@ impl EventWriter {
     /// their position, table, timestamp and kind (a snapshot range's) share
     /// the rest: see [`EventWriter::write_tail`].
     pub fn write_head(&mut self, row: &RowRef<'_>, view: View, out: &mut Vec<u8>) {
+        let Some(rules) = &row.table.rules else {
+            return self.write_images(row, row.before, row.after, view, out);
+        };
         // Under column rules the ruled images are written; which columns
         // changed is still decided on the clear ones.
-        let mut ruled = std::mem::take(&mut self.ruled);
-        let (before, after) = match &row.table.rules {
-            Some(rules) => {
-                let cache = &mut self.hashes;
-                let mut apply = |img: Option<&RowImage>, out: &'_ mut RowImage| {
-                    img.map(|i| rules.apply(i, out, cache)).is_some()
-                };
-                let (b, a) = (
-                    apply(row.before, &mut ruled.0),
-                    apply(row.after, &mut ruled.1),
-                );
-                (b.then_some(&ruled.0), a.then_some(&ruled.1))
+        let (mut over_before, mut over_after) = std::mem::take(&mut self.overlays);
+        let before = row.before.map(|clear| {
+            rules.apply(clear, &mut over_before, &mut self.hashes);
+            Ruled {
+                clear,
+                over: &over_before,
             }
-            None => (row.before, row.after),
-        };
-        let written = RowRef {
-            before,
-            after,
-            ..*row
-        };
-        self.write_images(row, &written, view, out);
-        self.ruled = ruled;
+        });
+        let after = row.after.map(|clear| {
+            rules.apply(clear, &mut over_after, &mut self.hashes);
+            Ruled {
+                clear,
+                over: &over_after,
+            }
+        });
+        self.write_images(row, before.as_ref(), after.as_ref(), view, out);
+        self.overlays = (over_before, over_after);
     }
 
-    /// The head of `row`'s event with `written`'s images (`row`'s own, or
-    /// as its column rules make them).
-    fn write_images(
+    /// The head of `row`'s event with `before` and `after` as its images
+    /// (`row`'s own, or as its column rules make them).
+    fn write_images<I: Columns>(
         &mut self,
         row: &RowRef<'_>,
-        written: &RowRef<'_>,
+        before: Option<&I>,
+        after: Option<&I>,
         view: View,
         out: &mut Vec<u8>,
     ) {
@@ -157,18 +156,20 @@ impl EventWriter {
         // The image that identifies the row: after for inserts and updates
         // (the original's choice), before for deletes.
         let key_image = match row.kind {
-            RowKind::Delete => written.before,
-            _ => written.after.or(written.before),
+            RowKind::Delete => before,
+            _ => after.or(before),
         };
         let partial = row.before.is_some_and(|i| i.partial) || row.after.is_some_and(|i| i.partial);
 
         out.push(b'{');
-        if let (RowKind::Update, Some(before), Some(after)) = (row.kind, row.before, row.after) {
+        if let (RowKind::Update, Some(clear_before), Some(clear_after), Some(before), Some(after)) =
+            (row.kind, row.before, row.after, before, after)
+        {
             self.changed.clear();
             for &i in &t.by_name {
-                let shown = written.after.is_some_and(|w| w.get(i).is_some());
-                if let Some(a) = after.get(i).filter(|_| shown) {
-                    if before.get(i) != Some(a) {
+                let shown = after.get(i).is_some();
+                if let Some(a) = clear_after.get(i).filter(|_| shown) {
+                    if clear_before.get(i) != Some(a) {
                         self.changed.push(i);
                     }
                 }
@@ -181,9 +182,9 @@ impl EventWriter {
                 out.extend_from_slice(&t.json_names[i]);
             }
             out.extend_from_slice(b"],\"delta\":{\"after\":");
-            self.delta_string(t, written.after.unwrap_or(after), out);
+            self.delta_string(t, after, out);
             out.extend_from_slice(b",\"before\":");
-            self.delta_string(t, written.before.unwrap_or(before), out);
+            self.delta_string(t, before, out);
             out.extend_from_slice(b"},");
         }
         write_gtid_and_index(row.gtid, row.index, out);
@@ -195,13 +196,13 @@ impl EventWriter {
         }
         // A snapshot row always carries its image: it is the row.
         if view.new_image() || row.kind == RowKind::Snapshot {
-            if let Some(img) = written.after {
+            if let Some(img) = after {
                 out.extend_from_slice(b",\"newImage\":");
                 object(t, img, &t.by_name, out);
             }
         }
         if view.old_image() {
-            if let Some(img) = written.before {
+            if let Some(img) = before {
                 out.extend_from_slice(b",\"oldImage\":");
                 object(t, img, &t.by_name, out);
             }
@@ -228,7 +229,7 @@ impl EventWriter {
     }
 
     /// The changed columns of `img` as a JSON object, written as a JSON string.
-    fn delta_string(&mut self, t: &TableMeta, img: &RowImage, out: &mut Vec<u8>) {
+    fn delta_string(&mut self, t: &TableMeta, img: &impl Columns, out: &mut Vec<u8>) {
         self.scratch.clear();
         self.scratch.push(b'{');
         let mut first = true;
@@ -262,7 +263,7 @@ fn write_gtid_and_index(gtid: Option<&str>, index: u32, out: &mut Vec<u8>) {
 }
 
 /// `{"col":value,...}` over `cols`, skipping columns absent from the image.
-pub(crate) fn object(t: &TableMeta, img: &RowImage, cols: &[usize], out: &mut Vec<u8>) {
+pub(crate) fn object(t: &TableMeta, img: &impl Columns, cols: &[usize], out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first = true;
     for &i in cols {

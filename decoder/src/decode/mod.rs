@@ -97,6 +97,20 @@ const ABSENT: Span = Span {
     end: u32::MAX,
 };
 
+/// Column texts by index: a decoded image, or one as column rules write it
+/// (`column_rules::Ruled`).
+pub trait Columns {
+    /// The JSON text of column `i`, or `None` if the image does not hold it.
+    fn get(&self, i: usize) -> Option<&[u8]>;
+}
+
+impl Columns for RowImage {
+    #[inline]
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        RowImage::get(self, i)
+    }
+}
+
 /// One decoded row image: every present column as JSON text.
 #[derive(Default, Debug)]
 pub struct RowImage {
@@ -146,30 +160,9 @@ impl RowImage {
         Ok(())
     }
 
-    /// Becomes a copy of `other`, to be changed column by column.
-    pub fn copy_from(&mut self, other: &RowImage) {
-        self.buf.clear();
-        self.buf.extend_from_slice(&other.buf);
-        self.spans.clear();
-        self.spans.extend_from_slice(&other.spans);
-        self.partial = other.partial;
-    }
-
-    /// Column `i`'s text becomes what `write` appends (the old text stays
-    /// in the buffer, unused).
-    pub fn replace(&mut self, i: usize, write: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.buf.len() as u32;
-        write(&mut self.buf);
-        if let Some(s) = self.spans.get_mut(i) {
-            *s = Span {
-                start,
-                end: self.buf.len() as u32,
-            };
-        }
-    }
-
-    /// Column `i` is not in the image.
-    pub fn set_absent(&mut self, i: usize) {
+    /// Column `i` is not in the image (for tests of partial images).
+    #[cfg(test)]
+    pub(crate) fn set_absent(&mut self, i: usize) {
         if let Some(s) = self.spans.get_mut(i) {
             *s = ABSENT;
         }

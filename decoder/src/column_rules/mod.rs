@@ -30,15 +30,15 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
-use crate::decode::RowImage;
+use crate::decode::{Columns, RowImage};
 use crate::definition::{HeldRows, Known, TableDefinition};
 use crate::filter::{glob, matches_some_name_under};
 use crate::json;
 use crate::schema::TableMeta;
 use crate::statement::tokens::{tokenize, Tok};
+
+mod hash;
+pub use hash::{HashCache, HashKey};
 
 const NO_KEY: &str = "a hash column rule needs a key: set HASH_KEY_SECRET_ARN (the stack's HashKeySecret), or --hash-key-file";
 
@@ -90,143 +90,6 @@ impl std::fmt::Display for Rule {
             Rule::Mask(Some(n)) => write!(f, "mask({n})"),
             Rule::Truncate(n) => write!(f, "truncate({n})"),
         }
-    }
-}
-
-/// The key `hash` rules use: HMAC-SHA-256 keyed once, cloned per value. Its
-/// bytes are never printed (`Debug` says only that there is one).
-#[derive(Clone)]
-pub struct HashKey(Hmac<Sha256>);
-
-impl HashKey {
-    pub fn new(key: &[u8]) -> Result<Self, String> {
-        if key.len() < 16 {
-            return Err("the column hash key is shorter than 16 bytes: guessable".into());
-        }
-        Hmac::<Sha256>::new_from_slice(key)
-            .map(Self)
-            .map_err(|_| "the column hash key is not usable as an HMAC key".to_string())
-    }
-
-    /// `text`'s HMAC-SHA-256 as a JSON string of 64 hex digits, from
-    /// `cache` when it holds it.
-    fn write(&self, text: &[u8], out: &mut Vec<u8>, cache: &mut HashCache) {
-        let digest = match cache.find(text) {
-            Some(d) => *d,
-            None => {
-                let d = self.digest(text);
-                cache.insert(text, d);
-                d
-            }
-        };
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut hex = [0u8; 66];
-        hex[0] = b'"';
-        hex[65] = b'"';
-        for (i, b) in digest.iter().enumerate() {
-            hex[1 + 2 * i] = HEX[(b >> 4) as usize];
-            hex[2 + 2 * i] = HEX[(b & 0xf) as usize];
-        }
-        out.extend_from_slice(&hex);
-    }
-
-    fn digest(&self, text: &[u8]) -> [u8; 32] {
-        let mut mac = self.0.clone();
-        mac.update(text);
-        mac.finalize().into_bytes().into()
-    }
-}
-
-/// The digests of recently hashed short values, by value: values repeat (a
-/// customer's id in each of its orders, a column an update left as it was
-/// in both images), and an HMAC-SHA-256 costs two SHA-256 blocks. Two-way
-/// set associative, the most recently used way first: [`HashCache::SLOTS`]
-/// slots of one cache line each (1 MiB, allocated on the first hash), for
-/// values up to [`HashCache::VALUE_BYTES`] bytes. One cache serves one key:
-/// a writer's.
-#[derive(Default)]
-pub struct HashCache {
-    slots: Vec<Slot>,
-}
-
-#[derive(Clone)]
-#[repr(C, align(64))]
-struct Slot {
-    /// `u8::MAX`: empty.
-    len: u8,
-    value: [u8; HashCache::VALUE_BYTES],
-    digest: [u8; 32],
-}
-
-impl Slot {
-    /// Whether it holds `text` (`value`: `text` zero-padded, compared
-    /// whole, without a call).
-    fn holds(&self, len: usize, value: &[u8; HashCache::VALUE_BYTES]) -> bool {
-        self.len as usize == len && self.value == *value
-    }
-
-    fn set(&mut self, len: usize, value: [u8; HashCache::VALUE_BYTES], digest: [u8; 32]) {
-        self.len = len as u8;
-        self.value = value;
-        self.digest = digest;
-    }
-}
-
-impl HashCache {
-    const SLOTS: usize = 1 << 14;
-    const VALUE_BYTES: usize = 31;
-
-    /// `text`'s digest, if the cache holds it.
-    fn find(&mut self, text: &[u8]) -> Option<&[u8; 32]> {
-        let (i, value) = self.set_of(text)?;
-        if !self.slots[i].holds(text.len(), &value) {
-            if !self.slots[i + 1].holds(text.len(), &value) {
-                return None;
-            }
-            self.slots.swap(i, i + 1);
-        }
-        Some(&self.slots[i].digest)
-    }
-
-    /// Keeps `text`'s digest, in place of its set's least recently used.
-    fn insert(&mut self, text: &[u8], digest: [u8; 32]) {
-        if let Some((i, value)) = self.set_of(text) {
-            self.slots.swap(i, i + 1);
-            self.slots[i].set(text.len(), value, digest);
-        }
-    }
-
-    /// The first slot of `text`'s set, and `text` zero-padded as slots
-    /// keep it; `None` for a value too long to keep.
-    fn set_of(&mut self, text: &[u8]) -> Option<(usize, [u8; Self::VALUE_BYTES])> {
-        if text.len() > Self::VALUE_BYTES {
-            return None;
-        }
-        let mut value = [0; Self::VALUE_BYTES];
-        value[..text.len()].copy_from_slice(text);
-        if self.slots.is_empty() {
-            let empty = Slot {
-                len: u8::MAX,
-                value: [0; Self::VALUE_BYTES],
-                digest: [0; 32],
-            };
-            self.slots = vec![empty; Self::SLOTS];
-        }
-        // FNV-1a, then MurmurHash3's finalizer: FNV alone leaves the high
-        // bits of a short value's hash nearly constant.
-        let mut h = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        Some((((h >> 51) as usize) << 1, value))
-    }
-}
-
-impl std::fmt::Debug for HashKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HashKey(***)")
     }
 }
 
@@ -513,16 +376,58 @@ pub struct TableRules {
 }
 
 impl TableRules {
-    /// `img` as events carry it: ruled columns replaced, excluded ones
-    /// absent (hashes from `cache` when it has them).
-    pub fn apply(&self, img: &RowImage, out: &mut RowImage, cache: &mut HashCache) {
-        out.copy_from(img);
+    /// Puts over `img` what events carry of its ruled columns: replaced
+    /// texts, and excluded columns absent (hashes from `cache` when it has
+    /// them). The clear image itself is not copied: see [`Ruled`].
+    pub fn apply(&self, img: &RowImage, over: &mut Overlay, cache: &mut HashCache) {
+        over.buf.clear();
+        over.cols.clear();
+        over.cols.resize(img.len(), Over::Clear);
         for &(i, rule) in &self.ruled {
             match (img.get(i), rule) {
                 (None, _) => {}
-                (Some(_), Rule::Exclude) => out.set_absent(i),
-                (Some(v), rule) => out.replace(i, |o| apply(rule, self.key.as_ref(), v, o, cache)),
+                (Some(_), Rule::Exclude) => over.cols[i] = Over::Absent,
+                (Some(v), rule) => {
+                    let start = over.buf.len() as u32;
+                    apply(rule, self.key.as_ref(), v, &mut over.buf, cache);
+                    over.cols[i] = Over::Text(start, over.buf.len() as u32);
+                }
             }
+        }
+    }
+}
+
+/// What a table's rules put over one image's columns ([`TableRules::apply`]),
+/// reused row after row.
+#[derive(Debug, Default)]
+pub struct Overlay {
+    buf: Vec<u8>,
+    cols: Vec<Over>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Over {
+    /// No rule: the clear image's text.
+    Clear,
+    Absent,
+    /// The ruled text, in `buf`.
+    Text(u32, u32),
+}
+
+/// An image as events carry it: the clear image's columns, with the
+/// overlay's over the ruled ones.
+pub struct Ruled<'a> {
+    pub clear: &'a RowImage,
+    pub over: &'a Overlay,
+}
+
+impl Columns for Ruled<'_> {
+    #[inline]
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        match self.over.cols.get(i) {
+            Some(Over::Clear) | None => self.clear.get(i),
+            Some(Over::Absent) => None,
+            Some(&Over::Text(start, end)) => Some(&self.over.buf[start as usize..end as usize]),
         }
     }
 }
@@ -760,43 +665,6 @@ mod tests {
         assert_eq!(ruled(Rule::Truncate(4), r#""café""#), r#""café""#);
         assert_eq!(ruled(Rule::Truncate(2), r#""a\"bc""#), r#""a\"""#);
         assert_eq!(ruled(Rule::Truncate(9), "null"), "null");
-    }
-
-    #[test]
-    fn short_values_spread_over_the_cache() {
-        let mut cache = HashCache::default();
-        let mut used = std::collections::HashSet::new();
-        for i in 0..1000 {
-            used.insert(cache.set_of(i.to_string().as_bytes()).unwrap().0);
-        }
-        assert!(used.len() > 900, "1,000 numbers in {} sets", used.len());
-    }
-
-    #[test]
-    fn the_cache_gives_what_hashing_gives() {
-        let key = HashKey::new(b"0123456789abcdef-key").unwrap();
-        let mut cache = HashCache::default();
-        // More values than slots: slots are shared and replaced; long
-        // values are never kept.
-        for i in 0..(HashCache::SLOTS as u32 * 2) {
-            let v = format!(
-                "v{}{}",
-                i % (HashCache::SLOTS as u32 + 1000),
-                if i % 7 == 0 {
-                    "x".repeat(50)
-                } else {
-                    String::new()
-                }
-            );
-            let mut cached = Vec::new();
-            key.write(v.as_bytes(), &mut cached, &mut cache);
-            let want: String = key
-                .digest(v.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            assert_eq!(cached, format!("\"{want}\"").into_bytes(), "{v}");
-        }
     }
 
     #[test]
