@@ -9,8 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
-bash scripts/ensure-deps.sh
-cargo build --bins --locked
+# Only what the demo uses; the demo profile (Cargo.toml) compiles in less time.
+bash scripts/ensure-deps.sh demo
+cargo build --bins --locked --profile demo
 
 dir=$(mktemp -d /tmp/binlog-cdc-demo.XXXXXX)
 pids=()
@@ -41,7 +42,7 @@ events.put_targets(Rule="run-committed", Targets=[
 # The state machine as Step Functions knows it: ListBinlogs asks which
 # executions are running (aws-local-stepfunctions runs the definition itself).
 boto3.client("stepfunctions").create_state_machine(
-    name="binlog-cdc", roleArn="arn:aws:iam::123456789012:role/binlog-cdc",
+    name="binlog-cdc-pipeline", roleArn="arn:aws:iam::123456789012:role/binlog-cdc",
     definition=open("statemachine/binlog-pipeline.asl.json").read())
 sm = boto3.client("secretsmanager")
 print(sm.create_secret(Name="demo-db", SecretString=json.dumps(
@@ -59,7 +60,7 @@ AWS_REGION=us-east-1
 VIEW=${VIEW:-both}
 EVENT_BUS_NAME=default
 ENV
-PATH="$PWD/.venv/e2e/bin:$PATH" setsid .venv/e2e/bin/cargo-lambda lambda watch --ignore-changes -A 127.0.0.1 -P "$lambda_port" \
+PATH="$PWD/.venv/e2e/bin:$PATH" setsid .venv/e2e/bin/cargo-lambda lambda watch --profile demo --ignore-changes -A 127.0.0.1 -P "$lambda_port" \
   --env-file "$dir/lambda.env" >"$dir/lambda.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 600); do (echo > "/dev/tcp/127.0.0.1/$lambda_port") 2>/dev/null && break; sleep 0.2; done
 lambda="http://127.0.0.1:$lambda_port"
@@ -100,6 +101,6 @@ while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Mes
 PY
 
 echo "== binlog-cdc status (exit 0: healthy)" >&2
-target/debug/binlog-cdc status --url "mysql://cdc:cdc@127.0.0.1:$port" --out s3://binlog-cdc-demo/cdc
+target/demo/binlog-cdc status --url "mysql://cdc:cdc@127.0.0.1:$port" --out s3://binlog-cdc-demo/cdc
 echo "== the functions' metrics (CloudWatch embedded metric format lines in their logs)" >&2
 grep -h '"_aws"' "$dir/lambda.log" | tail -4 || true

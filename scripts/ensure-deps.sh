@@ -3,15 +3,19 @@
 # - MariaDB server, client and mariadb-binlog (Debian's mariadb-server);
 # - Node.js and npm (Debian's), and tests/e2e's npm packages
 #   (aws-local-stepfunctions, asl-validator), pinned by package-lock.json;
-# - a Python venv .venv/e2e with moto server (S3, Secrets Manager, EventBridge, SQS),
-#   duckdb (Athena's stand-in for the README's queries) and
-#   cargo-lambda (which brings zig), pinned versions;
+# - a Python venv .venv/e2e with moto server (S3, Secrets Manager, EventBridge, SQS)
+#   and cargo-lambda (which brings zig), pinned versions;
+# and, for the tests only (not with `demo`):
+# - openssl (tests/tls makes its certificates with it);
+# - duckdb in .venv/e2e (Athena's stand-in for the README's queries);
 # - a Python venv .venv/infra with cfn-lint and the AWS SAM CLI, pinned, and
 #   Rust's aarch64-unknown-linux-gnu target, for the offline infra checks;
 # - rustfmt and clippy.
+#   scripts/ensure-deps.sh [demo]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
+only=${1:-all}
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_install() {
@@ -22,10 +26,6 @@ apt_install() {
 if ! command -v mariadbd >/dev/null || ! command -v mariadb-binlog >/dev/null || ! command -v mariadb-install-db >/dev/null; then
   echo "installing mariadb-server..." >&2
   apt_install mariadb-server mariadb-client
-fi
-if ! command -v openssl >/dev/null; then
-  echo "installing openssl (tests/tls makes its certificates with it)..." >&2
-  apt_install openssl
 fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "installing nodejs and npm..." >&2
@@ -39,6 +39,12 @@ if [ ! -x .venv/e2e/bin/moto_server ] || [ ! -x .venv/e2e/bin/cargo-lambda ]; th
   python3 -m venv .venv/e2e
   .venv/e2e/bin/pip install -q --disable-pip-version-check \
     'moto[server,s3,secretsmanager,stepfunctions]==5.2.5' 'flask<4' 'flask-cors<7' 'cargo-lambda==1.9.2'
+fi
+# The rest only the tests use.
+if [ "$only" = demo ]; then exit 0; fi
+if ! command -v openssl >/dev/null; then
+  echo "installing openssl (tests/tls makes its certificates with it)..." >&2
+  apt_install openssl
 fi
 # DuckDB stands in for Athena to run the README's example queries (tests/tests/athena.rs).
 if ! .venv/e2e/bin/python -c 'import duckdb' 2>/dev/null; then
