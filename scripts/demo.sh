@@ -9,9 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
-# Only what the demo uses; the demo profile (Cargo.toml) compiles in less time.
+# Only what the demo uses; the demo profile (Cargo.toml) compiles in less
+# time. DEMO_PROFILE=dev reuses the tests' build (scripts/test.sh runs the demo).
 bash scripts/ensure-deps.sh demo
-cargo build --bins --locked --profile demo
+profile=${DEMO_PROFILE:-demo}
+bin_dir=target/$([ "$profile" = dev ] && echo debug || echo "$profile")
+cargo build --bins --locked --profile "$profile"
 
 dir=$(mktemp -d /tmp/binlog-cdc-demo.XXXXXX)
 pids=()
@@ -60,7 +63,7 @@ AWS_REGION=us-east-1
 VIEW=${VIEW:-both}
 EVENT_BUS_NAME=default
 ENV
-PATH="$PWD/.venv/e2e/bin:$PATH" setsid .venv/e2e/bin/cargo-lambda lambda watch --profile demo --ignore-changes -A 127.0.0.1 -P "$lambda_port" \
+PATH="$PWD/.venv/e2e/bin:$PATH" setsid .venv/e2e/bin/cargo-lambda lambda watch --profile "$profile" --ignore-changes -A 127.0.0.1 -P "$lambda_port" \
   --env-file "$dir/lambda.env" >"$dir/lambda.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 600); do (echo > "/dev/tcp/127.0.0.1/$lambda_port") 2>/dev/null && break; sleep 0.2; done
 lambda="http://127.0.0.1:$lambda_port"
@@ -73,7 +76,13 @@ curl -sf -X POST "$lambda/2015-03-31/functions/init-db/invocations" -d "{
 
 run() {
   echo "== state machine run: input $1" >&2
-  node tests/e2e/run-state-machine.mjs statemachine/binlog-pipeline.asl.json "$lambda" "$1"
+  local out
+  out=$(node tests/e2e/run-state-machine.mjs statemachine/binlog-pipeline.asl.json "$lambda" "$1")
+  echo "$out"
+  case "$out" in
+    *'"status":"SUCCEEDED"'*) ;;
+    *) echo "the state machine run did not succeed; the functions' log: $dir/lambda.log" >&2; tail -20 "$dir/lambda.log" >&2; exit 1 ;;
+  esac
 }
 run '{}'
 mariadb --no-defaults --socket="$dir/sock" -uroot --default-character-set=utf8mb4 -e "
@@ -101,6 +110,6 @@ while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Mes
 PY
 
 echo "== binlog-cdc status (exit 0: healthy)" >&2
-target/demo/binlog-cdc status --url "mysql://cdc:cdc@127.0.0.1:$port" --out s3://binlog-cdc-demo/cdc
+"$bin_dir/binlog-cdc" status --url "mysql://cdc:cdc@127.0.0.1:$port" --out s3://binlog-cdc-demo/cdc
 echo "== the functions' metrics (CloudWatch embedded metric format lines in their logs)" >&2
 grep -h '"_aws"' "$dir/lambda.log" | tail -4 || true

@@ -15,4 +15,6 @@ cargo clippy --all-targets --locked -- -D warnings
 bash scripts/check-infra.sh
 # The end-to-end test serves these binaries through cargo lambda watch.
 cargo build --bins --locked
+# The README's first command, on that build: it must keep working.
+DEMO_PROFILE=dev bash scripts/demo.sh > target/demo.log 2>&1 || { tail -40 target/demo.log; echo "scripts/demo.sh failed: target/demo.log" >&2; exit 1; }
 cargo test --workspace --locked
