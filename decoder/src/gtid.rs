@@ -23,8 +23,7 @@ use mysql_common::misc::read_varlen_uint;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::position::BinlogPosition;
-use crate::source::{guarded, types, EventSource, SourceEvent};
+use crate::raw::{guarded, types, SourceEvent};
 
 /// A GTID set: per source (the UUID in lower case, then `:tag` for a tagged
 /// one), sorted, disjoint intervals of transaction numbers, each
@@ -137,7 +136,7 @@ impl GtidSet {
     }
 
     /// Whether transactions `a..=b` of `source` are all in this set.
-    fn holds(&self, source: &str, a: u64, b: u64) -> bool {
+    pub(crate) fn holds(&self, source: &str, a: u64, b: u64) -> bool {
         let ours = self.0.get(source).map(Vec::as_slice).unwrap_or_default();
         ours.iter().any(|&(x, y)| x <= a && b <= y)
     }
@@ -179,7 +178,7 @@ pub(crate) fn source_and_gno(ev: &SourceEvent) -> Result<(String, u64)> {
 /// place in the file (`log_pos` 0), which would not be the set where the
 /// read is; MySQL sends none when a dump starts mid-file (only the format
 /// description, with `log_pos` 0).
-fn file_start(ev: &SourceEvent) -> Result<Option<GtidSet>> {
+pub(crate) fn file_start(ev: &SourceEvent) -> Result<Option<GtidSet>> {
     let h = ev.event.header();
     if h.event_type_raw() != types::PREVIOUS_GTIDS || h.log_pos() == 0 {
         return Ok(None);
@@ -319,43 +318,6 @@ impl GtidTrail {
         set.extend(&self.transactions);
         Some(set)
     }
-}
-
-/// The executed set at the start of the file `source` reads from its
-/// start: its PREVIOUS_GTIDS, MySQL's second event. `None` where the file
-/// has none (MariaDB, MySQL before 5.6).
-pub async fn file_start_set<S: EventSource>(source: &mut S) -> Result<Option<GtidSet>> {
-    // PREVIOUS_GTIDS follows the format description; any other event there
-    // means the file has none.
-    while let Some(ev) = source.next_event().await? {
-        if let Some(set) = file_start(&ev)? {
-            return Ok(Some(set));
-        }
-        let t = ev.event.header().event_type_raw();
-        if t != types::FORMAT_DESCRIPTION && t != types::ROTATE {
-            break;
-        }
-    }
-    Ok(None)
-}
-
-/// Where the first transaction that `set` lacks starts (its GTID event),
-/// reading `source` on; `None` when `set` holds every one read.
-pub async fn first_transaction_outside<S: EventSource>(
-    source: &mut S,
-    set: &GtidSet,
-) -> Result<Option<BinlogPosition>> {
-    while let Some(ev) = source.next_event().await? {
-        let h = ev.event.header();
-        let t = h.event_type_raw();
-        if (t == types::GTID || t == types::GTID_TAGGED) && h.log_pos() != 0 {
-            let (source, gno) = source_and_gno(&ev)?;
-            if !set.holds(&source, gno, gno) {
-                return Ok(Some(ev.pos));
-            }
-        }
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod gtid;
 pub mod guard;
 pub mod json;
 pub mod position;
+pub mod raw;
 pub mod reader;
 pub mod schema;
 pub mod snapshot;

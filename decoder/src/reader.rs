@@ -24,8 +24,9 @@ use crate::event::{self, EventWriter, RowKind, RowRef, StatementRef, View};
 use crate::filter::TableFilter;
 use crate::gtid::GtidTrail;
 use crate::position::BinlogPosition;
+use crate::raw::{guarded, types, SourceEvent};
 use crate::schema::{SchemaLookup, TableMeta};
-use crate::source::{guarded, types, EventSource, SourceEvent};
+use crate::source::EventSource;
 use crate::statement::columns::ColumnEdits;
 use crate::statement::{self, Classified, StatementKind, TableStatement, Touched};
 

@@ -52,10 +52,11 @@ async fn fixtures_decode_to_their_expected_output() {
 /// each transaction's GTID), and where a set goes on (`restartAt: gtid:…`).
 #[tokio::test]
 async fn mysql_gtids_give_the_executed_set_and_where_a_set_goes_on() {
-    use binlog_cdc::gtid::{self, GtidSet, GtidTrail};
+    use binlog_cdc::gtid::{GtidSet, GtidTrail};
     use binlog_cdc::reader::{Decoder, RowSink};
     use binlog_cdc::schema::TableMeta;
     use binlog_cdc::source::file::FileSource;
+    use binlog_cdc::source::gtid_scan;
 
     struct Discard;
     impl RowSink for Discard {
@@ -76,7 +77,7 @@ async fn mysql_gtids_give_the_executed_set_and_where_a_set_goes_on() {
     }
     async fn goes_on(file: &str, set: &GtidSet) -> Option<String> {
         let mut src = FileSource::new([fixtures_dir().join(file)]);
-        let at = gtid::first_transaction_outside(&mut src, set).await;
+        let at = gtid_scan::first_transaction_outside(&mut src, set).await;
         at.unwrap().map(|p| p.to_string())
     }
     let set = |s: &str| s.parse::<GtidSet>().unwrap();
@@ -87,7 +88,7 @@ async fn mysql_gtids_give_the_executed_set_and_where_a_set_goes_on() {
     // came before it (one transaction of another server here).
     let at_start = |f: &str| {
         let mut src = FileSource::new([fixtures_dir().join(f)]);
-        async move { gtid::file_start_set(&mut src).await.unwrap() }
+        async move { gtid_scan::file_start_set(&mut src).await.unwrap() }
     };
     assert_eq!(at_start(ENUMS).await, Some(GtidSet::default()));
     let compressed = "transaction_compression.000001";

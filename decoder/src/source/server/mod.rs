@@ -25,8 +25,20 @@
 //! server's would wait for the next commit, holding a connection), so ranged
 //! reads ask for a heartbeat a second, and skip them.
 //!
-//! Also here: the server-side checks ([`preflight`]) that the log holds
-//! full rows.
+//! Beside the stream: the queries a plain connection answers (`queries`),
+//! where a GTID position goes on (`gtid_position`), information_schema
+//! lookups (`lookup`) and the server-side checks that the log holds full
+//! rows (`preflight`).
+
+mod gtid_position;
+mod lookup;
+mod preflight;
+mod queries;
+
+pub use gtid_position::position_after_gtid_state;
+pub use lookup::InformationSchema;
+pub use preflight::preflight;
+pub use queries::{binlog_retention_seconds, current_position, is_mariadb, list_binlogs, variable};
 
 use std::future::Future;
 
@@ -37,11 +49,8 @@ use mysql_common::binlog::events::{Event, RotateEvent, TransactionPayloadEvent};
 
 use super::connect::{connect, endpoint, ConnectOptions};
 use super::{guarded, types, EventSource, SourceEvent};
-use crate::error::server_codes::{
-    ER_MASTER_FATAL_ERROR_READING_BINLOG, ER_UNKNOWN_COM_ERROR, ER_UNKNOWN_SYSTEM_VARIABLE,
-};
+use crate::error::server_codes::{ER_MASTER_FATAL_ERROR_READING_BINLOG, ER_UNKNOWN_COM_ERROR};
 use crate::error::{Error, Result};
-use crate::gtid::{self, GtidSet};
 use crate::position::BinlogPosition;
 
 /// `LOG_EVENT_ARTIFICIAL_F`: the server made this event up for the stream.
@@ -55,216 +64,6 @@ pub const RANGE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 /// How often the server of a blocking dump sends a heartbeat while it has
 /// nothing to send (the reader skips them).
 pub const HEARTBEAT_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Whether the server is MariaDB.
-pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
-    let v: Option<String> = conn
-        .query_first("SELECT VERSION()")
-        .await
-        .map_err(|e| Error::mysql("SELECT VERSION()", e))?;
-    Ok(v.unwrap_or_default().contains("MariaDB"))
-}
-
-/// Where a MariaDB server's binlog goes on after the GTID state `state`
-/// (`0-1-5`, one GTID per domain, comma-separated): the position of the first
-/// transaction past it (its GTID event), or the end of the log when there is
-/// none yet. The server finds it (a dump with `@slave_connect_state`, as a
-/// replica connecting by GTID), in whichever file it is: this is how a stream
-/// goes on on another server that has the same transactions (a promoted
-/// replica, a new cluster fed by replication). On MySQL `state` is an
-/// executed GTID set, see [`position_after_gtid_set`].
-pub async fn position_after_gtid_state(
-    db: &ConnectOptions,
-    state: &str,
-    server_id: u32,
-) -> Result<BinlogPosition> {
-    let mut conn = connect(db).await?;
-    if !is_mariadb(&mut conn).await? {
-        let _ = conn.disconnect().await;
-        return position_after_gtid_set(db, state, server_id).await;
-    }
-    let end = current_position(&mut conn).await?;
-    let files = list_binlogs(&mut conn).await?;
-    conn.exec_drop("SET @slave_connect_state = ?", (state,))
-        .await
-        .map_err(|e| {
-            Error::Config(format!(
-                "restartAt gtid:{state}: the server refused the GTID state: {e}"
-            ))
-        })?;
-    conn.query_drop("SET @mariadb_slave_capability=4")
-        .await
-        .map_err(|e| Error::mysql("SET @mariadb_slave_capability", e))?;
-    let request = BinlogStreamRequest::new(server_id)
-        .with_filename(&b""[..])
-        .with_pos(4u64)
-        .with_non_blocking();
-    let at = BinlogPosition::new(format!("gtid:{state}"), 4);
-    let mut stream = conn
-        .get_binlog_stream(request)
-        .await
-        .map_err(|e| stream_error(e, &at))?;
-    let mut file = String::new();
-    let found = loop {
-        let Some(item) = stream.next().await else {
-            break None;
-        };
-        let event = item.map_err(|e| stream_error(e, &at))?;
-        let h = event.header();
-        if h.event_type_raw() == types::ROTATE {
-            let rotate: RotateEvent<'_> = guarded(&at, "rotate event", || event.read_event())?;
-            // Quirk: the first (artificial) rotate comes before the format
-            // description, so its name carries the checksum's 4 bytes: the
-            // file is the longest listed name it starts with.
-            let name = rotate.name();
-            file = files
-                .iter()
-                .map(|(f, _)| f)
-                .filter(|f| name.starts_with(f.as_str()))
-                .max_by_key(|f| f.len())
-                .cloned()
-                .unwrap_or_else(|| name.into_owned());
-            continue;
-        }
-        let artificial = h.flags_raw() & ARTIFICIAL != 0 || h.log_pos() == 0;
-        if h.event_type_raw() == types::MARIADB_GTID && !artificial {
-            let start = h.log_pos().saturating_sub(h.event_size());
-            break Some(BinlogPosition::new(file.clone(), start as u64));
-        }
-    };
-    let _ = stream.close().await;
-    Ok(found.unwrap_or(end))
-}
-
-/// Where a MySQL server's binlog goes on after the executed GTID set `text`
-/// (`uuid:1-100,…`, as a checkpoint records it): the position of the first
-/// transaction the set lacks, in the newest file whose PREVIOUS_GTIDS the
-/// set holds; the end of the log when it holds them all. Read here, file by
-/// file, rather than asked of the server (a dump by GTID set), so that the
-/// stream goes on by file and offset as everywhere else. A set with a hole
-/// (it lacks a transaction but holds later ones) goes on at the hole: the
-/// later transactions it holds come again (twice, never lost).
-async fn position_after_gtid_set(
-    db: &ConnectOptions,
-    text: &str,
-    server_id: u32,
-) -> Result<BinlogPosition> {
-    let refused = |msg: String| Error::Config(format!("restartAt gtid:{text}: {msg}"));
-    let set: GtidSet = text.parse().map_err(refused)?;
-    let mut conn = connect(db).await?;
-    let files = list_binlogs(&mut conn).await?;
-    let end = current_position(&mut conn).await?;
-    let _ = conn.disconnect().await;
-    for (i, (file, _)) in files.iter().enumerate().rev() {
-        let start = BinlogPosition::start_of(file.clone());
-        let mut source = ServerSource::open(db, &start, None, server_id).await?;
-        let before = gtid::file_start_set(&mut source).await;
-        source.close().await;
-        let Some(before) = before? else {
-            return Err(refused(format!(
-                "{file} has no PREVIOUS_GTIDS event: the server does not keep GTIDs"
-            )));
-        };
-        if !set.contains(&before) {
-            continue;
-        }
-        let to = files
-            .get(i + 1)
-            .map(|(f, _)| BinlogPosition::start_of(f.clone()));
-        let mut source = ServerSource::open(db, &start, to.clone(), server_id).await?;
-        let found = gtid::first_transaction_outside(&mut source, &set).await;
-        source.close().await;
-        return Ok(found?.unwrap_or(to.unwrap_or(end)));
-    }
-    Err(refused(format!(
-        "every binlog on the server, from the oldest ({}), starts after transactions the set lacks: they were purged, or the set is of another history",
-        files.first().map_or("none", |(f, _)| f.as_str())
-    )))
-}
-
-/// How long the server keeps binlog files, in seconds; `None` when it does
-/// not purge them by age, or cannot say. RDS and Aurora: the 'binlog
-/// retention hours' of `mysql.rds_show_configuration` (NULL there means
-/// purged as soon as possible: 0); elsewhere `binlog_expire_logs_seconds`,
-/// else `expire_logs_days`. Only for metrics: it never fails a run.
-pub async fn binlog_retention_seconds(conn: &mut Conn) -> Option<u64> {
-    match conn
-        .query::<mysql_async::Row, _>("CALL mysql.rds_show_configuration")
-        .await
-    {
-        Ok(rows) => {
-            for row in rows {
-                let name: Option<String> = row.get(0).flatten();
-                if name.as_deref() == Some("binlog retention hours") {
-                    let hours: Option<String> = row.get(1).flatten();
-                    return Some(
-                        hours
-                            .and_then(|h| h.trim().parse::<u64>().ok())
-                            .unwrap_or(0)
-                            * 3600,
-                    );
-                }
-            }
-        }
-        Err(e) => tracing::debug!(error = %e, "no mysql.rds_show_configuration"),
-    }
-    let number = |v: Option<String>| {
-        v.and_then(|s| s.trim().parse::<u64>().ok())
-            .filter(|n| *n > 0)
-    };
-    if let Some(secs) = number(
-        variable(conn, "binlog_expire_logs_seconds")
-            .await
-            .ok()
-            .flatten(),
-    ) {
-        return Some(secs);
-    }
-    number(variable(conn, "expire_logs_days").await.ok().flatten()).map(|d| d * 86_400)
-}
-
-/// `SHOW BINARY LOGS`: every binlog file on the server with its size, oldest first.
-pub async fn list_binlogs(conn: &mut Conn) -> Result<Vec<(String, u64)>> {
-    let rows: Vec<mysql_async::Row> = conn
-        .query("SHOW BINARY LOGS")
-        .await
-        .map_err(|e| Error::mysql("SHOW BINARY LOGS", e))?;
-    rows.into_iter()
-        .map(|row| {
-            let name: Option<String> = row.get(0);
-            let size: Option<u64> = row.get(1);
-            match (name, size) {
-                (Some(n), Some(s)) => Ok((n, s)),
-                _ => Err(Error::Config(
-                    "SHOW BINARY LOGS returned an unexpected row".into(),
-                )),
-            }
-        })
-        .collect()
-}
-
-/// The server's current write position (`SHOW MASTER STATUS`, or `SHOW BINARY
-/// LOG STATUS` on MySQL 8.4+ where the old statement is gone).
-pub async fn current_position(conn: &mut Conn) -> Result<BinlogPosition> {
-    let row: Option<mysql_async::Row> = match conn.query_first("SHOW MASTER STATUS").await {
-        Ok(r) => r,
-        Err(_) => conn
-            .query_first("SHOW BINARY LOG STATUS")
-            .await
-            .map_err(|e| Error::mysql("SHOW BINARY LOG STATUS", e))?,
-    };
-    let row = row.ok_or_else(|| {
-        Error::Config("binary logging is off on this server (SHOW MASTER STATUS is empty)".into())
-    })?;
-    let file: Option<String> = row.get(0);
-    let pos: Option<u64> = row.get(1);
-    match (file, pos) {
-        (Some(f), Some(p)) => Ok(BinlogPosition::new(f, p)),
-        _ => Err(Error::Config(
-            "SHOW MASTER STATUS returned an unexpected row".into(),
-        )),
-    }
-}
 
 /// Checks that `pos` names a file on the server and an offset inside it.
 fn check_on_server(files: &[(String, u64)], pos: &BinlogPosition, what: &str) -> Result<()> {
@@ -634,152 +433,6 @@ fn count_payload_events(tpe: &TransactionPayloadEvent<'_>, at: &BinlogPosition) 
         n += 1;
     }
     Ok(n)
-}
-
-/// information_schema lookups over a plain connection, for table maps that
-/// lack names, signedness or charsets.
-pub struct InformationSchema {
-    conn: Conn,
-}
-
-impl InformationSchema {
-    pub async fn connect(db: &ConnectOptions) -> Result<Self> {
-        Ok(Self {
-            conn: connect(db).await?,
-        })
-    }
-}
-
-impl crate::schema::SchemaLookup for InformationSchema {
-    fn columns<'a>(
-        &'a mut self,
-        schema: &'a str,
-        table: &'a str,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Vec<crate::schema::InfoColumn>>> + Send + 'a>,
-    > {
-        Box::pin(async move {
-            type Row = (String, String, String, Option<String>, String);
-            let rows: Vec<Row> = self
-                .conn
-                .exec(
-                    "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), CHARACTER_SET_NAME, COLUMN_KEY \
-                     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
-                     ORDER BY ORDINAL_POSITION",
-                    (schema, table),
-                )
-                .await
-                .map_err(|e| Error::mysql(format!("reading information_schema for {schema}.{table}"), e))?;
-            Ok(rows
-                .into_iter()
-                .map(
-                    |(name, data_type, column_type, charset, key)| crate::schema::InfoColumn {
-                        name,
-                        data_type,
-                        column_type,
-                        charset,
-                        is_primary_key: key == "PRI",
-                    },
-                )
-                .collect())
-        })
-    }
-}
-
-pub async fn variable(conn: &mut Conn, name: &str) -> Result<Option<String>> {
-    match conn
-        .query_first::<Option<String>, _>(format!("SELECT @@GLOBAL.{name}"))
-        .await
-    {
-        Ok(v) => Ok(v.flatten()),
-        // Unknown system variable: this server does not have the setting.
-        Err(mysql_async::Error::Server(e)) if e.code == ER_UNKNOWN_SYSTEM_VARIABLE => Ok(None),
-        Err(e) => Err(Error::mysql(format!("SELECT @@{name}"), e)),
-    }
-}
-
-/// How to change a binlog setting on a managed server: a reboot is what
-/// makes the replication stream pick it up everywhere.
-const PARAMETER_GROUP_FIX: &str = "set it in the DB cluster parameter group (Aurora) or the DB parameter group (RDS), then reboot the writer instance; on a self-managed server, set it in my.cnf (or SET PERSIST) and reconnect";
-
-fn invalid(setting: &str, expected: &str, actual: &str, why: &str) -> Error {
-    Error::InvalidSystemSetting {
-        setting: setting.into(),
-        expected: expected.into(),
-        actual: actual.into(),
-        fix: format!("{why}; {PARAMETER_GROUP_FIX}"),
-    }
-}
-
-/// Refuses a read-only instance (an Aurora replica has
-/// `innodb_read_only=ON`; an RDS read replica `read_only=ON`): its binary log,
-/// if any, is not the cluster's stream of commits.
-async fn check_writer(conn: &mut Conn) -> Result<()> {
-    for setting in ["innodb_read_only", "read_only"] {
-        let v = variable(conn, setting).await?.unwrap_or_default();
-        if matches!(v.to_ascii_uppercase().as_str(), "1" | "ON") {
-            return Err(Error::NotTheWriter {
-                endpoint: endpoint(conn.opts()),
-                reason: format!("the instance is read-only ({setting}=ON: a replica)"),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The checks that make sure no row can be lost or mangled, run by init-db
-/// and by every ListBinlogs: the writer instance, binary logging on,
-/// `binlog_format=ROW`, `binlog_row_image=FULL`, `binlog_row_metadata=FULL`
-/// where the server has it (Aurora MySQL 3 and MySQL 8.0 default it to
-/// MINIMAL), no `PARTIAL_JSON`. Each failure is definite: `NotTheWriter`, or
-/// [`Error::InvalidSystemSetting`] naming the setting, its value, the value
-/// needed and how to change it. Returns notes (settings this server does not
-/// have).
-pub async fn preflight(conn: &mut Conn) -> Result<Vec<String>> {
-    let mut notes = Vec::new();
-    check_writer(conn).await?;
-    let log_bin = variable(conn, "log_bin").await?.unwrap_or_default();
-    if !matches!(log_bin.as_str(), "1" | "ON") {
-        return Err(invalid("log_bin", "ON", "OFF", "there is no binary log (on RDS and Aurora it is on when automated backups are, with binlog_format set in the parameter group)"));
-    }
-    let format = variable(conn, "binlog_format").await?.unwrap_or_default();
-    if !format.eq_ignore_ascii_case("ROW") {
-        return Err(invalid(
-            "binlog_format",
-            "ROW",
-            &format,
-            "STATEMENT and MIXED log statements, not rows",
-        ));
-    }
-    let image = variable(conn, "binlog_row_image")
-        .await?
-        .unwrap_or_else(|| "FULL".into());
-    if !image.eq_ignore_ascii_case("FULL") {
-        return Err(invalid(
-            "binlog_row_image",
-            "FULL",
-            &image,
-            "MINIMAL and NOBLOB leave columns out of the images",
-        ));
-    }
-    match variable(conn, "binlog_row_metadata").await? {
-        Some(m) if !m.eq_ignore_ascii_case("FULL") => {
-            return Err(invalid("binlog_row_metadata", "FULL", &m, "column names, signedness and charsets must be in every table map (Aurora MySQL 3 and MySQL 8.0 default to MINIMAL)"))
-        }
-        Some(_) => {}
-        None => notes.push("binlog_row_metadata does not exist here: metadata comes from information_schema".to_string()),
-    }
-    if let Some(v) = variable(conn, "binlog_row_value_options").await? {
-        if v.to_ascii_uppercase().contains("PARTIAL_JSON") {
-            return Err(invalid(
-                "binlog_row_value_options",
-                "'' (empty)",
-                &v,
-                "JSON diffs need the whole document",
-            ));
-        }
-    }
-    Ok(notes)
 }
 
 #[cfg(test)]
