@@ -6,7 +6,8 @@
 # - a Python venv .venv/e2e with moto server (S3, Secrets Manager, EventBridge, SQS)
 #   and cargo-lambda (which brings zig), pinned versions;
 # and, for the tests only (not with `demo`):
-# - openssl (tests/tls makes its certificates with it);
+# - openssl (tests/tls makes its certificates with it), GNU time (the
+#   benchmarks' peak memory);
 # - duckdb in .venv/e2e (Athena's stand-in for the README's queries);
 # - a Python venv .venv/infra with cfn-lint and the AWS SAM CLI, pinned, and
 #   Rust's aarch64-unknown-linux-gnu target, for the offline infra checks;
@@ -42,6 +43,10 @@ if [ ! -x .venv/e2e/bin/moto_server ] || [ ! -x .venv/e2e/bin/cargo-lambda ]; th
 fi
 # The rest only the tests use.
 if [ "$only" = demo ]; then exit 0; fi
+if [ ! -x /usr/bin/time ]; then
+  echo "installing GNU time (the benchmarks' peak memory)..." >&2
+  apt_install time
+fi
 if ! command -v openssl >/dev/null; then
   echo "installing openssl (tests/tls makes its certificates with it)..." >&2
   apt_install openssl
