@@ -5,7 +5,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    binlog_cdc::pipeline::init_lambda_tracing();
+    binlog_cdc_lambda::init_tracing();
     // Kept as a Result: init-db must answer CloudFormation even when its
     // settings or secret are wrong, or the stack waits an hour.
     let deps = binlog_cdc::pipeline::Deps::from_env_admin().await;
@@ -37,7 +37,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 };
                 init_db::handle(req, deps, budget)
                     .await
-                    .map_err(binlog_cdc::pipeline::diagnostic)
+                    .map_err(binlog_cdc_lambda::diagnostic)
             }
         },
     ))

@@ -4,5 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    binlog_cdc::pipeline::serve(binlog_cdc::pipeline::Deps::from_env, list_binlogs::handle).await
+    binlog_cdc_lambda::serve(binlog_cdc::pipeline::Deps::from_env, list_binlogs::handle).await
 }

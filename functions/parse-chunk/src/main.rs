@@ -4,7 +4,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    binlog_cdc::pipeline::serve(
+    binlog_cdc_lambda::serve(
         binlog_cdc::pipeline::Deps::from_env_with_hash_key,
         parse_chunk::handle,
     )
