@@ -11,7 +11,7 @@ use crate::column_rules::ColumnRules;
 use crate::contracts::{KeyRange, Meta, SnapshotProgress, SnapshotState};
 use crate::error::{Error, Result};
 use crate::filter::TableFilter;
-use crate::snapshot::{read, SnapshotTable};
+use crate::snapshot::{listing, ranges, SnapshotTable};
 
 /// The snapshot a run goes on with: the one requested (a new one), or the
 /// one in `meta.json` if not done, or on a first run the configured one.
@@ -49,7 +49,7 @@ pub async fn start(
 ) -> Result<SnapshotState> {
     let wanted = TableFilter::new(patterns.to_vec(), Vec::new())
         .map_err(|e| Error::Config(format!("snapshot patterns: {e}")))?;
-    let names: Vec<String> = read::tables(conn, &wanted, stream)
+    let names: Vec<String> = listing::tables(conn, &wanted, stream)
         .await?
         .into_iter()
         .map(|(s, t)| format!("{s}.{t}"))
@@ -60,7 +60,7 @@ pub async fn start(
     for p in patterns.iter().filter(|p| !p.contains('*')) {
         if let Some((schema, table)) = p.split_once('.') {
             if !names.contains(p) && stream.keeps(schema, table) {
-                read::readable(conn, schema, table).await?;
+                listing::readable(conn, schema, table).await?;
             }
         }
     }
@@ -82,7 +82,7 @@ pub async fn start(
 }
 
 /// Up to `max` ranges from where `state` stands, and the progress once
-/// they are done. Each range holds at most `rows` rows ([`read::range_end`]:
+/// they are done. Each range holds at most `rows` rows ([`ranges::range_end`]:
 /// by value for a dense integer key, else walking the key), the last of a
 /// table running to its end. A table whose key has a column rule is one
 /// range: a bound is a key's clear value, and the plan and `meta.json`
@@ -97,15 +97,15 @@ pub async fn next_ranges(
     let mut p = state.progress.clone();
     let mut ranges = Vec::new();
     // Described once per table, however many of its ranges this run takes.
-    let mut described: Option<(u32, SnapshotTable, read::Cut)> = None;
+    let mut described: Option<(u32, SnapshotTable, ranges::Cut)> = None;
     while !p.done() && (ranges.len() as u32) < max {
         if described.as_ref().map(|(i, _, _)| *i) != Some(p.tables_done) {
             let name = &state.table_names[p.tables_done as usize];
             let (schema, table) = name.split_once('.').ok_or_else(|| {
                 Error::Config(format!("snapshot table {name:?} is not schema.table"))
             })?;
-            let t = read::describe(conn, schema, table).await?;
-            let cut = read::cut(conn, &t).await?;
+            let t = listing::describe(conn, schema, table).await?;
+            let cut = ranges::cut(conn, &t).await?;
             described = Some((p.tables_done, t, cut));
         }
         let Some((_, t, cut)) = described.as_ref() else {
@@ -113,7 +113,7 @@ pub async fn next_ranges(
         };
         let upto = match rules.rules_key(&t.meta) {
             true => None,
-            false => read::range_end(conn, t, *cut, p.after.as_deref(), rows).await?,
+            false => ranges::range_end(conn, t, *cut, p.after.as_deref(), rows).await?,
         };
         ranges.push(KeyRange {
             schema: t.meta.schema.clone(),

@@ -362,7 +362,8 @@ fn tempdir(name: &str) -> std::path::PathBuf {
 /// type, is walked.
 #[tokio::test]
 async fn dense_integer_keys_are_cut_by_value_others_walked() {
-    use binlog_cdc::snapshot::read::{self, Cut};
+    use binlog_cdc::snapshot::listing::{connect, describe};
+    use binlog_cdc::snapshot::ranges::{cut, range_end, Cut};
     let db = MariaDb::start();
     db.sql(
         "CREATE DATABASE k;
@@ -374,13 +375,9 @@ async fn dense_integer_keys_are_cut_by_value_others_walked() {
          INSERT INTO k.text SELECT seq FROM k.seq_1_to_1000;
          ANALYZE TABLE k.dense, k.sparse, k.text;",
     );
-    let mut conn = read::connect(&db.url().into(), false)
-        .await
-        .expect("connect");
-    let t = read::describe(&mut conn, "k", "dense")
-        .await
-        .expect("dense");
-    let dense = read::cut(&mut conn, &t).await.expect("dense");
+    let mut conn = connect(&db.url().into(), false).await.expect("connect");
+    let t = describe(&mut conn, "k", "dense").await.expect("dense");
+    let dense = cut(&mut conn, &t).await.expect("dense");
     assert_eq!(
         dense,
         Cut::ByValue {
@@ -393,7 +390,7 @@ async fn dense_integer_keys_are_cut_by_value_others_walked() {
     let mut after = None;
     let mut ends = Vec::new();
     loop {
-        let end = read::range_end(&mut conn, &t, dense, after.as_deref(), 300)
+        let end = range_end(&mut conn, &t, dense, after.as_deref(), 300)
             .await
             .expect("range end");
         ends.push(end.clone());
@@ -413,12 +410,8 @@ async fn dense_integer_keys_are_cut_by_value_others_walked() {
         ]
     );
     for table in ["sparse", "text"] {
-        let t = read::describe(&mut conn, "k", table).await.expect(table);
-        assert_eq!(
-            read::cut(&mut conn, &t).await.expect(table),
-            Cut::Walk,
-            "{table}"
-        );
+        let t = describe(&mut conn, "k", table).await.expect(table);
+        assert_eq!(cut(&mut conn, &t).await.expect(table), Cut::Walk, "{table}");
     }
 }
 

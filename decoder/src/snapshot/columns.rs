@@ -238,6 +238,11 @@ fn binary_fixed(len: u16) -> ColumnKind {
     }
 }
 
+/// `schema`.`table`, quoted for a query.
+pub(super) fn from_table(t: &SnapshotTable) -> String {
+    format!("{}.{}", quote(&t.meta.schema), quote(&t.meta.table))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

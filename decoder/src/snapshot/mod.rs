@@ -3,7 +3,7 @@
 //! longer than one SELECT, and ordered against the change stream.
 //!
 //! ```text
-//! read::tables ─▶ read::cut ─▶ read::range_end (where each range ends: by
+//! listing::tables ─▶ ranges::cut ─▶ ranges::range_end (where each range ends: by
 //!   value for a dense integer key, else walking the key)
 //!   per range: read::read_range
 //!     low = position ─▶ low watermark write ─▶ binlog [low, ..): where it is
@@ -21,7 +21,11 @@
 
 pub mod columns;
 pub mod encode;
+pub mod keys;
+pub mod listing;
+pub mod ranges;
 pub mod read;
 
 pub use columns::SnapshotTable;
-pub use read::{KeyRange, KeyValue, RangeRead, RangeSink};
+pub use keys::{KeyRange, KeyValue};
+pub use read::{RangeRead, RangeSink};

@@ -165,7 +165,7 @@ async fn plan_snapshot(
         return Ok(None);
     };
     // Key bounds are read in a session like the ranges' own (UTC).
-    let mut conn = binlog_cdc::snapshot::read::connect(db, false).await?;
+    let mut conn = binlog_cdc::snapshot::listing::connect(db, false).await?;
     let started = match &wanted {
         Wanted::New(patterns) => {
             let id = format!("s{}", metrics::now_ms());
