@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use binlog_cdc::contracts::{
     ChunkAck, CommitInput, CommitOutput, FanOutPlan, ListBinlogsInput, LoopState, RunInput,
-    RunPlan, RunStatus, ShardAck, StatementCounts,
+    RunPlan, RunStatus, ShardAck, ShardTask, StatementCounts,
 };
 use binlog_cdc::error::Result;
 use binlog_cdc::pipeline::Deps;
@@ -29,6 +29,8 @@ pub struct Iteration {
     pub commit: Option<CommitOutput>,
     /// How long each step took.
     pub steps: StepTimes,
+    /// The definition's states it ran, in order.
+    pub states: States,
     /// Row events by `schema.table`, and every key published (per-table
     /// objects, then the all-tables object; under `replay/{runId}/` for a
     /// replay).
@@ -73,16 +75,16 @@ pub async fn run_iteration(
     input: RunInput,
     loop_state: LoopState,
 ) -> Result<Iteration> {
+    let mut states = States::default();
     let started = Instant::now();
-    let plan = list_binlogs::handle(
-        ListBinlogsInput {
-            input,
-            loop_state: loop_state.clone(),
-            ..Default::default()
-        },
-        deps,
-    )
-    .await?;
+    let list = ListBinlogsInput {
+        input,
+        loop_state: loop_state.clone(),
+        ..Default::default()
+    };
+    let plan = states
+        .run("ListBinlogs", list_binlogs::handle(list, deps))
+        .await?;
     let mut steps = StepTimes {
         list_binlogs: started.elapsed(),
         ..Default::default()
@@ -92,6 +94,7 @@ pub async fn run_iteration(
             plan,
             commit: None,
             steps,
+            states,
             counts: BTreeMap::new(),
             outputs: Vec::new(),
             statements: StatementCounts::default(),
@@ -99,7 +102,66 @@ pub async fn run_iteration(
     }
     let concurrency = plan.max_concurrency.max(1) as usize;
     let t = Instant::now();
-    let _: Vec<ChunkAck> = stream::iter(plan.chunks.clone())
+    states
+        .run("ParseChunks", parse_chunks(deps, &plan, concurrency))
+        .await?;
+    steps.parse_chunks = t.elapsed();
+    let t = Instant::now();
+    let planned = states
+        .run("PlanFanOut", fan_out_by_table::plan::handle(&plan, deps))
+        .await?;
+    states
+        .run(
+            "FanOutShards",
+            fan_out_shards(deps, planned.shards, concurrency),
+        )
+        .await?;
+    states
+        .run(
+            "JoinAllTables",
+            fan_out_by_table::join::handle(&plan.run_id, deps),
+        )
+        .await?;
+    steps.fan_out = t.elapsed();
+    // Read before the commit removes the run's staging.
+    let fan: FanOutPlan =
+        binlog_cdc::store::get_json(deps.store.as_ref(), &deps.layout.fan_out_plan(&plan.run_id))
+            .await?;
+    let t = Instant::now();
+    let commit_input = CommitInput {
+        plan: plan.clone(),
+        loop_state,
+    };
+    let commit = states
+        .run(
+            "CommitCheckpoint",
+            commit_checkpoint::handle(commit_input, deps),
+        )
+        .await?;
+    steps.commit_checkpoint = t.elapsed();
+    Ok(Iteration {
+        outputs: deps
+            .layout
+            .publications(&fan, plan.commit)
+            .into_iter()
+            .map(|p| p.key)
+            .collect(),
+        counts: fan
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), t.count))
+            .collect(),
+        statements: fan.statements,
+        plan,
+        commit: Some(commit),
+        steps,
+        states,
+    })
+}
+
+/// The ParseChunks Map: each chunk parsed, `concurrency` at a time.
+async fn parse_chunks(deps: &Deps, plan: &RunPlan, concurrency: usize) -> Result<Vec<ChunkAck>> {
+    stream::iter(plan.chunks.clone())
         .map(|c| {
             let deps = deps.clone();
             spawned(format!("chunk {}", c.index), async move {
@@ -108,11 +170,16 @@ pub async fn run_iteration(
         })
         .buffer_unordered(concurrency)
         .try_collect()
-        .await?;
-    steps.parse_chunks = t.elapsed();
-    let t = Instant::now();
-    let planned = fan_out_by_table::plan::handle(&plan, deps).await?;
-    let _: Vec<ShardAck> = stream::iter(planned.shards)
+        .await
+}
+
+/// The FanOutShards Map: each shard's tables joined, `concurrency` at a time.
+async fn fan_out_shards(
+    deps: &Deps,
+    shards: Vec<ShardTask>,
+    concurrency: usize,
+) -> Result<Vec<ShardAck>> {
+    stream::iter(shards)
         .map(|s| {
             let deps = deps.clone();
             spawned(format!("fan-out shard {}", s.shard), async move {
@@ -121,42 +188,26 @@ pub async fn run_iteration(
         })
         .buffer_unordered(concurrency)
         .try_collect()
-        .await?;
-    fan_out_by_table::join::handle(&plan.run_id, deps).await?;
-    steps.fan_out = t.elapsed();
-    // Read before the commit removes the run's staging.
-    let fan: FanOutPlan =
-        binlog_cdc::store::get_json(deps.store.as_ref(), &deps.layout.fan_out_plan(&plan.run_id))
-            .await?;
-    let outputs = deps
-        .layout
-        .publications(&fan, plan.commit)
-        .into_iter()
-        .map(|p| p.key)
-        .collect();
-    let counts = fan
-        .tables
-        .iter()
-        .map(|t| (t.name.clone(), t.count))
-        .collect();
-    let t = Instant::now();
-    let commit = commit_checkpoint::handle(
-        CommitInput {
-            plan: plan.clone(),
-            loop_state,
-        },
-        deps,
-    )
-    .await?;
-    steps.commit_checkpoint = t.elapsed();
-    Ok(Iteration {
-        plan,
-        commit: Some(commit),
-        steps,
-        counts,
-        outputs,
-        statements: fan.statements,
-    })
+        .await
+}
+
+/// The definition's states an iteration ran, in order, named as
+/// statemachine/binlog-pipeline.asl.json names them: every handler is
+/// called through [`States::run`], so the order it records is the order the
+/// driver follows (`tests/tests/loop_order.rs` checks it against the
+/// definition's).
+#[derive(Debug, Clone, Default)]
+pub struct States(pub Vec<&'static str>);
+
+impl States {
+    async fn run<T>(
+        &mut self,
+        state: &'static str,
+        step: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.0.push(state);
+        step.await
+    }
 }
 
 /// Runs iterations until one is caught up (or has nothing to do); returns
