@@ -146,11 +146,7 @@ pub async fn run_iteration(
             .into_iter()
             .map(|p| p.key)
             .collect(),
-        counts: fan
-            .tables
-            .iter()
-            .map(|t| (t.name.clone(), t.count))
-            .collect(),
+        counts: fan.counts(),
         statements: fan.statements,
         plan,
         commit: Some(commit),

@@ -578,6 +578,16 @@ pub struct FanOutPlan {
     pub schema_versions: Vec<String>,
 }
 
+impl FanOutPlan {
+    /// Row events by `schema.table`.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.tables
+            .iter()
+            .map(|t| (t.name.clone(), t.count))
+            .collect()
+    }
+}
+
 /// One table's staged parts in one chunk.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

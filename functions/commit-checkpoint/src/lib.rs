@@ -160,11 +160,7 @@ async fn commit(plan: &RunPlan, fan: &FanOutPlan, deps: &Deps) -> Result<(Meta, 
             .iter()
             .map(|t| (t.name.clone(), t.last_timestamp))
             .collect(),
-        counts: fan
-            .tables
-            .iter()
-            .map(|t| (t.name.clone(), t.count))
-            .collect(),
+        counts: fan.counts(),
         position: Checkpoint {
             file: to.file().to_string(),
             pos: to.pos(),
