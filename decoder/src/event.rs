@@ -378,39 +378,6 @@ pub fn write_statement(ev: &StatementRef<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"}");
 }
 
-/// A change event read back from JSON (for consumers and tests).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangeEvent {
-    pub schema: String,
-    pub table: String,
-    #[serde(rename = "type")]
-    pub kind: RowKind,
-    pub keys: serde_json::Map<String, serde_json::Value>,
-    pub timestamp: u32,
-    pub position: crate::position::BinlogPosition,
-    pub index: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gtid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delta: Option<Delta>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub columns_changed: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_image: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub old_image: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub partial: bool,
-}
-
-/// An update's changed columns, before and after, each a JSON object in a string.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Delta {
-    pub after: String,
-    pub before: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
