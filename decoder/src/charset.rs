@@ -33,7 +33,7 @@ pub enum Charset {
 
 impl Charset {
     /// From a collation id as logged in the table map.
-    pub fn from_collation(id: u16) -> Self {
+    pub(crate) fn from_collation(id: u16) -> Self {
         let collation = Collation::from(CollationId::from(id));
         match Self::from_name(collation.charset()) {
             Charset::Unsupported(_) => Charset::Unsupported(id),
@@ -42,7 +42,7 @@ impl Charset {
     }
 
     /// From a charset name (`utf8mb4`, `latin1`, ...).
-    pub fn from_name(name: &str) -> Self {
+    pub(crate) fn from_name(name: &str) -> Self {
         let enc = |label: &str| Encoding::for_label(label.as_bytes()).map(Charset::Other);
         let cs = match name {
             "binary" => Some(Charset::Binary),

@@ -101,7 +101,7 @@ pub struct Session {
 /// A row that existed before a statement, as the statement left it: each
 /// column's value as an event writes it, by name (see
 /// [`Replayer::existing_row`]).
-pub type ExistingRow = Vec<(String, serde_json::Value)>;
+pub(crate) type ExistingRow = Vec<(String, serde_json::Value)>;
 
 /// What a replay gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,7 +334,7 @@ impl Tracker {
     /// What a row of the first table `st` touches, existing before it (whose
     /// definition was `before`), holds after it (see
     /// [`Replayer::existing_row`]); `None` when that cannot be known here.
-    pub async fn existing_row(
+    pub(crate) async fn existing_row(
         &mut self,
         st: &TableStatement,
         sql: &[u8],
@@ -403,7 +403,7 @@ fn plan(tmp: &str, schema: &str, before: Option<Known>, sql: &[u8], st: &TableSt
 /// both known, the same columns in the same order (name, type,
 /// nullability, character set and collation: defaults and `extra` may
 /// differ, they change no stored value) and the same primary key.
-pub fn rows_unchanged(before: &Known, after: &Known) -> bool {
+pub(crate) fn rows_unchanged(before: &Known, after: &Known) -> bool {
     let (Known::Defined(b), Known::Defined(a)) = (before, after) else {
         return false;
     };
@@ -432,7 +432,7 @@ fn same_column(x: &ColumnDefinition, y: &ColumnDefinition, x_name: &str) -> bool
 /// renames columns: the dropped columns, the renamed ones (values kept),
 /// and each added column with the value every existing row now has.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HeldRows {
+pub(crate) struct HeldRows {
     /// By name, sorted (as events write objects).
     pub added: Vec<(String, serde_json::Value)>,
     pub dropped: Vec<String>,
@@ -445,7 +445,7 @@ pub struct HeldRows {
 /// column holds one value in every existing row, read from `existing` (a
 /// row that existed before, as the server left it); `None` otherwise (an
 /// expression default, an auto-increment or generated column, a TIMESTAMP).
-pub fn held_rows(
+pub(crate) fn held_rows(
     before: &Known,
     after: &Known,
     edits: &ColumnEdits,
@@ -569,7 +569,7 @@ fn default_is_literal(column: &str, create_table: &str) -> bool {
 
 /// `CREATE [TEMPORARY] TABLE `x` (...` with the name `table` instead (and
 /// without TEMPORARY): how a definition's `createTable` reads.
-pub fn rename_create(create: &str, table: &str) -> String {
+pub(crate) fn rename_create(create: &str, table: &str) -> String {
     let Some(open) = create.find('(') else {
         return create.to_string();
     };

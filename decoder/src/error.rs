@@ -13,14 +13,14 @@ pub mod names {
     /// A passing fault: the network, the server restarting, S3 throttling. Retry.
     pub const TRANSIENT: &str = "Transient";
     /// The checkpoint's binlog file is gone from the server. Definite.
-    pub const BINLOG_PURGED: &str = "BinlogPurged";
+    pub(crate) const BINLOG_PURGED: &str = "BinlogPurged";
     /// Bytes or metadata that cannot be decoded exactly. Definite.
     pub const DECODE: &str = "DecodeError";
     /// A setting, flag, input or server configuration that cannot work. Definite.
     pub const CONFIG: &str = "ConfigError";
     /// Another run committed first. Definite; an expected outcome when
     /// runs overlap (the state machine ends such an execution successfully).
-    pub const CONCURRENT_RUN: &str = "ConcurrentRun";
+    pub(crate) const CONCURRENT_RUN: &str = "ConcurrentRun";
     /// The endpoint reaches a read-only instance or a proxy, which cannot
     /// serve the binary log. Definite.
     pub const NOT_THE_WRITER: &str = "NotTheWriter";
@@ -32,27 +32,27 @@ pub mod names {
 /// The MySQL/MariaDB server error codes the pipeline branches on
 /// (`ServerError::code`), by their server names.
 pub mod server_codes {
-    pub const ER_CON_COUNT_ERROR: u16 = 1040;
-    pub const ER_DBACCESS_DENIED_ERROR: u16 = 1044;
+    pub(crate) const ER_CON_COUNT_ERROR: u16 = 1040;
+    pub(crate) const ER_DBACCESS_DENIED_ERROR: u16 = 1044;
     pub const ER_ACCESS_DENIED_ERROR: u16 = 1045;
     /// A command the server (or a proxy in front of it) does not know.
-    pub const ER_UNKNOWN_COM_ERROR: u16 = 1047;
+    pub(crate) const ER_UNKNOWN_COM_ERROR: u16 = 1047;
     pub const ER_BAD_DB_ERROR: u16 = 1049;
-    pub const ER_SERVER_SHUTDOWN: u16 = 1053;
-    pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+    pub(crate) const ER_SERVER_SHUTDOWN: u16 = 1053;
+    pub(crate) const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
     /// A table privilege missing (SELECT command denied ...).
-    pub const ER_TABLEACCESS_DENIED_ERROR: u16 = 1142;
-    pub const ER_NO_SUCH_TABLE: u16 = 1146;
-    pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
-    pub const ER_LOCK_DEADLOCK: u16 = 1213;
+    pub(crate) const ER_TABLEACCESS_DENIED_ERROR: u16 = 1142;
+    pub(crate) const ER_NO_SUCH_TABLE: u16 = 1146;
+    pub(crate) const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+    pub(crate) const ER_LOCK_DEADLOCK: u16 = 1213;
     /// The binlog dump refused: a purged file, a bad offset, a truncated log.
-    pub const ER_MASTER_FATAL_ERROR_READING_BINLOG: u16 = 1236;
+    pub(crate) const ER_MASTER_FATAL_ERROR_READING_BINLOG: u16 = 1236;
     pub const ER_SP_DOES_NOT_EXIST: u16 = 1305;
-    pub const ER_QUERY_INTERRUPTED: u16 = 1317;
-    pub const ER_CONNECTION_KILLED: u16 = 1927;
+    pub(crate) const ER_QUERY_INTERRUPTED: u16 = 1317;
+    pub(crate) const ER_CONNECTION_KILLED: u16 = 1927;
     /// Client-side codes the driver may report as server errors.
-    pub const CR_SERVER_GONE_ERROR: u16 = 2006;
-    pub const CR_SERVER_LOST: u16 = 2013;
+    pub(crate) const CR_SERVER_GONE_ERROR: u16 = 2006;
+    pub(crate) const CR_SERVER_LOST: u16 = 2013;
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

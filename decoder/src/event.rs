@@ -84,7 +84,7 @@ impl View {
 
 /// Everything about one row that goes into its event.
 #[derive(Clone, Copy)]
-pub struct RowRef<'a> {
+pub(crate) struct RowRef<'a> {
     pub table: &'a TableMeta,
     pub kind: RowKind,
     pub timestamp: u32,
@@ -99,7 +99,7 @@ pub struct RowRef<'a> {
 
 /// Writes events as JSON, reusing its scratch space across rows.
 #[derive(Default)]
-pub struct EventWriter {
+pub(crate) struct EventWriter {
     changed: Vec<usize>,
     scratch: Vec<u8>,
     /// What a table's column rules put over the images (before, after).
@@ -117,7 +117,7 @@ impl EventWriter {
     /// The event's fields before `position` (from `{` on). Rows that share
     /// their position, table, timestamp and kind (a snapshot range's) share
     /// the rest: see [`EventWriter::write_tail`].
-    pub fn write_head(&mut self, row: &RowRef<'_>, view: View, out: &mut Vec<u8>) {
+    pub(crate) fn write_head(&mut self, row: &RowRef<'_>, view: View, out: &mut Vec<u8>) {
         let Some(rules) = &row.table.rules else {
             return self.write_images(row, row.before, row.after, view, out);
         };
@@ -213,7 +213,7 @@ impl EventWriter {
     }
 
     /// The event's fields from `position` on, to its closing `}`.
-    pub fn write_tail(row: &RowRef<'_>, out: &mut Vec<u8>) {
+    pub(crate) fn write_tail(row: &RowRef<'_>, out: &mut Vec<u8>) {
         let t = row.table;
         out.extend_from_slice(b",\"position\":\"");
         out.extend_from_slice(row.position.as_bytes());
@@ -281,11 +281,11 @@ pub(crate) fn object(t: &TableMeta, img: &impl Columns, cols: &[usize], out: &mu
 }
 
 /// The name in the `type` field of a statement's event.
-pub const SCHEMA_CHANGE: &str = "SchemaChangeEvent";
+pub(crate) const SCHEMA_CHANGE: &str = "SchemaChangeEvent";
 
 /// Everything about one table a logged statement changed (see
 /// [`crate::statement`]) that goes into its `SchemaChangeEvent`.
-pub struct StatementRef<'a> {
+pub(crate) struct StatementRef<'a> {
     pub kind: StatementKind,
     pub schema: &'a str,
     /// `None` for a statement about every table of the schema.
@@ -309,7 +309,7 @@ pub struct StatementRef<'a> {
 
 /// Appends a statement's event (without a newline) to `out`, keys sorted
 /// like a row event's.
-pub fn write_statement(ev: &StatementRef<'_>, out: &mut Vec<u8>) {
+pub(crate) fn write_statement(ev: &StatementRef<'_>, out: &mut Vec<u8>) {
     out.push(b'{');
     if let Some(rule) = ev.columns {
         out.extend_from_slice(b"\"columnsAdded\":{");

@@ -35,7 +35,7 @@ impl TableFilter {
     }
 
     /// The same filter, keeping binlog-cdc's own schema when it matches.
-    pub fn with_signal(mut self) -> Self {
+    pub(crate) fn with_signal(mut self) -> Self {
         self.keep_signal = true;
         self
     }

@@ -293,7 +293,7 @@ impl GtidTrail {
 
     /// A file's PREVIOUS_GTIDS event (see [`file_start`]): the trail starts
     /// over at that file's set; other events leave it as it is.
-    pub fn start_file(&mut self, ev: &SourceEvent) -> Result<()> {
+    pub(crate) fn start_file(&mut self, ev: &SourceEvent) -> Result<()> {
         if let Some(set) = file_start(ev)? {
             self.file_start = Some(set);
             self.transactions = GtidSet::default();

@@ -31,7 +31,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// Writes UTF-8 bytes (already validated) as a JSON string, quotes included.
 #[inline]
-pub fn write_utf8(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn write_utf8(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     write_escaped_body(out, s);
@@ -40,7 +40,7 @@ pub fn write_utf8(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Writes the escaped body of a JSON string (no quotes).
 #[inline]
-pub fn write_escaped_body(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn write_escaped_body(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
         let esc = ESCAPE[b as usize];
@@ -67,19 +67,19 @@ pub fn write_escaped_body(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 #[inline]
-pub fn write_u64(out: &mut Vec<u8>, v: u64) {
+pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 #[inline]
-pub fn write_i64(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// The shortest text that reads back as the same `f64`.
 /// MySQL cannot store NaN or infinities, so every value is finite here.
 #[inline]
-pub fn write_f64(out: &mut Vec<u8>, v: f64) {
+pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
     let mut b = ryu::Buffer::new();
     out.extend_from_slice(trim_point_zero(b.format_finite(v)).as_bytes());
 }
@@ -87,7 +87,7 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
 /// The shortest text that reads back as the same `f32` (not the `f64`
 /// widening, which would print `0.1f32` as `0.10000000149011612`).
 #[inline]
-pub fn write_f32(out: &mut Vec<u8>, v: f32) {
+pub(crate) fn write_f32(out: &mut Vec<u8>, v: f32) {
     let mut b = ryu::Buffer::new();
     out.extend_from_slice(trim_point_zero(b.format_finite(v)).as_bytes());
 }
@@ -100,7 +100,7 @@ fn trim_point_zero(s: &str) -> &str {
 
 /// Writes bytes as a base64 JSON string.
 #[inline]
-pub fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
     let start = out.len();
     let n = base64::encoded_len(bytes.len(), true).unwrap_or(0);

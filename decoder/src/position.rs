@@ -19,7 +19,7 @@ pub struct BinlogPosition {
 }
 
 /// The offset of the first event in every binlog file (after the 4-byte magic).
-pub const FIRST_EVENT_POS: u64 = 4;
+pub(crate) const FIRST_EVENT_POS: u64 = 4;
 
 impl BinlogPosition {
     pub fn new(file: impl Into<String>, pos: u64) -> Self {
@@ -48,13 +48,13 @@ impl BinlogPosition {
     }
 
     /// The numeric suffix of the file name (`binlog.000042` -> 42), if it has one.
-    pub fn file_number(&self) -> Option<u64> {
+    pub(crate) fn file_number(&self) -> Option<u64> {
         file_number(&self.file)
     }
 }
 
 /// The numeric suffix of a binlog file name (`mysql-bin.000042` -> 42).
-pub fn file_number(file: &str) -> Option<u64> {
+pub(crate) fn file_number(file: &str) -> Option<u64> {
     let (_, suffix) = file.rsplit_once('.')?;
     if suffix.is_empty() || !suffix.bytes().all(|b| b.is_ascii_digit()) {
         return None;

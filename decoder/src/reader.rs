@@ -56,7 +56,7 @@ impl RowSink for Discard {
 
 /// The table name a statement about a whole schema is listed under
 /// (`{schema}/*/...` in the outputs, `schema.*` in counts).
-pub const EVERY_TABLE: &str = "*";
+pub(crate) const EVERY_TABLE: &str = "*";
 
 /// What to decode and how.
 #[derive(Debug, Clone, Default)]

@@ -324,7 +324,7 @@ fn apply_labels(columns: &mut [ColumnMeta], enums: Vec<Vec<String>>, sets: Vec<V
 impl TableMeta {
     /// Builds the decoding plan from a table map. `mariadb` says which server
     /// wrote it (their optional metadata differ slightly).
-    pub fn from_table_map(tme: &TableMapEvent<'_>, mariadb: bool) -> Result<Self, String> {
+    pub(crate) fn from_table_map(tme: &TableMapEvent<'_>, mariadb: bool) -> Result<Self, String> {
         // mysql_common's optional-metadata iterators can panic on corrupt
         // lengths (capacity overflow in EnumStrValues; found by
         // tests/tests/fuzz_decoder.rs): a corrupt table map is an error.
@@ -380,7 +380,7 @@ impl TableMeta {
 
     /// A table from its columns (named) and primary key, as information_schema
     /// describes it (see `snapshot::columns`).
-    pub fn from_columns(
+    pub(crate) fn from_columns(
         schema: &str,
         table: &str,
         columns: Vec<ColumnMeta>,
@@ -430,7 +430,7 @@ impl TableMeta {
     }
 
     /// Whether anything needed to decode exactly is missing from the table map.
-    pub fn needs_information_schema(&self) -> bool {
+    pub(crate) fn needs_information_schema(&self) -> bool {
         !self.has_names
             || self.columns.iter().any(|c| match &c.kind {
                 ColumnKind::Int { unsigned, .. } => unsigned.is_none(),
@@ -446,7 +446,7 @@ impl TableMeta {
 
     /// Fills what the table map lacked from information_schema, after checking
     /// that the live table still matches the table map column by column.
-    pub fn apply_information_schema(&mut self, info: &[InfoColumn]) -> Result<(), String> {
+    pub(crate) fn apply_information_schema(&mut self, info: &[InfoColumn]) -> Result<(), String> {
         if info.len() != self.columns.len() {
             return Err(format!(
                 "the table map has {} columns but the table now has {} (it changed since this event; \
@@ -508,7 +508,7 @@ impl TableMeta {
 
 impl ColumnKind {
     /// A short SQL-ish name for messages.
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             ColumnKind::Int { bytes: 1, .. } => "TINYINT",
             ColumnKind::Int { bytes: 2, .. } => "SMALLINT",
@@ -582,7 +582,7 @@ fn compatible(kind: &ColumnKind, data_type: &str) -> bool {
 }
 
 /// `enum('a','b''c')` -> `["a", "b'c"]`.
-pub fn parse_labels(column_type: &str) -> Vec<String> {
+pub(crate) fn parse_labels(column_type: &str) -> Vec<String> {
     let Some(start) = column_type.find('(') else {
         return Vec::new();
     };

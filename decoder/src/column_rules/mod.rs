@@ -157,7 +157,7 @@ impl ColumnRules {
     /// Each column's rule for `t`, or `None` when no rule applies to it.
     /// Fails when rules cover the table but its column names are unknown,
     /// or when a key column would lose its identity.
-    pub fn for_table(&self, t: &TableMeta) -> Result<Option<Arc<TableRules>>, String> {
+    pub(crate) fn for_table(&self, t: &TableMeta) -> Result<Option<Arc<TableRules>>, String> {
         if !self.covers(&t.schema, &t.table) {
             return Ok(None);
         }
@@ -274,7 +274,7 @@ impl ColumnRules {
     /// its rule writes it (an excluded one left out). `None` when a column
     /// is renamed across rules: the values held under the old rule are not
     /// the new rule's (the table is read again).
-    pub fn held_rows(&self, schema: &str, table: &str, h: &HeldRows) -> Option<HeldRows> {
+    pub(crate) fn held_rows(&self, schema: &str, table: &str, h: &HeldRows) -> Option<HeldRows> {
         if !self.covers(schema, table) {
             return Some(h.clone());
         }
@@ -305,7 +305,7 @@ impl ColumnRules {
 /// The rules of the names a table statement touched (its name, and its new
 /// name for a rename): what the statement's event says of the table is
 /// written under each.
-pub struct StatementRules<'a> {
+pub(crate) struct StatementRules<'a> {
     rules: &'a ColumnRules,
     names: Vec<(&'a str, &'a str)>,
 }
@@ -338,14 +338,19 @@ impl<'a> StatementRules<'a> {
     }
 
     /// See [`ColumnRules::held_rows`].
-    pub fn held_rows(&self, h: &HeldRows) -> Option<HeldRows> {
+    pub(crate) fn held_rows(&self, h: &HeldRows) -> Option<HeldRows> {
         self.names
             .iter()
             .try_fold(h.clone(), |h, (s, t)| self.rules.held_rows(s, t, &h))
     }
 
     /// Whether a rename keeps every column of `d` under the same rule.
-    pub fn same_across(&self, old: (&str, &str), new: (&str, &str), d: &TableDefinition) -> bool {
+    pub(crate) fn same_across(
+        &self,
+        old: (&str, &str),
+        new: (&str, &str),
+        d: &TableDefinition,
+    ) -> bool {
         let rule = |(s, t): (&str, &str), c: &str| self.rules.rule(s, t, c);
         d.columns
             .iter()
@@ -416,7 +421,7 @@ enum Over {
 
 /// An image as events carry it: the clear image's columns, with the
 /// overlay's over the ruled ones.
-pub struct Ruled<'a> {
+pub(crate) struct Ruled<'a> {
     pub clear: &'a RowImage,
     pub over: &'a Overlay,
 }

@@ -30,7 +30,7 @@ pub fn size(precision: u8, scale: u8) -> usize {
     (intg / 9) * 4 + DIG2BYTES[intg % 9] + (frac / 9) * 4 + DIG2BYTES[frac % 9]
 }
 
-pub fn decimal(
+pub(crate) fn decimal(
     r: &mut Bytes<'_>,
     precision: u8,
     scale: u8,

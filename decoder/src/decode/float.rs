@@ -6,7 +6,7 @@ use crate::json;
 
 /// FLOAT: 4 bytes. Printed from the `f32` itself, so `0.1` stays `0.1`.
 #[inline]
-pub fn float(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn float(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
     let b = r.take(4)?;
     let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     if !v.is_finite() {

@@ -54,7 +54,7 @@ pub fn json(r: &mut Bytes<'_>, len_bytes: u8, out: &mut Vec<u8>) -> Result<(), S
 
 /// A JSON column's value as a query returns it (MySQL's text form), written
 /// as [`json`] writes the binary form: parsed, then printed the same way.
-pub fn json_text(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn json_text(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let v: Value =
         serde_json::from_slice(text).map_err(|e| format!("JSON text is malformed: {e}"))?;
     write_value(&v, out)
@@ -62,7 +62,7 @@ pub fn json_text(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
 
 /// A JSON column of a PARTIAL_UPDATE_ROWS after-image: a list of diffs
 /// (replace, insert, remove at a path), applied to the before-image's value.
-pub fn partial(
+pub(crate) fn partial(
     r: &mut Bytes<'_>,
     kind: &crate::schema::ColumnKind,
     base: Option<&[u8]>,

@@ -51,7 +51,7 @@ impl<'a> Bytes<'a> {
 
     /// A little-endian unsigned integer of `n` (1..=8) bytes.
     #[inline]
-    pub fn uint_le(&mut self, n: usize) -> Result<u64, String> {
+    pub(crate) fn uint_le(&mut self, n: usize) -> Result<u64, String> {
         // n comes from table-map metadata (length bytes of a BLOB, say): a
         // corrupt one must not shift past 64 bits.
         if n > 8 {
@@ -67,7 +67,7 @@ impl<'a> Bytes<'a> {
 
     /// A big-endian unsigned integer of `n` (1..=8) bytes.
     #[inline]
-    pub fn uint_be(&mut self, n: usize) -> Result<u64, String> {
+    pub(crate) fn uint_be(&mut self, n: usize) -> Result<u64, String> {
         if n > 8 {
             return Err(format!("a {n}-byte integer (at most 8)"));
         }
@@ -87,7 +87,7 @@ impl<'a> Bytes<'a> {
 /// Where a column's JSON text sits in [`RowImage::buf`]; `ABSENT` when the
 /// column is not in the image (MINIMAL/NOBLOB row images).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Span {
+pub(crate) struct Span {
     pub start: u32,
     pub end: u32,
 }
@@ -147,7 +147,7 @@ impl RowImage {
     }
 
     /// Appends the next column's JSON text, written by `write`.
-    pub fn push_with(
+    pub(crate) fn push_with(
         &mut self,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), String>,
     ) -> Result<(), String> {
@@ -178,7 +178,7 @@ impl RowImage {
 
 /// Why one column failed: its index and the reason.
 #[derive(Debug)]
-pub struct ColumnError {
+pub(crate) struct ColumnError {
     pub column: Option<usize>,
     pub msg: String,
 }
@@ -189,7 +189,7 @@ pub struct ColumnError {
 /// `present` is the event's column bitmap (bit i = column i is in the image).
 /// `partial_json` (PARTIAL_UPDATE_ROWS after-images only) marks JSON columns
 /// whose value is a diff, applied to `before`'s value.
-pub fn decode_image(
+pub(crate) fn decode_image(
     table: &TableMeta,
     present: &[u8],
     r: &mut Bytes<'_>,
@@ -251,7 +251,11 @@ pub fn bit(bits: &[u8], i: usize) -> bool {
 
 /// One non-NULL value: dispatch to its type family.
 #[inline]
-pub fn decode_value(r: &mut Bytes<'_>, kind: &ColumnKind, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn decode_value(
+    r: &mut Bytes<'_>,
+    kind: &ColumnKind,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     match kind {
         ColumnKind::Int { bytes, unsigned } => int::integer(r, *bytes, *unsigned, out),
         ColumnKind::Year => int::year(r, out),

@@ -61,14 +61,14 @@ fn check_micros(v: u64) -> Result<u64, String> {
 }
 
 /// `"YYYY-MM-DD"`: a DATE's text, whether from a row image or a query.
-pub fn write_date(out: &mut Vec<u8>, y: u64, m: u64, d: u64) {
+pub(crate) fn write_date(out: &mut Vec<u8>, y: u64, m: u64, d: u64) {
     out.push(b'"');
     ymd(out, y, m, d);
     out.push(b'"');
 }
 
 /// `"YYYY-MM-DD HH:MM:SS[.f]"`: a DATETIME's text with `fsp` fraction digits.
-pub fn write_datetime(
+pub(crate) fn write_datetime(
     out: &mut Vec<u8>,
     date: (u64, u64, u64),
     time: (u64, u64, u64),
@@ -84,7 +84,13 @@ pub fn write_datetime(
 }
 
 /// `"[-]HH:MM:SS[.f]"`: a TIME's text (hours up to 838).
-pub fn write_time(out: &mut Vec<u8>, negative: bool, time: (u64, u64, u64), micros: u64, fsp: u8) {
+pub(crate) fn write_time(
+    out: &mut Vec<u8>,
+    negative: bool,
+    time: (u64, u64, u64),
+    micros: u64,
+    fsp: u8,
+) {
     out.push(b'"');
     if negative {
         out.push(b'-');
@@ -103,7 +109,7 @@ pub fn date(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
 
 /// DATETIME2: 5 bytes big-endian (offset by 2^39): sign, year*13+month
 /// (17 bits), day (5), hour (5), minute (6), second (6); then the fraction.
-pub fn datetime2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn datetime2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), String> {
     let packed = r.uint_be(5)? as i64 - 0x80_0000_0000;
     let micros = check_micros(frac_micros(r, fsp)?)?;
     if packed < 0 {
@@ -130,7 +136,7 @@ pub fn datetime2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), St
 /// -00:00:01.5 is intpart -2 with fraction +0.5, so a negative value with a
 /// fraction takes one second back and the fraction's complement (as MySQL's
 /// `my_time_packed_from_binary` does). fsp 5-6 store all 6 bytes as one number.
-pub fn time2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn time2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), String> {
     let packed: i64 = match fsp {
         0 => (r.uint_be(3)? as i64 - 0x80_0000) << 24,
         1 | 2 => {
@@ -164,7 +170,7 @@ pub fn time2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), String
 }
 
 /// Old TIME: 3 bytes little-endian signed, the number HHMMSS.
-pub fn time_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn time_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
     let raw = r.uint_le(3)?;
     let v = ((raw << 40) as i64) >> 40;
     let a = v.unsigned_abs();
@@ -178,7 +184,7 @@ pub fn time_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
 }
 
 /// Old DATETIME: 8 bytes little-endian, the number YYYYMMDDhhmmss.
-pub fn datetime_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn datetime_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
     let v = r.uint_le(8)?;
     let (d, t) = (v / 1_000_000, v % 1_000_000);
     out.push(b'"');
@@ -190,7 +196,7 @@ pub fn datetime_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> 
 }
 
 /// TIMESTAMP2: 4 bytes big-endian seconds since the epoch (UTC), then the fraction.
-pub fn timestamp2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn timestamp2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), String> {
     let secs = r.uint_be(4)?;
     let micros = check_micros(frac_micros(r, fsp)?)?;
     write_timestamp(out, secs, micros, fsp);
@@ -198,7 +204,7 @@ pub fn timestamp2(r: &mut Bytes<'_>, fsp: u8, out: &mut Vec<u8>) -> Result<(), S
 }
 
 /// Old TIMESTAMP: 4 bytes little-endian seconds.
-pub fn timestamp_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn timestamp_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String> {
     let secs = r.uint_le(4)?;
     write_timestamp(out, secs, 0, 0);
     Ok(())
@@ -206,7 +212,7 @@ pub fn timestamp_old(r: &mut Bytes<'_>, out: &mut Vec<u8>) -> Result<(), String>
 
 /// Seconds since the epoch as UTC ISO 8601. The zero timestamp is the
 /// server's `0000-00-00 00:00:00`, not 1970.
-pub fn write_timestamp(out: &mut Vec<u8>, secs: u64, micros: u64, fsp: u8) {
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, secs: u64, micros: u64, fsp: u8) {
     out.push(b'"');
     if secs == 0 && micros == 0 {
         ymd(out, 0, 0, 0);
@@ -228,7 +234,7 @@ pub fn write_timestamp(out: &mut Vec<u8>, secs: u64, micros: u64, fsp: u8) {
 
 /// (year, month, day) -> days since 1970-01-01, the inverse of
 /// [`civil_from_days`] (Howard Hinnant's `days_from_civil`).
-pub fn days_from_civil(y: i64, m: u64, d: u64) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u64, d: u64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);

@@ -10,7 +10,7 @@ use crate::json;
 
 /// Writes `bytes` in charset `cs` as a JSON string (or base64 for binary).
 #[inline]
-pub fn write_text(bytes: &[u8], cs: Charset, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn write_text(bytes: &[u8], cs: Charset, out: &mut Vec<u8>) -> Result<(), String> {
     match cs {
         Charset::Utf8 => {
             // utf8mb3 is a subset of UTF-8; any invalid byte is an error,
@@ -119,13 +119,13 @@ pub fn blob(
 }
 
 /// GEOMETRY: like a BLOB holding the SRID and WKB; always base64.
-pub fn geometry(r: &mut Bytes<'_>, len_bytes: u8, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn geometry(r: &mut Bytes<'_>, len_bytes: u8, out: &mut Vec<u8>) -> Result<(), String> {
     blob(r, len_bytes, Charset::Binary, out)
 }
 
 /// ENUM: a 1- or 2-byte index into the labels, from 1; 0 is the empty string
 /// the server stores for an invalid value.
-pub fn enumeration(
+pub(crate) fn enumeration(
     r: &mut Bytes<'_>,
     bytes: u8,
     labels: Option<&[String]>,

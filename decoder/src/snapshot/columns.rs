@@ -45,7 +45,7 @@ impl InfoRow {
     /// temporary table is not in information_schema): `decimal(12,4)`
     /// gives precision and scale, `datetime(6)` the fraction's digits,
     /// `bit(3)` the bits.
-    pub fn from_definition(c: &ColumnDefinition) -> Self {
+    pub(crate) fn from_definition(c: &ColumnDefinition) -> Self {
         let t = c.column_type.to_ascii_lowercase();
         let data_type = t.split(['(', ' ']).next().unwrap_or("").to_string();
         let args: Vec<u64> = t
@@ -114,7 +114,7 @@ impl SnapshotTable {
     }
 
     /// The SELECT list: every column in order, as [`Read`] says.
-    pub fn select_list(&self) -> String {
+    pub(crate) fn select_list(&self) -> String {
         self.meta
             .columns
             .iter()
@@ -133,7 +133,7 @@ impl SnapshotTable {
     }
 
     /// The primary key's columns, quoted, in key order.
-    pub fn key_list(&self) -> Vec<String> {
+    pub(crate) fn key_list(&self) -> Vec<String> {
         self.meta
             .primary_key
             .iter()

@@ -177,7 +177,7 @@ fn base64(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
 /// bytes as the binlog logs them: in the text's order (MariaDB reorders
 /// the groups of version 1-5 UUIDs in its index records, not in the row
 /// image it logs; tests/tests/type_matrix.rs checks both kinds).
-pub fn uuid_bytes(text: &[u8]) -> Result<[u8; 16], String> {
+pub(crate) fn uuid_bytes(text: &[u8]) -> Result<[u8; 16], String> {
     let hex: Vec<u8> = text.iter().copied().filter(|&c| c != b'-').collect();
     if hex.len() != 32 {
         return Err(format!(

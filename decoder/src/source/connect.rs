@@ -100,7 +100,7 @@ pub fn endpoint(opts: &Opts) -> String {
 /// A reader endpoint or an RDS Proxy, told by the host name RDS gives it
 /// (`name.cluster-ro-….rds.amazonaws.com`, `name.proxy-….rds.amazonaws.com`),
 /// before any connection.
-pub fn endpoint_kind_refusal(host: &str) -> Option<Error> {
+pub(crate) fn endpoint_kind_refusal(host: &str) -> Option<Error> {
     let h = host.to_ascii_lowercase();
     let reason = if h.contains(".cluster-ro-") {
         "it is an Aurora reader endpoint (cluster-ro)"

@@ -8,7 +8,7 @@ use super::{clauses, StatementKind, TableStatement};
 
 /// The columns an ALTER TABLE adds, drops and renames, in its order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ColumnEdits {
+pub(crate) struct ColumnEdits {
     pub added: Vec<String>,
     pub dropped: Vec<String>,
     /// `(old, new)`: RENAME COLUMN, CHANGE (and MODIFY, as `(c, c)`): the
@@ -21,7 +21,7 @@ pub struct ColumnEdits {
 /// drops an index, or only says how the server runs it; `None` for
 /// anything else (a key, a partition, a table rename, a column list in
 /// parentheses).
-pub fn column_edits(sql: &[u8], st: &TableStatement) -> Option<ColumnEdits> {
+pub(crate) fn column_edits(sql: &[u8], st: &TableStatement) -> Option<ColumnEdits> {
     let (_, name_end) = st.name_span?;
     if st.kind != StatementKind::Alter {
         return None;

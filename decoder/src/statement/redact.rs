@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use regex_lite::Regex;
 
 /// `text` with every password it carries replaced by `***`.
-pub fn redact(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     for (re, with) in patterns() {
         if let Cow::Owned(s) = re.replace_all(&out, *with) {

@@ -14,7 +14,7 @@ use super::{clauses, is_table_rename, StatementKind, TableStatement};
 
 /// What replaying a statement takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplaySql {
+pub(crate) enum ReplaySql {
     /// The definition stays as it was (TRUNCATE, a partition statement, an
     /// ALTER of partitions or foreign keys only).
     Unchanged,
@@ -26,7 +26,7 @@ pub enum ReplaySql {
 
 /// The replay of `sql` (classified as `st`) on the table named `tmp` (a
 /// quoted, qualified name).
-pub fn replay_sql(sql: &[u8], st: &TableStatement, tmp: &str) -> ReplaySql {
+pub(crate) fn replay_sql(sql: &[u8], st: &TableStatement, tmp: &str) -> ReplaySql {
     let Some((name_start, name_end)) = st.name_span else {
         return ReplaySql::Cannot("the statement's table name was not found");
     };

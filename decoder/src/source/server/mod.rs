@@ -38,7 +38,8 @@ mod queries;
 pub use gtid_position::position_after_gtid_state;
 pub use lookup::InformationSchema;
 pub use preflight::preflight;
-pub use queries::{binlog_retention_seconds, current_position, is_mariadb, list_binlogs, variable};
+pub(crate) use queries::is_mariadb;
+pub use queries::{binlog_retention_seconds, current_position, list_binlogs, variable};
 
 use std::future::Future;
 
@@ -59,7 +60,7 @@ const ARTIFICIAL: u16 = 0x20;
 /// How long a ranged read waits for the server's next event before giving up
 /// (a transient error: the step is retried). The events up to `to` are
 /// already in the file, so the wait is a sync's, not a commit's.
-pub const RANGE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const RANGE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How often the server of a blocking dump sends a heartbeat while it has
 /// nothing to send (the reader skips them).

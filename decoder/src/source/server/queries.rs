@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::position::BinlogPosition;
 
 /// Whether the server is MariaDB.
-pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
+pub(crate) async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
     let v: Option<String> = conn
         .query_first("SELECT VERSION()")
         .await
