@@ -38,60 +38,14 @@ use crate::schema::TableMeta;
 use crate::statement::tokens::{tokenize, Tok};
 
 mod hash;
+mod rule;
+pub(crate) mod table;
+
 pub use hash::{HashCache, HashKey};
+pub use rule::Rule;
+pub use table::TableRules;
 
 const NO_KEY: &str = "a hash column rule needs a key: set HASH_KEY_SECRET_ARN (the stack's HashKeySecret), or --hash-key-file";
-
-/// What happens to a column's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    Exclude,
-    Hash,
-    /// `None`: as many `*` as the value has characters.
-    Mask(Option<usize>),
-    Truncate(usize),
-}
-
-impl std::str::FromStr for Rule {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let arg = |name: &str| -> Option<Result<usize, String>> {
-            let inner = s.strip_prefix(name)?.strip_prefix('(')?.strip_suffix(')')?;
-            Some(
-                inner
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("{s:?}: {name}(N) takes a number of characters")),
-            )
-        };
-        match s {
-            "exclude" => Ok(Rule::Exclude),
-            "hash" => Ok(Rule::Hash),
-            "mask" => Ok(Rule::Mask(None)),
-            _ => match (arg("mask"), arg("truncate")) {
-                (Some(n), _) => Ok(Rule::Mask(Some(n?))),
-                (_, Some(n)) => Ok(Rule::Truncate(n?)),
-                _ => Err(format!(
-                    "unknown column rule {s:?}: expected exclude, hash, mask, mask(N) or truncate(N)"
-                )),
-            },
-        }
-    }
-}
-
-impl std::fmt::Display for Rule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Rule::Exclude => f.write_str("exclude"),
-            Rule::Hash => f.write_str("hash"),
-            Rule::Mask(None) => f.write_str("mask"),
-            Rule::Mask(Some(n)) => write!(f, "mask({n})"),
-            Rule::Truncate(n) => write!(f, "truncate({n})"),
-        }
-    }
-}
 
 /// The configured rules, in order, and the key for `hash`.
 #[derive(Debug, Clone, Default)]
@@ -371,13 +325,6 @@ fn parse_entry(e: &str) -> Result<(String, Rule), String> {
         .parse()
         .map_err(|m| format!("column rule {e:?}: {m}"))?;
     Ok((pattern.to_string(), rule))
-}
-
-/// One table's rules: each ruled column's index and rule.
-#[derive(Debug)]
-pub struct TableRules {
-    ruled: Vec<(usize, Rule)>,
-    key: Option<HashKey>,
 }
 
 impl TableRules {
