@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use binlog_cdc::column_rules::{ColumnRules, HashKey};
-use binlog_cdc::event::View;
-use binlog_cdc::source::connect::ConnectOptions;
+use binlog_cdc::decoder::column_rules::{ColumnRules, HashKey};
+use binlog_cdc::decoder::event::View;
+use binlog_cdc::decoder::source::connect::ConnectOptions;
 use binlog_cdc::{BinlogPosition, Error, Result};
 use clap::{Args, Parser, Subcommand};
 

@@ -5,14 +5,15 @@
 use std::io::Write;
 use std::time::Instant;
 
-use binlog_cdc::filter::TableFilter;
-use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink, Stats};
-use binlog_cdc::schema::TableMeta;
-use binlog_cdc::source::connect::{connect, ConnectOptions};
-use binlog_cdc::source::file::FileSource;
-use binlog_cdc::source::replay::ServerReplay;
-use binlog_cdc::source::server::{self, InformationSchema, ServerSource};
-use binlog_cdc::source::EventSource;
+use binlog_cdc::decoder;
+use binlog_cdc::decoder::filter::TableFilter;
+use binlog_cdc::decoder::reader::{DecodeOptions, Decoder, RowSink, Stats};
+use binlog_cdc::decoder::schema::TableMeta;
+use binlog_cdc::decoder::source::connect::{connect, ConnectOptions};
+use binlog_cdc::decoder::source::file::FileSource;
+use binlog_cdc::decoder::source::replay::ServerReplay;
+use binlog_cdc::decoder::source::server::{self, InformationSchema, ServerSource};
+use binlog_cdc::decoder::source::EventSource;
 use binlog_cdc::{BinlogPosition, Error, Result};
 
 use crate::args::ParseArgs;
@@ -24,21 +25,21 @@ struct LineSink<W: Write> {
 }
 
 impl<W: Write> LineSink<W> {
-    fn line(&mut self, json: &[u8]) -> Result<()> {
+    fn line(&mut self, json: &[u8]) -> decoder::Result<()> {
         self.out
             .write_all(json)
             .and_then(|_| self.out.write_all(b"\n"))
-            .map_err(|e| Error::io("writing to stdout", e))
+            .map_err(|e| decoder::Error::io("writing to stdout", e))
     }
 }
 
 impl<W: Write> RowSink for LineSink<W> {
-    fn row(&mut self, _: &TableMeta, _: u32, json: &[u8]) -> Result<()> {
+    fn row(&mut self, _: &TableMeta, _: u32, json: &[u8]) -> decoder::Result<()> {
         self.line(json)
     }
 
     /// A rename kept under both names is printed once.
-    fn statement(&mut self, _: &str, _: &str, _: u32, json: &[u8]) -> Result<()> {
+    fn statement(&mut self, _: &str, _: &str, _: u32, json: &[u8]) -> decoder::Result<()> {
         if self.last_statement.as_deref() == Some(json) {
             return Ok(());
         }
@@ -102,13 +103,13 @@ pub(crate) async fn parse(args: ParseArgs) -> Result<()> {
 }
 
 /// Flushes what was decoded; on an error, the events before it are still written.
-fn finish<W: Write>(res: Result<()>, sink: &mut LineSink<W>) -> Result<()> {
+fn finish<W: Write>(res: decoder::Result<()>, sink: &mut LineSink<W>) -> Result<()> {
     let flushed = sink
         .out
         .flush()
-        .map_err(|e| Error::io("writing to stdout", e));
+        .map_err(|e| decoder::Error::io("writing to stdout", e));
     res?;
-    flushed
+    Ok(flushed?)
 }
 
 fn summary(stats: &Stats, bytes: u64, secs: f64) {

@@ -1,33 +1,35 @@
-//! The error type of the whole library, and its stable Step Functions names.
+//! The decoder's error type: decoding and reading sources.
 //!
 //! Every error says where it happened: a binlog position (`binlog.000042:1234`),
 //! a table (`shop.orders`) or a column (`shop.orders.total`) where one applies.
-//! [`Error::name`] maps each variant to one of a few stable names that the
-//! state machine matches on; [`Error::is_retryable`] says which of them a retry
-//! can fix.
+//! [`Error::kind`] sorts each one into what a caller can do about it
+//! ([`ErrorKind`]: retry, fix a setting, or nothing); the pipeline above maps
+//! the kinds to the names its state machine matches on.
 
 use crate::position::BinlogPosition;
 
-/// Stable error names, as seen by Step Functions (`Retry`/`Catch` match on them).
-pub mod names {
-    /// A passing fault: the network, the server restarting, S3 throttling. Retry.
-    pub const TRANSIENT: &str = "Transient";
-    /// The checkpoint's binlog file is gone from the server. Definite.
-    pub(crate) const BINLOG_PURGED: &str = "BinlogPurged";
-    /// Bytes or metadata that cannot be decoded exactly. Definite.
-    pub const DECODE: &str = "DecodeError";
+/// What a caller can do about an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A passing fault (the network, the server restarting, a lock wait):
+    /// the same read again can succeed.
+    Transient,
+    /// Bytes, metadata or a value that cannot be decoded exactly. Definite.
+    Undecodable,
     /// A setting, flag, input or server configuration that cannot work. Definite.
-    pub const CONFIG: &str = "ConfigError";
-    /// Another run committed first. Definite; an expected outcome when
-    /// runs overlap (the state machine ends such an execution successfully).
-    pub(crate) const CONCURRENT_RUN: &str = "ConcurrentRun";
+    Misconfigured,
+    /// The binlog file asked for is gone from the server. Definite.
+    BinlogPurged,
     /// The endpoint reaches a read-only instance or a proxy, which cannot
     /// serve the binary log. Definite.
-    pub const NOT_THE_WRITER: &str = "NotTheWriter";
-    /// The checkpoint's file names another history now (RESET MASTER, a
-    /// restore, another server behind the endpoint). Definite.
-    pub const BINLOG_HISTORY_CHANGED: &str = "BinlogHistoryChanged";
+    NotTheWriter,
+    /// Not the decoder's: what the caller's sink or lookup returned
+    /// ([`Error::Caller`]), which the caller classifies.
+    Caller,
 }
+
+/// Any error a caller's sink or lookup returns, carried through untouched.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The MySQL/MariaDB server error codes the pipeline branches on
 /// (`ServerError::code`), by their server names.
@@ -135,34 +137,17 @@ pub enum Error {
     #[error("{endpoint} cannot serve the binary log: {reason}. Only the writer (primary) instance streams it: use the cluster (writer) endpoint itself, not a reader endpoint, an Aurora replica or a proxy")]
     NotTheWriter { endpoint: String, reason: String },
 
-    /// The checkpoint's position no longer holds the history it was taken
-    /// in: reading on from it would skip or mis-decode events.
-    #[error("the binlog history changed under the checkpoint {checkpoint}: {what}. Nothing was read. To go on: replay what you need with {{\"from\": \"FILE:POS\", \"to\": \"FILE:POS\", \"commit\": false}}, then restart the stream with the execution input {{\"restartAt\": \"oldest\"}} (or \"latest\", \"FILE:POS\", or \"gtid:STATE\" with the checkpoint's gtid, where a new server has the same transactions; binlog-cdc run --restart-at)")]
-    BinlogHistoryChanged {
-        checkpoint: BinlogPosition,
-        what: String,
-    },
-
-    /// The object store failed (S3, Secrets Manager, a directory).
-    #[error("{context}: {msg}")]
-    Storage {
-        context: String,
-        msg: String,
-        retryable: bool,
-    },
-
-    /// A conditional write found the object changed (or present).
-    #[error("{key} changed since it was read (another run wrote it)")]
-    PreconditionFailed { key: String },
-
     /// A snapshot cannot read a table, or a value of it, exactly (no primary
     /// key, a type it cannot write as the binlog would).
     #[error("snapshot of {table}: {msg}")]
     Snapshot { table: String, msg: String },
 
-    /// Another run committed first; this one commits nothing.
-    #[error("{0}")]
-    ConcurrentRun(String),
+    /// What a caller's [`RowSink`](crate::reader::RowSink),
+    /// [`RangeSink`](crate::snapshot::RangeSink) or
+    /// [`Baseline`](crate::definition::Baseline) returned (a write to the
+    /// object store failing), for the caller to take back as it was.
+    #[error(transparent)]
+    Caller(BoxError),
 }
 
 impl Error {
@@ -188,41 +173,29 @@ impl Error {
         }
     }
 
-    /// The stable name Step Functions sees (see [`names`]).
-    pub fn name(&self) -> &'static str {
+    /// What a caller can do about it (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Malformed { .. }
             | Error::Value { .. }
             | Error::Schema { .. }
             | Error::Unsupported { .. }
-            | Error::Snapshot { .. } => names::DECODE,
-            Error::BinlogPurged { .. } => names::BINLOG_PURGED,
+            | Error::Snapshot { .. } => ErrorKind::Undecodable,
+            Error::BinlogPurged { .. } => ErrorKind::BinlogPurged,
             Error::BadPosition { .. } | Error::Config(_) | Error::InvalidSystemSetting { .. } => {
-                names::CONFIG
+                ErrorKind::Misconfigured
             }
-            Error::NotTheWriter { .. } => names::NOT_THE_WRITER,
-            Error::BinlogHistoryChanged { .. } => names::BINLOG_HISTORY_CHANGED,
-            Error::Mysql { source, .. } => {
-                if mysql_is_transient(source) {
-                    names::TRANSIENT
-                } else {
-                    names::CONFIG
-                }
-            }
-            Error::Io { .. } => names::TRANSIENT,
-            Error::Storage {
-                retryable: true, ..
-            } => names::TRANSIENT,
-            Error::Storage {
-                retryable: false, ..
-            } => names::CONFIG,
-            Error::PreconditionFailed { .. } | Error::ConcurrentRun(_) => names::CONCURRENT_RUN,
+            Error::NotTheWriter { .. } => ErrorKind::NotTheWriter,
+            Error::Mysql { source, .. } if mysql_is_transient(source) => ErrorKind::Transient,
+            Error::Mysql { .. } => ErrorKind::Misconfigured,
+            Error::Io { .. } => ErrorKind::Transient,
+            Error::Caller(_) => ErrorKind::Caller,
         }
     }
 
-    /// Whether running the same step again can succeed.
-    pub fn is_retryable(&self) -> bool {
-        self.name() == names::TRANSIENT
+    /// Whether reading the same thing again can succeed.
+    pub fn is_transient(&self) -> bool {
+        self.kind() == ErrorKind::Transient
     }
 }
 
@@ -273,14 +246,14 @@ mod tests {
             msg: "bad".into(),
         };
         assert_eq!(e.to_string(), "binlog.000042:1234: shop.orders.total: bad");
-        assert_eq!(e.name(), names::DECODE);
-        assert!(!e.is_retryable());
+        assert_eq!(e.kind(), ErrorKind::Undecodable);
+        assert!(!e.is_transient());
         let io = Error::io("stdout", std::io::Error::other("x"));
-        assert!(io.is_retryable());
+        assert!(io.is_transient());
         let purged = Error::BinlogPurged {
             file: "binlog.000001".into(),
             msg: "gone".into(),
         };
-        assert_eq!(purged.name(), names::BINLOG_PURGED);
+        assert_eq!(purged.kind(), ErrorKind::BinlogPurged);
     }
 }

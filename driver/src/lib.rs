@@ -64,7 +64,7 @@ fn spawned<T: Send + 'static>(
             } else {
                 "its task was cancelled"
             };
-            Err(binlog_cdc::Error::io(what, std::io::Error::other(why)))
+            Err(binlog_cdc::Error::StepLost { step: what, why })
         })
     }
 }

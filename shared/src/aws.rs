@@ -28,7 +28,8 @@ const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailableException",
 ];
 
-/// Maps any AWS SDK error to ours, naming what was being done: throttling,
+/// Maps any AWS SDK error to ours, naming what was being done and keeping
+/// the SDK's error as its source: throttling,
 /// a fault on the service's side (one of [`RETRYABLE_CODES`], or a 5xx), a
 /// timeout or a network fault is retryable; any other refusal (access, a
 /// missing resource, a bad request) is definite.
@@ -37,7 +38,7 @@ const RETRYABLE_CODES: &[&str] = &[
 /// runtime's, which every SDK crate re-exports; named here through S3's.)
 pub fn sdk_error<E>(context: impl Into<String>, e: SdkError<E, HttpResponse>) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let (retryable, msg) = match &e {
         SdkError::ServiceError(se) => {
@@ -57,6 +58,7 @@ where
         context: context.into(),
         msg,
         retryable,
+        source: Some(Box::new(e)),
     }
 }
 
@@ -88,7 +90,7 @@ pub async fn database(
     conf: &SdkConfig,
     source: &crate::config::DbSource,
     tls: &crate::config::DbTls,
-) -> Result<crate::source::connect::ConnectOptions> {
+) -> Result<binlog_decoder::source::connect::ConnectOptions> {
     let url = match source {
         crate::config::DbSource::Url(u) => u.clone(),
         crate::config::DbSource::Secret {
@@ -111,11 +113,11 @@ pub async fn database(
 }
 
 /// The hash key of column rules: the `SecretString` of the secret `arn`.
-pub async fn hash_key(arn: &str) -> Result<crate::column_rules::HashKey> {
+pub async fn hash_key(arn: &str) -> Result<binlog_decoder::column_rules::HashKey> {
     let sdk = sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk);
     let key = secret_string(&client, arn, "the column hash key secret").await?;
-    crate::column_rules::HashKey::new(key.as_bytes()).map_err(Error::Config)
+    binlog_decoder::column_rules::HashKey::new(key.as_bytes()).map_err(Error::Config)
 }
 
 /// A secret's `SecretString`. A missing secret or denied access is definite

@@ -32,8 +32,7 @@ pub async fn commit(
     meta: &Meta,
     expected_etag: Option<&str>,
 ) -> Result<String> {
-    let body =
-        serde_json::to_vec_pretty(meta).map_err(|e| Error::Config(format!("meta.json: {e}")))?;
+    let body = serde_json::to_vec_pretty(meta).map_err(|e| Error::encode("meta.json", e))?;
     let cond = match expected_etag {
         Some(etag) => PutCondition::IfMatch(etag.to_string()),
         None => PutCondition::IfAbsent,

@@ -23,9 +23,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::gtid::GtidTrail;
-use crate::position::BinlogPosition;
-pub use crate::snapshot::{KeyRange, KeyValue};
+use binlog_decoder::gtid::GtidTrail;
+use binlog_decoder::position::BinlogPosition;
+pub use binlog_decoder::snapshot::{KeyRange, KeyValue};
 
 /// What an execution may be started with (all optional). `{}` is a scheduled
 /// run: from the checkpoint to the server's current position, committed.
@@ -387,7 +387,7 @@ pub struct SchemaVersion {
     pub cause: String,
     /// The definition from `position` on (absent: gone, or not known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub definition: Option<crate::definition::TableDefinition>,
+    pub definition: Option<binlog_decoder::definition::TableDefinition>,
     /// The table is gone (dropped, or renamed away).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub gone: bool,
@@ -402,9 +402,9 @@ impl SchemaVersion {
         table: &str,
         position: BinlogPosition,
         cause: &str,
-        known: &crate::definition::Known,
+        known: &binlog_decoder::definition::Known,
     ) -> Self {
-        use crate::definition::Known;
+        use binlog_decoder::definition::Known;
         Self {
             schema: schema.to_string(),
             table: table.to_string(),
@@ -423,8 +423,8 @@ impl SchemaVersion {
     }
 
     /// What the tracker knows from it.
-    pub fn known(&self) -> crate::definition::Known {
-        use crate::definition::Known;
+    pub fn known(&self) -> binlog_decoder::definition::Known {
+        use binlog_decoder::definition::Known;
         match (&self.definition, self.gone, &self.unknown) {
             (Some(d), _, _) => Known::Defined(std::sync::Arc::new(d.clone())),
             (None, true, _) => Known::Gone,
@@ -454,7 +454,7 @@ impl StatementCounts {
     }
 
     /// What a decode counted.
-    pub fn of(stats: &crate::reader::Stats) -> Self {
+    pub fn of(stats: &binlog_decoder::reader::Stats) -> Self {
         Self {
             written: stats
                 .statements

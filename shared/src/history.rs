@@ -28,11 +28,11 @@ use mysql_async::Conn;
 
 use crate::contracts::{BinlogHistory, Checkpoint};
 use crate::error::{Error, Result};
-use crate::gtid::GtidSet;
-use crate::source::connect::ConnectOptions;
-use crate::source::server::{self, ServerSource};
-use crate::source::EventSource;
 use crate::BinlogPosition;
+use binlog_decoder::gtid::GtidSet;
+use binlog_decoder::source::connect::ConnectOptions;
+use binlog_decoder::source::server::{self, ServerSource};
+use binlog_decoder::source::EventSource;
 
 /// The server's identity: `server_uuid:…` (MySQL), else
 /// `server_id:…,gtid_domain_id:…` (MariaDB, which has no UUID).
@@ -58,15 +58,17 @@ pub async fn file_created(db: &ConnectOptions, file: &str, server_id: u32) -> Re
     source.close().await;
     match first {
         Some(ev)
-            if ev.event.header().event_type_raw() == crate::source::types::FORMAT_DESCRIPTION =>
+            if ev.event.header().event_type_raw()
+                == binlog_decoder::source::types::FORMAT_DESCRIPTION =>
         {
             Ok(ev.event.header().timestamp())
         }
-        _ => Err(Error::malformed(
+        _ => Err(binlog_decoder::Error::malformed(
             &start,
             "binlog file",
             "it does not start with a format description event",
-        )),
+        )
+        .into()),
     }
 }
 

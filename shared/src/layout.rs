@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 use crate::clock;
 use crate::config::{OutputFormat, PipelineConfig};
 use crate::contracts::FanOutPlan;
-use crate::position::BinlogPosition;
+use binlog_decoder::position::BinlogPosition;
 
 #[derive(Debug, Clone)]
 pub struct Layout {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contracts::{FanOutPlan, Meta};
 use crate::error::{Error, Result};
-use crate::position::BinlogPosition;
+use binlog_decoder::position::BinlogPosition;
 
 pub const SOURCE: &str = "binlog-cdc";
 pub const DETAIL_TYPE: &str = "RunCommitted";
@@ -92,8 +92,7 @@ impl RunCommitted {
     }
 
     pub fn detail(&self) -> Result<String> {
-        serde_json::to_string(self)
-            .map_err(|e| Error::Config(format!("encoding the RunCommitted event: {e}")))
+        serde_json::to_string(self).map_err(|e| Error::encode("the RunCommitted event", e))
     }
 
     /// When the detail is too large: the manifest to store at `key`, and
@@ -167,15 +166,15 @@ impl EventBus {
             return Ok(());
         }
         let failed = out.entries().first();
-        Err(Error::Storage {
+        Err(Error::storage(
             context,
-            msg: format!(
+            format!(
                 "the entry failed: {} {}",
                 failed.and_then(|f| f.error_code()).unwrap_or("unknown"),
                 failed.and_then(|f| f.error_message()).unwrap_or("")
             ),
-            retryable: true,
-        })
+            true,
+        ))
     }
 }
 

@@ -10,13 +10,15 @@
 
 use std::sync::Arc;
 
-use crate::column_rules::{ColumnRules, HashKey};
 use crate::config::{DbSource, DbTls, PipelineConfig};
+use binlog_decoder::error::{server_codes, Error as DecoderError};
+
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::source::connect::{connect, ConnectOptions};
 use crate::store::s3::S3Store;
 use crate::store::ObjectStore;
+use binlog_decoder::column_rules::{ColumnRules, HashKey};
+use binlog_decoder::source::connect::{connect, ConnectOptions};
 
 /// Cheap to clone: a clone shares the store, and the connection options as
 /// the secret is read again.
@@ -91,13 +93,13 @@ impl Deps {
             Ok(conn) => return Ok(conn),
             Err(e) => e,
         };
-        let refused = matches!(&err, Error::Mysql { source: mysql_async::Error::Server(s), .. } if s.code == crate::error::server_codes::ER_ACCESS_DENIED_ERROR);
+        let refused = matches!(&err, DecoderError::Mysql { source: mysql_async::Error::Server(s), .. } if s.code == server_codes::ER_ACCESS_DENIED_ERROR);
         let Some((sdk, source, tls)) = self.db_secret.as_ref().filter(|_| refused) else {
-            return Err(err);
+            return Err(err.into());
         };
         let fresh = crate::aws::database(sdk, source, tls).await?;
         if fresh == db {
-            return Err(err);
+            return Err(err.into());
         }
         tracing::info!("the database refused the password: the secret was read again (rotated)");
         let conn = connect(&fresh).await?;

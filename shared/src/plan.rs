@@ -15,10 +15,10 @@
 //! XID event), and cut there. Only files inside the budget are streamed.
 
 use crate::error::{Error, Result};
-use crate::position::BinlogPosition;
-use crate::source::connect::ConnectOptions;
-use crate::source::server::ServerSource;
-use crate::source::{types, EventSource};
+use binlog_decoder::position::BinlogPosition;
+use binlog_decoder::source::connect::ConnectOptions;
+use binlog_decoder::source::server::ServerSource;
+use binlog_decoder::source::{types, EventSource};
 
 /// One planned range `[from, to)`, possibly across files.
 #[derive(Debug, Clone, PartialEq, Eq)]

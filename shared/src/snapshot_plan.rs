@@ -7,11 +7,11 @@
 
 use mysql_async::Conn;
 
-use crate::column_rules::ColumnRules;
 use crate::contracts::{KeyRange, Meta, SnapshotProgress, SnapshotState};
 use crate::error::{Error, Result};
-use crate::filter::TableFilter;
-use crate::snapshot::{listing, ranges, SnapshotTable};
+use binlog_decoder::column_rules::ColumnRules;
+use binlog_decoder::filter::TableFilter;
+use binlog_decoder::snapshot::{listing, ranges, SnapshotTable};
 
 /// The snapshot a run goes on with: the one requested (a new one), or the
 /// one in `meta.json` if not done, or on a first run the configured one.

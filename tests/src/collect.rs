@@ -1,10 +1,12 @@
-//! Decodes with the library and collects every event as parsed JSON.
+//! Decodes with the decoder alone and collects every event as parsed JSON
+//! (its errors are the decoder's own).
 
-use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink, Stats};
-use binlog_cdc::schema::TableMeta;
-use binlog_cdc::source::file::FileSource;
-use binlog_cdc::source::server::{InformationSchema, ServerSource};
-use binlog_cdc::{BinlogPosition, Result};
+use binlog_cdc::decoder::reader::{DecodeOptions, Decoder, RowSink, Stats};
+use binlog_cdc::decoder::schema::TableMeta;
+use binlog_cdc::decoder::source::file::FileSource;
+use binlog_cdc::decoder::source::server::{InformationSchema, ServerSource};
+use binlog_cdc::decoder::{Error, Result};
+use binlog_cdc::BinlogPosition;
 use serde_json::Value;
 
 #[derive(Default)]
@@ -37,7 +39,7 @@ pub async fn from_server(
     let db = url.into();
     let mut src = ServerSource::open(&db, from, to, 77).await?;
     let lookup = InformationSchema::connect(&db).await?;
-    let replay = binlog_cdc::source::replay::ServerReplay::new(&db);
+    let replay = binlog_cdc::decoder::source::replay::ServerReplay::new(&db);
     let mut dec = Decoder::new(opts)
         .with_lookup(Box::new(lookup))
         .with_definitions(Box::new(replay), None);
@@ -50,7 +52,7 @@ pub async fn from_server(
 pub async fn from_files_until_error(
     files: &[std::path::PathBuf],
     opts: DecodeOptions,
-) -> (Vec<Value>, Option<binlog_cdc::Error>) {
+) -> (Vec<Value>, Option<Error>) {
     let mut src = FileSource::new(files);
     let mut dec = Decoder::new(opts);
     let mut sink = Collect::default();
@@ -76,14 +78,14 @@ pub async fn snapshot_images(
     schema: &str,
     table: &str,
 ) -> std::collections::BTreeMap<i64, Value> {
-    let range = binlog_cdc::snapshot::KeyRange {
+    let range = binlog_cdc::decoder::snapshot::KeyRange {
         schema: schema.into(),
         table: table.into(),
         after: None,
         upto: None,
     };
     let mut lines: Vec<Vec<u8>> = Vec::new();
-    let got = binlog_cdc::snapshot::read::read_range(
+    let got = binlog_cdc::decoder::snapshot::read::read_range(
         &url.into(),
         &range,
         &Default::default(),

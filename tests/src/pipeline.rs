@@ -22,14 +22,14 @@ pub async fn independent_under(
     url: &str,
     from: &binlog_cdc::BinlogPosition,
     to: &binlog_cdc::BinlogPosition,
-    rules: binlog_cdc::column_rules::ColumnRules,
+    rules: binlog_cdc::decoder::column_rules::ColumnRules,
 ) -> std::collections::BTreeMap<String, Vec<Value>> {
     let (all, _) = super::collect::from_server(
         url,
         from,
         Some(to.clone()),
-        binlog_cdc::reader::DecodeOptions {
-            view: binlog_cdc::event::View::Both,
+        binlog_cdc::decoder::reader::DecodeOptions {
+            view: binlog_cdc::decoder::event::View::Both,
             rules,
             ..Default::default()
         },

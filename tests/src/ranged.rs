@@ -1,9 +1,9 @@
 //! A ranged read on a blocking dump, on either server.
 
-use binlog_cdc::source::connect::ConnectOptions;
-use binlog_cdc::source::server::{ServerSource, HEARTBEAT_PERIOD};
-use binlog_cdc::source::types::{HEARTBEAT, HEARTBEAT_V2};
-use binlog_cdc::source::EventSource;
+use binlog_cdc::decoder::source::connect::ConnectOptions;
+use binlog_cdc::decoder::source::server::{ServerSource, HEARTBEAT_PERIOD};
+use binlog_cdc::decoder::source::types::{HEARTBEAT, HEARTBEAT_V2};
+use binlog_cdc::decoder::source::EventSource;
 use binlog_cdc::BinlogPosition;
 use futures_util::StreamExt;
 use mysql_async::prelude::Queryable;

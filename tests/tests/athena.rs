@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use binlog_cdc::config::{OutputFormat, PipelineConfig};
 use binlog_cdc::contracts::RunInput;
-use binlog_cdc::event::View;
+use binlog_cdc::decoder::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc_tests::{workspace_root, MariaDb};

@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::{ListBinlogsInput, RunInput};
-use binlog_cdc::error::{names, Error};
+use binlog_cdc::decoder::error::{Error as DecoderError, ErrorKind};
+use binlog_cdc::decoder::source::connect::connect;
+use binlog_cdc::decoder::source::server;
+use binlog_cdc::error::names;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::source::connect::connect;
-use binlog_cdc::source::server;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc_tests::aws_local::init_db_create;
 use binlog_cdc_tests::{free_port, pipeline, MariaDb};
@@ -60,10 +61,10 @@ async fn settings_that_lose_rows_are_refused_by_name() {
         let mut conn = connect(&db.url().into()).await.expect("connect");
         let e = server::preflight(&mut conn).await.expect_err(set);
         drop(conn);
-        assert_eq!(e.name(), names::CONFIG, "{e}");
+        assert_eq!(e.kind(), ErrorKind::Misconfigured, "{e}");
         let (name, value) = variable.split_once(" is ").expect("setting is value");
         match &e {
-            Error::InvalidSystemSetting {
+            DecoderError::InvalidSystemSetting {
                 setting,
                 expected,
                 actual,
@@ -104,8 +105,8 @@ async fn settings_that_lose_rows_are_refused_by_name() {
     let mut conn = connect(&db.url().into()).await.expect("connect");
     let e = server::preflight(&mut conn).await.expect_err("read-only");
     drop(conn);
-    assert!(matches!(e, Error::NotTheWriter { .. }), "{e}");
-    assert_eq!(e.name(), names::NOT_THE_WRITER);
+    assert!(matches!(e, DecoderError::NotTheWriter { .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::NotTheWriter);
     assert!(
         e.to_string().contains("read_only=ON") && e.to_string().contains("writer"),
         "{e}"

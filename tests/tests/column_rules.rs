@@ -17,10 +17,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use binlog_cdc::column_rules::HashKey;
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::RunInput;
-use binlog_cdc::event::View;
+use binlog_cdc::decoder::column_rules::HashKey;
+use binlog_cdc::decoder::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc::store::ObjectStore;

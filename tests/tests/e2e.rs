@@ -22,9 +22,9 @@
 
 use std::sync::Arc;
 
-use binlog_cdc::column_rules::{ColumnRules, HashKey};
 use binlog_cdc::config::PipelineConfig;
-use binlog_cdc::event::View;
+use binlog_cdc::decoder::column_rules::{ColumnRules, HashKey};
+use binlog_cdc::decoder::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::s3::S3Store;
 use binlog_cdc_tests::aws_local::{self, LambdaWatch, LocalAws, ResponseUrl, S3FaultProxy};

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::Meta;
-use binlog_cdc::event::View;
+use binlog_cdc::decoder::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::s3::S3Store;
 use binlog_cdc_tests::aws_local::{run_state_machine, LambdaWatch, LocalAws, S3FaultProxy};

@@ -4,8 +4,8 @@
 //! kept in tests/expected/ (reviewed by hand), or fails with the error kept
 //! there after the events before it. `BLESS=1` rewrites the expected files from the current output.
 
-use binlog_cdc::event::View;
-use binlog_cdc::reader::DecodeOptions;
+use binlog_cdc::decoder::event::View;
+use binlog_cdc::decoder::reader::DecodeOptions;
 use binlog_cdc_tests::{collect, fixture_files, fixtures_dir, workspace_root};
 
 #[tokio::test]
@@ -31,6 +31,7 @@ async fn fixtures_decode_to_their_expected_output() {
             collect::from_files_until_error(std::slice::from_ref(&path), opts).await;
         let mut got: String = events.iter().map(|e| format!("{e}\n")).collect();
         if let Some(e) = err {
+            let e = binlog_cdc::Error::from(e);
             got.push_str(&format!("error [{}]: {e}\n", e.name()));
         }
         let want_path = expected_dir.join(format!("{name}.jsonl"));
@@ -52,21 +53,11 @@ async fn fixtures_decode_to_their_expected_output() {
 /// each transaction's GTID), and where a set goes on (`restartAt: gtid:…`).
 #[tokio::test]
 async fn mysql_gtids_give_the_executed_set_and_where_a_set_goes_on() {
-    use binlog_cdc::gtid::{GtidSet, GtidTrail};
-    use binlog_cdc::reader::{Decoder, RowSink};
-    use binlog_cdc::schema::TableMeta;
-    use binlog_cdc::source::file::FileSource;
-    use binlog_cdc::source::gtid_scan;
+    use binlog_cdc::decoder::gtid::{GtidSet, GtidTrail};
+    use binlog_cdc::decoder::reader::{Decoder, Discard};
+    use binlog_cdc::decoder::source::file::FileSource;
+    use binlog_cdc::decoder::source::gtid_scan;
 
-    struct Discard;
-    impl RowSink for Discard {
-        fn row(&mut self, _: &TableMeta, _: u32, _: &[u8]) -> binlog_cdc::Result<()> {
-            Ok(())
-        }
-        fn statement(&mut self, _: &str, _: &str, _: u32, _: &[u8]) -> binlog_cdc::Result<()> {
-            Ok(())
-        }
-    }
     async fn trail(files: &[&str]) -> GtidTrail {
         let paths: Vec<_> = files.iter().map(|f| fixtures_dir().join(f)).collect();
         let mut dec = Decoder::new(DecodeOptions::default());

@@ -13,10 +13,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use binlog_cdc::event::View;
-use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink};
-use binlog_cdc::schema::TableMeta;
-use binlog_cdc::source::file::FileSource;
+use binlog_cdc::decoder::event::View;
+use binlog_cdc::decoder::reader::{DecodeOptions, Decoder, RowSink};
+use binlog_cdc::decoder::schema::TableMeta;
+use binlog_cdc::decoder::source::file::FileSource;
 use binlog_cdc_tests::fixture_files;
 
 /// The system allocator, remembering the largest single request.
@@ -98,17 +98,25 @@ fn mutate(data: &[u8], rng: &mut Rng) -> Vec<u8> {
 
 struct Count(u64);
 impl RowSink for Count {
-    fn row(&mut self, _: &TableMeta, _: u32, json: &[u8]) -> binlog_cdc::Result<()> {
+    fn row(&mut self, _: &TableMeta, _: u32, json: &[u8]) -> binlog_cdc::decoder::Result<()> {
         // Whatever is emitted must still be one JSON object.
-        serde_json::from_slice::<serde_json::Value>(json)
-            .map_err(|e| binlog_cdc::Error::Config(format!("decoder emitted invalid JSON: {e}")))?;
+        serde_json::from_slice::<serde_json::Value>(json).map_err(|e| {
+            binlog_cdc::decoder::Error::Config(format!("decoder emitted invalid JSON: {e}"))
+        })?;
         self.0 += 1;
         Ok(())
     }
 
-    fn statement(&mut self, _: &str, _: &str, _: u32, json: &[u8]) -> binlog_cdc::Result<()> {
-        serde_json::from_slice::<serde_json::Value>(json)
-            .map_err(|e| binlog_cdc::Error::Config(format!("decoder emitted invalid JSON: {e}")))?;
+    fn statement(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: u32,
+        json: &[u8],
+    ) -> binlog_cdc::decoder::Result<()> {
+        serde_json::from_slice::<serde_json::Value>(json).map_err(|e| {
+            binlog_cdc::decoder::Error::Config(format!("decoder emitted invalid JSON: {e}"))
+        })?;
         self.0 += 1;
         Ok(())
     }
@@ -140,7 +148,7 @@ fn mutated_fixtures_never_panic_hang_or_overallocate() {
         .unwrap_or(0x5EED_B1A6);
     // Panics inside mysql_common's parsers are caught by the reader (which
     // turns each into an error naming the position, and prints nothing:
-    // binlog_cdc::guard); one that escapes it fails its case below.
+    // binlog_cdc::decoder::guard); one that escapes it fails its case below.
     let fixtures = fixture_files();
     assert!(fixtures.len() >= 14, "found {} fixtures", fixtures.len());
     let work = std::env::temp_dir().join(format!("binlog-cdc-fuzz-{}", std::process::id()));

@@ -24,12 +24,12 @@ use std::time::Duration;
 
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::{ListBinlogsInput, Meta, RestartAt, RunInput};
+use binlog_cdc::decoder::event::View;
+use binlog_cdc::decoder::gtid::GtidSet;
+use binlog_cdc::decoder::source::connect::{connect, ConnectOptions};
+use binlog_cdc::decoder::source::server;
 use binlog_cdc::error::{names, Error};
-use binlog_cdc::event::View;
-use binlog_cdc::gtid::GtidSet;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::source::connect::{connect, ConnectOptions};
-use binlog_cdc::source::server;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc_tests::aws_local::init_db_create;
 use binlog_cdc_tests::mysql::MySql;
@@ -196,7 +196,7 @@ async fn restart_at_a_gtid_set_goes_on_after_it() {
 /// saying `says`; nothing is committed.
 async fn refused_everywhere(db: &MySql, deps: &Deps, name: &str, says: &str) {
     let mut conn = connect(&db.url().into()).await.expect("connect");
-    let e = server::preflight(&mut conn).await.expect_err(says);
+    let e = Error::from(server::preflight(&mut conn).await.expect_err(says));
     drop(conn);
     assert_eq!(e.name(), name, "{e}");
     assert!(e.to_string().contains(says), "{e}");
@@ -222,7 +222,7 @@ async fn mysqls_defaults_and_a_replica_are_refused_by_name() {
     refused_everywhere(&db, &deps, names::CONFIG, "binlog_row_metadata is MINIMAL").await;
     let mut conn = connect(&db.url().into()).await.expect("connect");
     match server::preflight(&mut conn).await {
-        Err(Error::InvalidSystemSetting {
+        Err(binlog_cdc::decoder::Error::InvalidSystemSetting {
             setting,
             expected,
             actual,
@@ -381,8 +381,8 @@ async fn a_range_to_the_reported_end_is_read_whole_while_commits_go_on() {
 /// REPLICATION SLAVE, refused any dump, reads an empty range.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_range_sends_no_dump_request() {
-    use binlog_cdc::source::server::ServerSource;
-    use binlog_cdc::source::EventSource;
+    use binlog_cdc::decoder::source::server::ServerSource;
+    use binlog_cdc::decoder::source::EventSource;
     let db = MySql::start();
     db.sql(
         "CREATE USER 'lister'@'%' IDENTIFIED BY 'lister'; \
@@ -520,7 +520,7 @@ async fn every_mysql_type_decodes_as_the_snapshot_reads_it_and_mysqlbinlog_print
         ));
     }
     let to = db.position();
-    let opts = binlog_cdc::reader::DecodeOptions {
+    let opts = binlog_cdc::decoder::reader::DecodeOptions {
         view: View::Both,
         ..Default::default()
     };
@@ -604,7 +604,7 @@ async fn a_sessions_partial_json_updates_decode_to_the_whole_document() {
     let text = db.mysqlbinlog_verbose();
     assert!(text.contains("Update_rows_partial"), "diffs were logged");
 
-    let opts = binlog_cdc::reader::DecodeOptions {
+    let opts = binlog_cdc::decoder::reader::DecodeOptions {
         view: View::Both,
         ..Default::default()
     };

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::{CommitInput, Progress, RunInput, RunStatus};
-use binlog_cdc::event::View;
+use binlog_cdc::decoder::event::View;
+use binlog_cdc::decoder::reader::DecodeOptions;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::reader::DecodeOptions;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc::Error;
 use binlog_cdc_tests::{collect, pipeline, MariaDb};
@@ -139,7 +139,13 @@ async fn two_runs_commit_every_event_exactly_once() {
     let newest = db.position();
     db.sql(&format!("PURGE BINARY LOGS TO '{}';", newest.file()));
     let err = pipeline::run(&deps, RunInput::default()).await.unwrap_err();
-    assert!(matches!(err, Error::BinlogPurged { .. }), "{err}");
+    assert!(
+        matches!(
+            err.decoder(),
+            Some(binlog_cdc::decoder::Error::BinlogPurged { .. })
+        ),
+        "{err}"
+    );
     assert!(
         err.to_string().contains(meta2.position.file.as_str()),
         "{err}"
@@ -262,7 +268,7 @@ async fn a_budget_splits_the_backlog_into_runs() {
 #[tokio::test]
 async fn mysqls_executed_gtid_set_reaches_the_checkpoint_run_after_run() {
     use binlog_cdc::contracts::{Chunk, ChunkKind, ChunkSummary, RunPlan};
-    use binlog_cdc::gtid::GtidTrail;
+    use binlog_cdc::decoder::gtid::GtidTrail;
     use binlog_cdc::BinlogPosition;
 
     const U: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::MAX_TASK_RETRIES;
-use binlog_cdc::event::View;
+use binlog_cdc::decoder::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::s3::S3Store;
 use binlog_cdc::BinlogPosition;

@@ -1,9 +1,10 @@
 //! Keys, transactions, schema changes, compression, missing metadata and
 //! ranges (and the dump thread a range leaves), each against a real MariaDB.
 
-use binlog_cdc::event::View;
-use binlog_cdc::reader::DecodeOptions;
-use binlog_cdc::{BinlogPosition, Error};
+use binlog_cdc::decoder::event::View;
+use binlog_cdc::decoder::reader::DecodeOptions;
+use binlog_cdc::decoder::Error;
+use binlog_cdc::BinlogPosition;
 use binlog_cdc_tests::{collect, ranged, MariaDb};
 use serde_json::{json, Value};
 
@@ -255,7 +256,7 @@ async fn ranges_boundaries_and_rotation() {
         .unwrap_err();
     assert!(matches!(err, Error::BinlogPurged { .. }), "{err}");
     assert!(err.to_string().contains(p1.file()), "{err}");
-    assert_eq!(err.name(), "BinlogPurged");
+    assert_eq!(binlog_cdc::Error::from(err).name(), "BinlogPurged");
     // The oldest file kept still reads from its start.
     collect::from_server(
         &db.url(),

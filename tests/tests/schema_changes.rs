@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::RunInput;
-use binlog_cdc::event::View;
+use binlog_cdc::decoder::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc::store::ObjectStore;
@@ -383,7 +383,7 @@ async fn definitions_are_the_servers_at_each_position(db: impl TestServer, name:
         &db.url(),
         &from,
         None,
-        binlog_cdc::reader::DecodeOptions::default(),
+        binlog_cdc::decoder::reader::DecodeOptions::default(),
     )
     .await
     .expect("decode")
@@ -513,19 +513,19 @@ async fn definitions_are_the_servers_at_each_position_on_mysql() {
 /// DROP DATABASE under `schema.*`.
 #[tokio::test]
 async fn a_filter_follows_renames_into_and_out_of_its_set() {
-    use binlog_cdc::reader::{DecodeOptions, Decoder, RowSink};
-    use binlog_cdc::source::server::ServerSource;
-    use binlog_cdc::source::EventSource;
+    use binlog_cdc::decoder::reader::{DecodeOptions, Decoder, RowSink};
+    use binlog_cdc::decoder::source::server::ServerSource;
+    use binlog_cdc::decoder::source::EventSource;
 
     #[derive(Default)]
     struct Listed(Vec<(String, Value)>);
     impl RowSink for Listed {
         fn row(
             &mut self,
-            _: &binlog_cdc::schema::TableMeta,
+            _: &binlog_cdc::decoder::schema::TableMeta,
             _: u32,
             _: &[u8],
-        ) -> binlog_cdc::Result<()> {
+        ) -> binlog_cdc::decoder::Result<()> {
             Ok(())
         }
         fn statement(
@@ -534,7 +534,7 @@ async fn a_filter_follows_renames_into_and_out_of_its_set() {
             table: &str,
             _: u32,
             json: &[u8],
-        ) -> binlog_cdc::Result<()> {
+        ) -> binlog_cdc::decoder::Result<()> {
             self.0.push((
                 format!("{schema}.{table}"),
                 serde_json::from_slice(json).expect("JSON"),
@@ -553,7 +553,8 @@ async fn a_filter_follows_renames_into_and_out_of_its_set() {
          ALTER TABLE d.gone_a ADD COLUMN c INT;
          DROP DATABASE d;",
     );
-    let filter = binlog_cdc::filter::TableFilter::new(vec!["d.keep_*".into()], vec![]).unwrap();
+    let filter =
+        binlog_cdc::decoder::filter::TableFilter::new(vec!["d.keep_*".into()], vec![]).unwrap();
     let opts = DecodeOptions {
         filter,
         ..Default::default()

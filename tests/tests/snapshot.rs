@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::{ChunkKind, Meta, RunInput};
-use binlog_cdc::event::View;
+use binlog_cdc::decoder::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc::store::{Object, ObjectStore, ObjectWriter, PutCondition};
@@ -272,11 +272,11 @@ impl ObjectStore for FailOnce {
     }
     async fn put(&self, key: &str, body: Vec<u8>, cond: PutCondition) -> Result<String> {
         if key.contains("/chunks/00003.json") && !self.failed.swap(true, Ordering::SeqCst) {
-            return Err(Error::Storage {
-                context: key.to_string(),
-                msg: "injected: the range's Lambda dies here".into(),
-                retryable: false,
-            });
+            return Err(Error::storage(
+                key.to_string(),
+                "injected: the range's Lambda dies here",
+                false,
+            ));
         }
         self.inner.put(key, body, cond).await
     }
@@ -362,8 +362,8 @@ fn tempdir(name: &str) -> std::path::PathBuf {
 /// type, is walked.
 #[tokio::test]
 async fn dense_integer_keys_are_cut_by_value_others_walked() {
-    use binlog_cdc::snapshot::listing::{connect, describe};
-    use binlog_cdc::snapshot::ranges::{cut, range_end, Cut};
+    use binlog_cdc::decoder::snapshot::listing::{connect, describe};
+    use binlog_cdc::decoder::snapshot::ranges::{cut, range_end, Cut};
     let db = MariaDb::start();
     db.sql(
         "CREATE DATABASE k;
@@ -399,7 +399,7 @@ async fn dense_integer_keys_are_cut_by_value_others_walked() {
             None => break,
         }
     }
-    use binlog_cdc::snapshot::KeyValue::Int;
+    use binlog_cdc::decoder::snapshot::KeyValue::Int;
     assert_eq!(
         ends,
         vec![
@@ -423,12 +423,12 @@ struct WritingSink {
     lines: Vec<Vec<u8>>,
 }
 
-impl binlog_cdc::snapshot::RangeSink for WritingSink {
+impl binlog_cdc::decoder::snapshot::RangeSink for WritingSink {
     fn row(
         &mut self,
-        _table: &binlog_cdc::schema::TableMeta,
+        _table: &binlog_cdc::decoder::schema::TableMeta,
         pieces: &[&[u8]],
-    ) -> impl std::future::Future<Output = Result<()>> + Send {
+    ) -> impl std::future::Future<Output = binlog_cdc::decoder::Result<()>> + Send {
         self.lines.push(pieces.concat());
         let write = (self.lines.len() == 1).then(|| self.url.clone());
         async move {
@@ -454,7 +454,7 @@ async fn keys_written_during_a_range_are_superseded() {
         "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, qty INT NOT NULL);
          INSERT INTO shop.orders SELECT seq, 0 FROM shop.seq_1_to_10;",
     );
-    let range = binlog_cdc::snapshot::KeyRange {
+    let range = binlog_cdc::decoder::snapshot::KeyRange {
         schema: "shop".into(),
         table: "orders".into(),
         after: None,
@@ -464,7 +464,7 @@ async fn keys_written_during_a_range_are_superseded() {
         url: db.url(),
         lines: Vec::new(),
     };
-    let got = binlog_cdc::snapshot::read::read_range(
+    let got = binlog_cdc::decoder::snapshot::read::read_range(
         &db.url().into(),
         &range,
         &Default::default(),

@@ -16,7 +16,7 @@ use binlog_cdc::config::PipelineConfig;
 use binlog_cdc::contracts::{
     ChunkAck, CommitInput, FanOutRequest, ListBinlogsInput, RunInput, RunPlan,
 };
-use binlog_cdc::event::View;
+use binlog_cdc::decoder::event::View;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc::store::{Object, ObjectStore, ObjectWriter, PutCondition};
@@ -40,11 +40,11 @@ impl ObjectStore for PublishingFails {
         self.0.writer(key).await
     }
     async fn promote(&self, from: &str, _: &str) -> Result<bool> {
-        Err(Error::Storage {
-            context: from.to_string(),
-            msg: "injected: the commit stops here".into(),
-            retryable: true,
-        })
+        Err(Error::storage(
+            from.to_string(),
+            "injected: the commit stops here",
+            true,
+        ))
     }
     async fn duplicate(&self, from: &str, to: &str) -> Result<bool> {
         self.0.duplicate(from, to).await

@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use binlog_cdc::config::{DbTls, PipelineConfig};
 use binlog_cdc::contracts::RunInput;
+use binlog_cdc::decoder::source::connect::ConnectOptions;
 use binlog_cdc::error::names;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::source::connect::ConnectOptions;
 use binlog_cdc::store::local::LocalStore;
 use binlog_cdc_tests::mysql::MySql;
 use binlog_cdc_tests::{pipeline, MariaDb, TestServer};

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use binlog_cdc::event::View;
-use binlog_cdc::reader::DecodeOptions;
+use binlog_cdc::decoder::event::View;
+use binlog_cdc::decoder::reader::DecodeOptions;
 use binlog_cdc_tests::{collect, MariaDb};
 use serde_json::{json, Value};
 

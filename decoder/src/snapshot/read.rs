@@ -502,7 +502,7 @@ mod tests {
             found_at: None,
         };
         let err = window.statement("shop", "orders", 0, b"{}").unwrap_err();
-        assert!(err.is_retryable(), "{err}");
+        assert!(err.is_transient(), "{err}");
         assert!(window.statement("shop", EVERY_TABLE, 0, b"{}").is_err());
         assert!(window.statement("shop", "lines", 0, b"{}").is_ok());
         assert!(window.statement("crm", "orders", 0, b"{}").is_ok());

@@ -142,7 +142,7 @@ mod tests {
             "shop-proxy.proxy-abc123.eu-west-1.rds.amazonaws.com",
         ] {
             let e = endpoint_kind_refusal(host).expect(host);
-            assert_eq!(e.name(), crate::error::names::NOT_THE_WRITER);
+            assert_eq!(e.kind(), crate::error::ErrorKind::NotTheWriter);
             assert!(e.to_string().contains("cluster (writer) endpoint"), "{e}");
         }
         for host in [
@@ -166,7 +166,7 @@ mod tests {
     async fn a_ca_file_without_tls_is_refused_before_connecting() {
         let db = ConnectOptions::from("mysql://u:p@127.0.0.1:1").with_ca_file("/etc/ca.pem");
         let e = connect(&db).await.expect_err("no TLS");
-        assert_eq!(e.name(), crate::error::names::CONFIG, "{e}");
+        assert_eq!(e.kind(), crate::error::ErrorKind::Misconfigured, "{e}");
         assert!(e.to_string().contains("TLS is not on"), "{e}");
     }
 }

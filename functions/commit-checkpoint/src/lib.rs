@@ -26,8 +26,8 @@ use binlog_cdc::contracts::{
     iteration_history_events, Checkpoint, CommitInput, CommitOutput, FanOutPlan, LoopState, Meta,
     Progress, RunPlan, SnapshotState, MAX_FANOUT_SHARDS,
 };
+use binlog_cdc::decoder::gtid::GtidSet;
 use binlog_cdc::error::{Error, Result};
-use binlog_cdc::gtid::GtidSet;
 use binlog_cdc::metrics::{self, Metric};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::{find_json, get_json};
@@ -130,12 +130,11 @@ async fn without_plan(plan: &RunPlan, key: &str, deps: &Deps) -> Result<Error> {
             plan.run_id
         )));
     }
-    Ok(Error::Storage {
-        context: key.to_string(),
-        msg: "the run's fan-out plan is missing (fan-out did not finish, or staging was removed)"
-            .into(),
-        retryable: false,
-    })
+    Ok(Error::storage(
+        key.to_string(),
+        "the run's fan-out plan is missing (fan-out did not finish, or staging was removed)",
+        false,
+    ))
 }
 
 /// Writes `meta.json` for the run (or finds this execution's own earlier
@@ -281,7 +280,7 @@ async fn own_earlier_commit(plan: &RunPlan, deps: &Deps) -> Result<Option<(Meta,
 
 #[cfg(test)]
 mod tests {
-    use binlog_cdc::gtid::GtidTrail;
+    use binlog_cdc::decoder::gtid::GtidTrail;
     use serde_json::json;
 
     use super::*;

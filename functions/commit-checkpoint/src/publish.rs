@@ -43,15 +43,15 @@ async fn promote(p: &Publication, deps: &Deps) -> Result<()> {
     if store.promote(&p.staged, &p.key).await? || store.exists(&p.key).await? {
         return Ok(());
     }
-    Err(Error::Storage {
-        context: p.key.clone(),
-        msg: format!(
+    Err(Error::storage(
+        p.key.clone(),
+        format!(
             "a committed run's object is neither staged ({}) nor published: staging expired before \
              its publication finished; replay the run's range to write it again",
             p.staged
         ),
-        retryable: false,
-    })
+        false,
+    ))
 }
 
 /// Sends the committed run's `RunCommitted` event, when the pipeline has a

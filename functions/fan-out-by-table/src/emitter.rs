@@ -32,7 +32,8 @@ impl Emitter {
             self.stored += data.len() as u64;
             return self.out.write(data).await;
         };
-        gz.write_all(data).map_err(|e| Error::io("gzip", e))?;
+        gz.write_all(data)
+            .map_err(|e| Error::storage_from("gzip", e, true))?;
         if gz.get_ref().len() >= 1 << 20 {
             let piece = std::mem::take(gz.get_mut());
             self.stored += piece.len() as u64;
@@ -57,7 +58,9 @@ impl Emitter {
     /// Completes the object; returns its size.
     pub async fn finish(mut self) -> Result<u64> {
         if let Some(gz) = self.gz.take() {
-            let rest = gz.finish().map_err(|e| Error::io("gzip", e))?;
+            let rest = gz
+                .finish()
+                .map_err(|e| Error::storage_from("gzip", e, true))?;
             self.stored += rest.len() as u64;
             self.out.write(&rest).await?;
         }
@@ -76,7 +79,7 @@ pub fn all_tables_head(tables: &[TableTotals]) -> Result<String> {
         .iter()
         .map(|t| (t.name.clone(), t.last_timestamp.into()))
         .collect();
-    let enc = |m| serde_json::to_string(&m).map_err(|e| Error::Config(e.to_string()));
+    let enc = |m| serde_json::to_string(&m).map_err(|e| Error::encode("the tables' counts", e));
     Ok(format!(
         "{{\"counts\":{},\"lastTimestamps\":{},\"tables\":{{",
         enc(counts)?,

@@ -26,5 +26,5 @@ pub async fn handle(request: FanOutRequest, deps: &Deps) -> Result<serde_json::V
         FanOutRequest::Shard { shard } => serde_json::to_value(shard::handle(shard, deps).await?),
         FanOutRequest::Join { run_id } => serde_json::to_value(join::handle(run_id, deps).await?),
     };
-    out.map_err(|e| binlog_cdc::Error::Config(format!("encoding the fan-out answer: {e}")))
+    out.map_err(|e| binlog_cdc::Error::encode("the fan-out answer", e))
 }

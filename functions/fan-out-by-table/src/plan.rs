@@ -10,8 +10,8 @@ use binlog_cdc::contracts::{
     ChunkSummary, FanOutPlan, FanOutPlanned, RunPlan, ShardPlan, ShardTask, StagedParts,
     StatementCounts, TableTotals, MAX_FANOUT_SHARDS,
 };
+use binlog_cdc::decoder::gtid::GtidTrail;
 use binlog_cdc::error::{Error, Result};
-use binlog_cdc::gtid::GtidTrail;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::{get_json, put_json};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -104,11 +104,11 @@ fn totals(summaries: &[ChunkSummary]) -> Result<(Vec<TableTotals>, Vec<Vec<Stage
     for c in ordered {
         for (name, t) in &c.tables {
             if t.sizes.len() != t.parts as usize {
-                return Err(Error::Storage {
-                    context: format!("chunk {} of table {name}", c.index),
-                    msg: format!("{} parts but {} sizes", t.parts, t.sizes.len()),
-                    retryable: false,
-                });
+                return Err(Error::storage(
+                    format!("chunk {} of table {name}", c.index),
+                    format!("{} parts but {} sizes", t.parts, t.sizes.len()),
+                    false,
+                ));
             }
             let (e, parts) = by_name.entry(name).or_insert_with(|| {
                 let totals = TableTotals {

@@ -33,13 +33,15 @@ pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
     let store = deps.store.as_ref();
     let fan: FanOutPlan = get_json(store, &deps.layout.fan_out_plan(run_id)).await?;
     let plan: ShardPlan = get_json(store, &deps.layout.shard_plan(run_id, task.shard)).await?;
-    let timestamp = fan.timestamp.ok_or_else(|| Error::Storage {
-        context: deps.layout.fan_out_plan(run_id),
-        msg: format!(
-            "shard {} has tables but the run has no row events",
-            task.shard
-        ),
-        retryable: false,
+    let timestamp = fan.timestamp.ok_or_else(|| {
+        Error::storage(
+            deps.layout.fan_out_plan(run_id),
+            format!(
+                "shard {} has tables but the run has no row events",
+                task.shard
+            ),
+            false,
+        )
     })?;
     let json = deps.config.format == OutputFormat::Json;
     let whole = fan.shards == 1;
@@ -57,13 +59,12 @@ pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
         let (t, parts) = &plan.tables[0];
         let (key, slice_bytes) = write_table(deps, run_id, timestamp, t, parts, None).await?;
         if !store.duplicate(&key, &slice_key).await? {
-            return Err(Error::Storage {
-                context: key,
-                msg: "the table's object, just written, is gone: it could not be \
-                      duplicated as the all-tables object"
-                    .into(),
-                retryable: true,
-            });
+            return Err(Error::storage(
+                key,
+                "the table's object, just written, is gone: it could not be \
+                      duplicated as the all-tables object",
+                true,
+            ));
         }
         return finish_shard(task, &plan, slice_bytes, deps).await;
     }

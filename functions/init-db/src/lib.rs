@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as Request;
-use binlog_cdc::error::server_codes::{ER_BAD_DB_ERROR, ER_SP_DOES_NOT_EXIST};
+use binlog_cdc::decoder::error::server_codes::{ER_BAD_DB_ERROR, ER_SP_DOES_NOT_EXIST};
+use binlog_cdc::decoder::source::server;
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::source::server;
 use binlog_cdc::store::PutCondition;
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
@@ -167,7 +167,8 @@ pub async fn handle(
 
 /// PUTs the response (no content type: the URL is presigned without one).
 async fn send(url: &str, response: &Response) -> Result<()> {
-    let body = serde_json::to_vec(response).map_err(|e| Error::Config(e.to_string()))?;
+    let body = serde_json::to_vec(response)
+        .map_err(|e| Error::encode("the custom resource response", e))?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -187,11 +188,11 @@ async fn send(url: &str, response: &Response) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(300 * (attempt + 1))).await;
     }
-    Err(Error::Storage {
-        context: "PUT to the custom resource ResponseURL".into(),
-        msg: last,
-        retryable: true,
-    })
+    Err(Error::storage(
+        "PUT to the custom resource ResponseURL",
+        last,
+        true,
+    ))
 }
 
 /// The most binlog retention each managed engine allows
@@ -293,9 +294,9 @@ async fn prepare(props: &Properties, deps: &Deps) -> Result<Outcome> {
         .parse()
         .map_err(|_| Error::Config("RetentionHours must be a whole number".into()))?;
     out.insert("retention".into(), retention(&mut conn, hours).await?);
-    // The snapshot's watermarks (see binlog_cdc::snapshot): a one-row-per-
+    // The snapshot's watermarks (see binlog_cdc::decoder::snapshot): a one-row-per-
     // range table in binlog-cdc's own schema, never streamed.
-    binlog_cdc::snapshot::read::create_signal_table(&mut conn).await?;
+    binlog_cdc::decoder::snapshot::read::create_signal_table(&mut conn).await?;
     // The demo schema first: the replication user may read the schemas
     // that exist when it is granted.
     if flag(&props.demo_data) {
@@ -368,7 +369,7 @@ const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "sys", "performance_schema", "inform
 /// (`mysql.rds_show_configuration`) for the headroom metric.
 async fn replication_grants(
     conn: &mut mysql_async::Conn,
-    filter: &binlog_cdc::filter::TableFilter,
+    filter: &binlog_cdc::decoder::filter::TableFilter,
     u: &str,
 ) -> Result<Vec<String>> {
     let mut grants = vec![
@@ -389,8 +390,8 @@ async fn replication_grants(
     }
     let signal = format!(
         "{}.{}",
-        quote_ident(binlog_cdc::filter::SIGNAL_SCHEMA),
-        binlog_cdc::snapshot::read::SIGNAL_TABLE
+        quote_ident(binlog_cdc::decoder::filter::SIGNAL_SCHEMA),
+        binlog_cdc::decoder::snapshot::read::SIGNAL_TABLE
     );
     grants.push(format!("GRANT SELECT, INSERT, UPDATE ON {signal} TO {u}"));
     if rds_procedure(conn, "rds_show_configuration").await? {
@@ -444,7 +445,7 @@ async fn write_server_id(conn: &mut mysql_async::Conn, deps: &Deps) -> Result<u6
         .map_err(|e| Error::mysql("SELECT @@server_id", e))?;
     let server_id = server_id.unwrap_or_default();
     let body = serde_json::to_vec(&serde_json::json!({ "@@server_id": server_id }))
-        .map_err(|e| Error::Config(e.to_string()))?;
+        .map_err(|e| Error::encode("the server id", e))?;
     deps.store
         .put(&deps.layout.server_id(), body, PutCondition::None)
         .await?;

@@ -10,20 +10,21 @@
 //! the budget ends early and says `more`: the execution loops back here.
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use binlog_cdc::column_rules::ColumnRules;
 use binlog_cdc::config::StartAt;
 use binlog_cdc::contracts::{
     BinlogHistory, Chunk, ChunkKind, KeyRange, ListBinlogsInput, Meta, RestartAt, RunPlan,
     RunStatus, SnapshotProgress, SnapshotState,
 };
+use binlog_cdc::decoder::column_rules::ColumnRules;
+use binlog_cdc::decoder::source::connect::ConnectOptions;
+use binlog_cdc::decoder::source::server;
+use binlog_cdc::decoder::Error as DecoderError;
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::layout::run_id;
 use binlog_cdc::metrics::{self, Headroom, Metric};
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::plan::{bytes_between, plan_chunks, Budget, Planned};
 use binlog_cdc::snapshot_plan::{self, Wanted};
-use binlog_cdc::source::connect::ConnectOptions;
-use binlog_cdc::source::server;
 use binlog_cdc::{checkpoint, history, BinlogPosition};
 
 /// Plans the run, and stores in its staging what its snapshot ranges need.
@@ -165,7 +166,7 @@ async fn plan_snapshot(
         return Ok(None);
     };
     // Key bounds are read in a session like the ranges' own (UTC).
-    let mut conn = binlog_cdc::snapshot::listing::connect(db, false).await?;
+    let mut conn = binlog_cdc::decoder::snapshot::listing::connect(db, false).await?;
     let started = match &wanted {
         Wanted::New(patterns) => {
             let id = format!("s{}", metrics::now_ms());
@@ -237,7 +238,7 @@ fn add_snapshot(plan: &mut RunPlan, share: SnapshotShare, deps: &Deps) -> Result
 
 /// A staged object's body.
 fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(v).map_err(|e| Error::Config(format!("a snapshot plan as JSON: {e}")))
+    serde_json::to_value(v).map_err(|e| Error::encode("a snapshot plan", e))
 }
 
 /// A `restartAt` GTID state becomes the position after it (MariaDB), in the
@@ -402,14 +403,15 @@ fn first_position(
 /// the oldest file are gone), and the end must not be before it.
 fn check_range(files: &[(String, u64)], from: &BinlogPosition, to: &BinlogPosition) -> Result<()> {
     if !files.iter().any(|(f, _)| f == from.file()) {
-        return Err(Error::BinlogPurged {
+        return Err(DecoderError::BinlogPurged {
             file: from.file().to_string(),
             msg: format!(
                 "the run would start at {from}, but the server no longer has that file (binlog retention too short?); \
                  events between it and the oldest file {} are lost to this pipeline",
                 files.first().map(|f| f.0.as_str()).unwrap_or("(none)")
             ),
-        });
+        }
+        .into());
     }
     if to < from {
         return Err(Error::Config(format!(

@@ -14,15 +14,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use binlog_cdc::column_rules::ColumnRules;
 use binlog_cdc::contracts::{Chunk, SchemaVersion};
-use binlog_cdc::definition::{Baseline, Known, Version};
+use binlog_cdc::decoder::column_rules::ColumnRules;
+use binlog_cdc::decoder::definition::{Baseline, Known, Version};
+use binlog_cdc::decoder::reader::{DecodeOptions, Decoder};
+use binlog_cdc::decoder::source::replay::ServerReplay;
+use binlog_cdc::decoder::source::server::ServerSource;
+use binlog_cdc::decoder::source::EventSource;
 use binlog_cdc::error::{Error, Result};
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::reader::{DecodeOptions, Decoder};
-use binlog_cdc::source::replay::ServerReplay;
-use binlog_cdc::source::server::ServerSource;
-use binlog_cdc::source::EventSource;
 use binlog_cdc::store::{get_json, put_json, ObjectStore};
 use binlog_cdc::BinlogPosition;
 
@@ -124,9 +124,14 @@ impl Baseline for StoredHistory {
         schema: &'a str,
         table: &'a str,
         at: Option<&'a BinlogPosition>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Known>>> + Send + 'a>>
-    {
-        Box::pin(self.lookup(schema, table, at))
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = binlog_cdc::decoder::Result<Option<Known>>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move { Ok(self.lookup(schema, table, at).await?) })
     }
 }
 
@@ -152,7 +157,7 @@ impl Prefix {
             let mut decoder = Decoder::new(opts)
                 .statements_only()
                 .with_definitions(Box::new(replay), Some(Box::new(committed)));
-            let mut ignore = binlog_cdc::reader::Discard;
+            let mut ignore = binlog_cdc::decoder::reader::Discard;
             while let Some(ev) = source.next_event().await? {
                 decoder.handle(&ev, &mut ignore).await?;
             }

@@ -38,12 +38,12 @@ pub mod binlog {
     //! A range of the binlog, decoded and staged.
 
     use binlog_cdc::contracts::{Chunk, ChunkAck, StatementCounts};
+    use binlog_cdc::decoder::reader::{DecodeOptions, Decoder};
+    use binlog_cdc::decoder::source::replay::ServerReplay;
+    use binlog_cdc::decoder::source::server::{InformationSchema, ServerSource};
+    use binlog_cdc::decoder::source::EventSource;
     use binlog_cdc::error::Result;
     use binlog_cdc::pipeline::Deps;
-    use binlog_cdc::reader::{DecodeOptions, Decoder};
-    use binlog_cdc::source::replay::ServerReplay;
-    use binlog_cdc::source::server::{InformationSchema, ServerSource};
-    use binlog_cdc::source::EventSource;
 
     use crate::history::{self, StoredHistory};
     use crate::staging::Staging;

@@ -1,16 +1,16 @@
-//! A snapshot range: its rows read (see `binlog_cdc::snapshot::read`) and
+//! A snapshot range: its rows read (see `binlog_cdc::decoder::snapshot::read`) and
 //! staged as they arrive, each a `SnapshotRowEvent` at the range's position,
 //! like a binlog chunk's events, so fan-out and commit treat both alike.
 //! Rows the binlog changed while the range was read are then dropped from
 //! the staged parts.
 
 use binlog_cdc::contracts::{Chunk, ChunkAck, KeyRange};
-use binlog_cdc::definition::{Tracker, Version};
+use binlog_cdc::decoder::definition::{Tracker, Version};
+use binlog_cdc::decoder::schema::TableMeta;
+use binlog_cdc::decoder::snapshot::read::{self, RangeSink};
+use binlog_cdc::decoder::statement::StatementKind;
 use binlog_cdc::error::Result;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::schema::TableMeta;
-use binlog_cdc::snapshot::read::{self, RangeSink};
-use binlog_cdc::statement::StatementKind;
 use binlog_cdc::store::get_json;
 
 use crate::staging::Staging;
@@ -58,11 +58,11 @@ pub async fn handle(chunk: Chunk, deps: &Deps) -> Result<ChunkAck> {
 /// schema history at the range's position.
 async fn record_definition(
     got: &read::RangeRead,
-    db: &binlog_cdc::source::connect::ConnectOptions,
+    db: &binlog_cdc::decoder::source::connect::ConnectOptions,
     chunk: &Chunk,
     deps: &Deps,
 ) -> Result<Vec<String>> {
-    let replay = binlog_cdc::source::replay::ServerReplay::new(db);
+    let replay = binlog_cdc::decoder::source::replay::ServerReplay::new(db);
     let mut tracker = Tracker::new(Some(Box::new(replay)), None);
     let t = &got.table;
     let known = tracker
@@ -92,8 +92,8 @@ impl RangeSink for StagingSink<'_> {
         &mut self,
         table: &TableMeta,
         pieces: &[&[u8]],
-    ) -> impl std::future::Future<Output = Result<()>> + Send {
+    ) -> impl std::future::Future<Output = binlog_cdc::decoder::Result<()>> + Send {
         self.staging.push(table, self.timestamp, pieces);
-        self.staging.flush_if_needed(self.chunk, self.deps)
+        async { Ok(self.staging.flush_if_needed(self.chunk, self.deps).await?) }
     }
 }

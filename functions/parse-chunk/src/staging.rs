@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 
 use binlog_cdc::contracts::{Chunk, ChunkSummary, StatementCounts, TablePart};
+use binlog_cdc::decoder;
+use binlog_cdc::decoder::gtid::GtidTrail;
+use binlog_cdc::decoder::reader::RowSink;
+use binlog_cdc::decoder::schema::TableMeta;
 use binlog_cdc::error::Result;
-use binlog_cdc::gtid::GtidTrail;
 use binlog_cdc::pipeline::Deps;
-use binlog_cdc::reader::RowSink;
-use binlog_cdc::schema::TableMeta;
 use binlog_cdc::store::{PutCondition, Source};
 
 #[derive(Default)]
@@ -40,12 +41,18 @@ pub struct Staging {
 }
 
 impl RowSink for Staging {
-    fn row(&mut self, table: &TableMeta, timestamp: u32, json: &[u8]) -> Result<()> {
+    fn row(&mut self, table: &TableMeta, timestamp: u32, json: &[u8]) -> decoder::Result<()> {
         self.push(table, timestamp, &[json]);
         Ok(())
     }
 
-    fn statement(&mut self, schema: &str, table: &str, timestamp: u32, json: &[u8]) -> Result<()> {
+    fn statement(
+        &mut self,
+        schema: &str,
+        table: &str,
+        timestamp: u32,
+        json: &[u8],
+    ) -> decoder::Result<()> {
         let name = format!("{schema}.{table}");
         self.push_named(&name, schema, table, timestamp, &[json]);
         Ok(())
@@ -144,9 +151,9 @@ impl Staging {
         let Some(h) = self.in_flight.take() else {
             return Ok(());
         };
-        let emptied = h.await.map_err(|e| {
-            binlog_cdc::Error::io("staging a part", std::io::Error::other(e.to_string()))
-        })??;
+        let emptied = h
+            .await
+            .map_err(|e| binlog_cdc::Error::storage_from("staging a part", e, true))??;
         self.spare = emptied.or(self.spare.take());
         Ok(())
     }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::env;
 use crate::error::{Error, Result};
-use crate::source::connect::ConnectOptions;
+use binlog_decoder::source::connect::ConnectOptions;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]

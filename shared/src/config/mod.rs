@@ -33,9 +33,9 @@ pub use database::{url_from_secrets, DbSource, DbTls, Endpoint};
 
 use serde::{Deserialize, Serialize};
 
-use crate::column_rules::{ColumnRules, HashKey};
 use crate::error::{Error, Result};
-use crate::event::View;
+use binlog_decoder::column_rules::{ColumnRules, HashKey};
+use binlog_decoder::event::View;
 
 /// Where the first run starts when there is no checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -227,8 +227,8 @@ impl PipelineConfig {
     }
 
     /// The stream's include/exclude filter.
-    pub fn table_filter(&self) -> Result<crate::filter::TableFilter> {
-        crate::filter::TableFilter::new(self.include.clone(), self.exclude.clone())
+    pub fn table_filter(&self) -> Result<binlog_decoder::filter::TableFilter> {
+        binlog_decoder::filter::TableFilter::new(self.include.clone(), self.exclude.clone())
             .map_err(Error::Config)
     }
 

@@ -37,6 +37,11 @@ impl LocalStore {
 }
 
 /// The file of `key` under `root`; a key cannot leave the root.
+/// A local file or directory failing: retryable, like a store's 5xx.
+fn io_error(context: String, e: std::io::Error) -> Error {
+    Error::storage_from(context, e, true)
+}
+
 fn checked_path(root: &Path, key: &str) -> Result<PathBuf> {
     if key.split('/').any(|p| p == ".." || p == ".") || key.starts_with('/') || key.is_empty() {
         return Err(Error::Config(format!("bad object key {key:?}")));
@@ -58,8 +63,8 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(|e| Error::io(ctx.display().to_string(), e)),
-        Err(e) => Err(Error::io(
+        Ok(r) => r.map_err(|e| io_error(ctx.display().to_string(), e)),
+        Err(e) => Err(io_error(
             ctx.display().to_string(),
             std::io::Error::other(e.to_string()),
         )),
@@ -118,7 +123,7 @@ impl ObjectStore for LocalStore {
                 body,
             })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(path.display().to_string(), e)),
+            Err(e) => Err(io_error(path.display().to_string(), e)),
         }
     }
 
@@ -219,7 +224,7 @@ impl ObjectStore for LocalStore {
         match tokio::fs::metadata(&path).await {
             Ok(m) => Ok(m.is_file()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io(path.display().to_string(), e)),
+            Err(e) => Err(io_error(path.display().to_string(), e)),
         }
     }
 
@@ -230,12 +235,12 @@ impl ObjectStore for LocalStore {
             let mut rd = match tokio::fs::read_dir(&dir).await {
                 Ok(rd) => rd,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(dir.display().to_string(), e)),
+                Err(e) => return Err(io_error(dir.display().to_string(), e)),
             };
             while let Some(entry) = rd
                 .next_entry()
                 .await
-                .map_err(|e| Error::io(dir.display().to_string(), e))?
+                .map_err(|e| io_error(dir.display().to_string(), e))?
             {
                 let p = entry.path();
                 if p.is_dir() {
@@ -258,7 +263,7 @@ impl ObjectStore for LocalStore {
             let p = self.path(k)?;
             tokio::fs::remove_file(&p)
                 .await
-                .map_err(|e| Error::io(p.display().to_string(), e))?;
+                .map_err(|e| io_error(p.display().to_string(), e))?;
         }
         Ok(keys.len())
     }
@@ -304,7 +309,7 @@ struct LocalWriter {
 
 impl LocalWriter {
     fn io_error(&self, e: impl std::fmt::Display) -> Error {
-        Error::io(
+        io_error(
             self.path.display().to_string(),
             std::io::Error::other(e.to_string()),
         )
@@ -317,7 +322,7 @@ impl LocalWriter {
                 let (file, spare) = h
                     .await
                     .map_err(|e| self.io_error(e))?
-                    .map_err(|e| Error::io(self.path.display().to_string(), e))?;
+                    .map_err(|e| io_error(self.path.display().to_string(), e))?;
                 self.spare = spare;
                 Ok(file)
             }
@@ -382,7 +387,7 @@ impl ObjectWriter for LocalWriter {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(super::missing(&src.key))
             }
-            Err(e) => return Err(Error::io(path.display().to_string(), e)),
+            Err(e) => return Err(io_error(path.display().to_string(), e)),
         }
         let len = src.size.saturating_sub(skip);
         self.start(Some(CopySource { path, skip, len })).await

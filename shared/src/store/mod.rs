@@ -124,24 +124,24 @@ impl Source {
         if found == self.size {
             return Ok(());
         }
-        Err(crate::Error::Storage {
-            context: self.key.clone(),
-            msg: format!(
+        Err(crate::Error::storage(
+            self.key.clone(),
+            format!(
                 "a staged part holds {found} bytes, its chunk wrote {}",
                 self.size
             ),
-            retryable: false,
-        })
+            false,
+        ))
     }
 }
 
 /// The error for a staged object that is not there.
 pub fn missing(key: &str) -> crate::Error {
-    crate::Error::Storage {
-        context: key.to_string(),
-        msg: "a staged part is missing (staging was cleaned up, or a chunk did not finish)".into(),
-        retryable: false,
-    }
+    crate::Error::storage(
+        key.to_string(),
+        "a staged part is missing (staging was cleaned up, or a chunk did not finish)",
+        false,
+    )
 }
 
 /// Writes `value` as JSON at `key` (a run's summary in its staging).
@@ -150,11 +150,7 @@ pub async fn put_json<T: serde::Serialize>(
     key: &str,
     value: &T,
 ) -> Result<()> {
-    let body = serde_json::to_vec(value).map_err(|e| crate::Error::Storage {
-        context: key.to_string(),
-        msg: format!("cannot encode: {e}"),
-        retryable: false,
-    })?;
+    let body = serde_json::to_vec(value).map_err(|e| crate::Error::encode(key, e))?;
     store.put(key, body, PutCondition::None).await.map(|_| ())
 }
 
@@ -164,11 +160,12 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
     store: &dyn ObjectStore,
     key: &str,
 ) -> Result<T> {
-    let missing = || crate::Error::Storage {
-        context: key.to_string(),
-        msg: "a run summary is missing (a step before did not finish, or staging was removed)"
-            .into(),
-        retryable: false,
+    let missing = || {
+        crate::Error::storage(
+            key.to_string(),
+            "a run summary is missing (a step before did not finish, or staging was removed)",
+            false,
+        )
     };
     let obj = store.get(key).await?.ok_or_else(missing)?;
     parse_json(key, &obj.body)
@@ -200,9 +197,11 @@ pub async fn find(store: &dyn ObjectStore, key: &str) -> Result<Option<Object>> 
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(key: &str, body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| crate::Error::Storage {
-        context: key.to_string(),
-        msg: format!("a run summary is not what this version writes: {e}"),
-        retryable: false,
+    serde_json::from_slice(body).map_err(|e| {
+        crate::Error::storage(
+            key.to_string(),
+            format!("a run summary is not what this version writes: {e}"),
+            false,
+        )
     })
 }

@@ -113,19 +113,15 @@ impl S3Store {
             .body
             .collect()
             .await
-            .map_err(|e| Error::Storage {
-                context: ctx(),
-                msg: e.to_string(),
-                retryable: true,
-            })?
+            .map_err(|e| Error::storage_from(ctx(), e, true))?
             .into_bytes()
             .to_vec();
         if body.len() as u64 != to - from {
-            return Err(Error::Storage {
-                context: ctx(),
-                msg: format!("{} bytes came back", body.len()),
-                retryable: true,
-            });
+            return Err(Error::storage(
+                ctx(),
+                format!("{} bytes came back", body.len()),
+                true,
+            ));
         }
         Ok(body)
     }
@@ -156,11 +152,7 @@ impl ObjectStore for S3Store {
             .body
             .collect()
             .await
-            .map_err(|e| Error::Storage {
-                context: format!("GET s3://{}/{key}", self.bucket),
-                msg: e.to_string(),
-                retryable: true,
-            })?
+            .map_err(|e| Error::storage_from(format!("GET s3://{}/{key}", self.bucket), e, true))?
             .into_bytes()
             .to_vec();
         Ok(Some(Object { body, etag }))
@@ -292,9 +284,9 @@ impl ObjectStore for S3Store {
             // DeleteObjects answers 200 whatever befell each key: a key it
             // could not delete (AccessDenied, a slow-down) is in `Errors`.
             if let Some(first) = out.errors().first() {
-                return Err(Error::Storage {
-                    context: format!("DELETE s3://{}/{prefix}*", self.bucket),
-                    msg: format!(
+                return Err(Error::storage(
+                    format!("DELETE s3://{}/{prefix}*", self.bucket),
+                    format!(
                         "{} of {} keys not deleted, the first {}: {} {}",
                         out.errors().len(),
                         batch.len(),
@@ -302,8 +294,8 @@ impl ObjectStore for S3Store {
                         first.code().unwrap_or_default(),
                         first.message().unwrap_or_default()
                     ),
-                    retryable: first.code() != Some("AccessDenied"),
-                });
+                    first.code() != Some("AccessDenied"),
+                ));
             }
         }
         Ok(keys.len())

@@ -454,7 +454,7 @@ mod tests {
         let endpoint = "shop.example.com:3306";
         let e = dump_request_error(server_error(1047, "Unknown command"), &at, endpoint);
         assert!(matches!(e, Error::NotTheWriter { .. }), "{e}");
-        assert_eq!(e.name(), "NotTheWriter");
+        assert_eq!(e.kind(), crate::error::ErrorKind::NotTheWriter);
         assert!(e.to_string().contains(endpoint), "{e}");
         // The server's own refusals keep their meaning.
         let purged = "Could not find first log file name in binary log index file";
