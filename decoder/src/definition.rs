@@ -114,7 +114,7 @@ pub enum Outcome {
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Runs statements on a temporary table named [`Replayer::temporary`] in
-/// `schema` and reads its definition (see `source::replay`).
+/// `schema` and reads its definition (see `server_replay`).
 pub trait Replayer: Send {
     /// The quoted, qualified name of the temporary table in `schema`.
     fn temporary(&self, schema: &str) -> String;

@@ -7,8 +7,11 @@
 //! function per type family; [`event`] writes each row's change event (the
 //! contract in docs/EVENTS.md); [`reader`] drives it all and hands events to
 //! a sink, and follows MySQL's GTIDs as it goes ([`gtid`]: the executed set a
-//! checkpoint records). [`position`] is the one `file:pos` type; [`error`]
-//! names every failure and maps it to a stable Step Functions error name.
+//! checkpoint records). Table statements are followed through [`definition`]
+//! (what each one left of its table), replayed on the server by
+//! [`server_replay`]; [`snapshot`] reads the rows that exist already.
+//! [`position`] is the one `file:pos` type; [`error`] names every failure and
+//! sorts it by what a caller can do about it.
 
 pub mod charset;
 pub mod column_rules;
@@ -24,6 +27,7 @@ pub mod position;
 pub mod raw;
 pub mod reader;
 pub mod schema;
+pub mod server_replay;
 pub mod snapshot;
 pub mod source;
 pub mod statement;

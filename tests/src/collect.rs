@@ -39,7 +39,7 @@ pub async fn from_server(
     let db = url.into();
     let mut src = ServerSource::open(&db, from, to, 77).await?;
     let lookup = InformationSchema::connect(&db).await?;
-    let replay = binlog_cdc::decoder::source::replay::ServerReplay::new(&db);
+    let replay = binlog_cdc::decoder::server_replay::ServerReplay::new(&db);
     let mut dec = Decoder::new(opts)
         .with_lookup(Box::new(lookup))
         .with_definitions(Box::new(replay), None);

@@ -9,7 +9,6 @@
 pub mod connect;
 pub mod file;
 pub mod gtid_scan;
-pub mod replay;
 pub mod server;
 
 use crate::error::Result;

@@ -18,7 +18,7 @@ use binlog_cdc::contracts::{Chunk, SchemaVersion};
 use binlog_cdc::decoder::column_rules::ColumnRules;
 use binlog_cdc::decoder::definition::{Baseline, Known, Version};
 use binlog_cdc::decoder::reader::{DecodeOptions, Decoder};
-use binlog_cdc::decoder::source::replay::ServerReplay;
+use binlog_cdc::decoder::server_replay::ServerReplay;
 use binlog_cdc::decoder::source::server::ServerSource;
 use binlog_cdc::decoder::source::EventSource;
 use binlog_cdc::error::{Error, Result};

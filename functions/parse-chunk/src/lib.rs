@@ -39,7 +39,7 @@ pub mod binlog {
 
     use binlog_cdc::contracts::{Chunk, ChunkAck, StatementCounts};
     use binlog_cdc::decoder::reader::{DecodeOptions, Decoder};
-    use binlog_cdc::decoder::source::replay::ServerReplay;
+    use binlog_cdc::decoder::server_replay::ServerReplay;
     use binlog_cdc::decoder::source::server::{InformationSchema, ServerSource};
     use binlog_cdc::decoder::source::EventSource;
     use binlog_cdc::error::Result;

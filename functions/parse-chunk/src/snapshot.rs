@@ -62,7 +62,7 @@ async fn record_definition(
     chunk: &Chunk,
     deps: &Deps,
 ) -> Result<Vec<String>> {
-    let replay = binlog_cdc::decoder::source::replay::ServerReplay::new(db);
+    let replay = binlog_cdc::decoder::server_replay::ServerReplay::new(db);
     let mut tracker = Tracker::new(Some(Box::new(replay)), None);
     let t = &got.table;
     let known = tracker

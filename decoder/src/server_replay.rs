@@ -1,6 +1,8 @@
 //! Replays table statements on a temporary table of the server's, over a
 //! plain connection, and reads the definition the server made of them (the
-//! [`Replayer`] of `crate::definition`).
+//! [`Replayer`] of `crate::definition`), and a row in it as the snapshot
+//! reads rows (`crate::snapshot`'s columns and encoding). It stands above
+//! both, so neither imports up to it.
 //!
 //! A temporary table lives in this session only, is never written to a
 //! ROW-format binlog, and needs only the CREATE TEMPORARY TABLES privilege
@@ -11,13 +13,13 @@
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
-use super::connect::{connect, ConnectOptions};
 use crate::definition::{
     ColumnDefinition, ExistingRow, Outcome, Replayer, Session, TableDefinition,
 };
 use crate::error::{Error, Result};
 use crate::snapshot::columns::{InfoRow, SnapshotTable};
 use crate::snapshot::encode;
+use crate::source::connect::{connect, ConnectOptions};
 use crate::statement::redact::redact;
 
 /// The temporary table's name, in the schema of the table replayed.
