@@ -31,6 +31,7 @@ pub mod server_replay;
 pub mod snapshot;
 pub mod source;
 pub mod statement;
+pub mod table_rules;
 
 pub use error::{Error, Result};
 pub use position::BinlogPosition;

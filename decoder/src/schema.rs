@@ -160,7 +160,7 @@ pub struct TableMeta {
     pub json_columns: usize,
     /// The column rules its events are written under, if any apply (see
     /// [`crate::column_rules`]).
-    pub rules: Option<std::sync::Arc<crate::column_rules::table::TableRules>>,
+    pub rules: Option<std::sync::Arc<crate::table_rules::TableRules>>,
 }
 
 /// What information_schema says about one column.

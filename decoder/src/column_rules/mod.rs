@@ -37,13 +37,7 @@ use crate::json;
 use crate::schema::TableMeta;
 use crate::statement::tokens::{tokenize, Tok};
 
-mod hash;
-mod rule;
-pub(crate) mod table;
-
-pub use hash::{HashCache, HashKey};
-pub use rule::Rule;
-pub use table::TableRules;
+pub use crate::table_rules::{HashCache, HashKey, Rule, TableRules};
 
 const NO_KEY: &str = "a hash column rule needs a key: set HASH_KEY_SECRET_ARN (the stack's HashKeySecret), or --hash-key-file";
 

@@ -22,7 +22,7 @@ impl HashKey {
 
     /// `text`'s HMAC-SHA-256 as a JSON string of 64 hex digits, from
     /// `cache` when it holds it.
-    pub(super) fn write(&self, text: &[u8], out: &mut Vec<u8>, cache: &mut HashCache) {
+    pub(crate) fn write(&self, text: &[u8], out: &mut Vec<u8>, cache: &mut HashCache) {
         let digest = match cache.find(text) {
             Some(d) => d,
             None => {
