@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{free_port, workspace_root, PASSWORD, USER};
+use crate::server::{free_port, PASSWORD, USER};
+use crate::workspace_root;
 
 /// A running throwaway MySQL. Dropping it stops the server and deletes its data.
 pub struct MySql {
@@ -83,7 +84,7 @@ fn spawn_mysqld(dir: &Path, port: u16, extra: &[&str]) -> Result<Child, String> 
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("start mysqld: {e}"))?;
-    super::wait_until_serving(child, dir, port, Duration::from_secs(60))
+    crate::server::wait_until_serving(child, dir, port, Duration::from_secs(60))
 }
 
 impl MySql {
@@ -94,7 +95,7 @@ impl MySql {
 
     /// Starts a server with extra `mysqld` options (later ones win).
     pub fn start_with(extra: &[&str]) -> Self {
-        let dir = super::server_dir("mysql");
+        let dir = crate::server::server_dir("mysql");
         std::fs::create_dir_all(dir.join("tmp")).expect("tmp dir");
         initialize(&dir);
         let mut last_err = String::new();
@@ -131,7 +132,7 @@ impl MySql {
     pub fn sql(&self, sql: &str) -> String {
         let mut client = Command::new(bin("mysql"));
         client.arg(format!("--socket={}", self.dir.join("sock").display()));
-        super::client_sql(client, sql)
+        crate::server::client_sql(client, sql)
     }
 
     /// The server's current binlog position.
@@ -172,7 +173,7 @@ impl MySql {
     }
 }
 
-impl super::TestServer for MySql {
+impl crate::TestServer for MySql {
     // MySQL 8.4 renamed RESET MASTER.
     const RESET_BINLOGS: &'static str = "RESET BINARY LOGS AND GTIDS";
     fn url(&self) -> String {
