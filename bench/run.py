@@ -1,8 +1,8 @@
 """Runs each reader several times over the same binlog and prints medians.
 
 usage: run.py PORT RUNS_RUST RUNS_PYTHON [OTHER_BINARY]
-OTHER_BINARY (say, a build of an earlier commit) runs the pipeline too, in the
-same invocation, for a side-by-side comparison.
+OTHER_BINARY (say, a build of an earlier commit) runs the parse and the
+pipeline too, in the same invocation, for a side-by-side comparison.
 Measures wall time and CPU time of each run (os.wait4), its peak RSS (GNU
 time), and takes rows from each tool's own count. WORKLOAD (narrow or wide,
 as scripts/bench.sh generated) says which table the column rules' rows use.
@@ -61,6 +61,9 @@ workload = os.environ.get("WORKLOAD", "narrow")
 rows = []
 devnull = open(os.devnull, "wb")
 rows.append(measure("binlog-cdc parse --view both", [binary, "parse", "--url", url, "--from", "binlog.000001:4", "--view", "both"], runs_rust, rust_rows, devnull))
+if other:
+    rows.append(measure(f"{other} parse --view both", [other, "parse", "--url", url, "--from", "binlog.000001:4", "--view", "both"], runs_rust, rust_rows, devnull))
+    rows[-1]["ratio"] = rows[-1]["wall"] / rows[0]["wall"]
 # The reading ceiling: the same log's bytes, read over the same protocol by
 # the server's own client and written to files unparsed.
 raw_dir = tempfile.mkdtemp(prefix="binlog-cdc-bench-raw.")

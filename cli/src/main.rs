@@ -26,16 +26,19 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    // parse decodes on one core; run's file I/O may use the blocking pool
-    // while a chunk decodes.
-    let runtime = match &cli.command {
-        Command::Parse(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        Command::Run(_) | Command::Status(_) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
+    // parse: one worker thread reads the binlog ahead while the main thread
+    // hands rows events to the decoder's threads and their change events
+    // to stdout. run: chunks and fan-out shards run side by side.
+    let workers = match &cli.command {
+        Command::Parse(_) => 1,
+        Command::Run(_) | Command::Status(_) => {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
     };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build();
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {

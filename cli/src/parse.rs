@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use binlog_cdc::decoder;
 use binlog_cdc::decoder::filter::TableFilter;
-use binlog_cdc::decoder::reader::{DecodeOptions, Decoder, RowSink, Stats};
+use binlog_cdc::decoder::reader::{DecodeOptions, Decoder, Lines, RowSink, Stats};
 use binlog_cdc::decoder::schema::TableMeta;
 use binlog_cdc::decoder::server_replay::ServerReplay;
 use binlog_cdc::decoder::source::connect::{connect, ConnectOptions};
 use binlog_cdc::decoder::source::file::FileSource;
+use binlog_cdc::decoder::source::read_ahead::ReadAhead;
 use binlog_cdc::decoder::source::server::{self, InformationSchema, ServerSource};
 use binlog_cdc::decoder::source::EventSource;
 use binlog_cdc::{BinlogPosition, Error, Result};
@@ -36,6 +37,13 @@ impl<W: Write> LineSink<W> {
 impl<W: Write> RowSink for LineSink<W> {
     fn row(&mut self, _: &TableMeta, _: u32, json: &[u8]) -> decoder::Result<()> {
         self.line(json)
+    }
+
+    /// A rows event's rows, newlines and all, in one write.
+    fn rows(&mut self, _: &TableMeta, _: u32, lines: Lines<'_>) -> decoder::Result<()> {
+        self.out
+            .write_all(lines.text())
+            .map_err(|e| decoder::Error::io("writing to stdout", e))
     }
 
     /// A rename kept under both names is printed once.
@@ -80,7 +88,8 @@ pub(crate) async fn parse(args: ParseArgs) -> Result<()> {
                     BinlogPosition::start_of(first.0.clone())
                 }
             };
-            let mut source = ServerSource::open(&db, &from, args.to, args.server_id).await?;
+            let source = ServerSource::open(&db, &from, args.to, args.server_id).await?;
+            let mut source = ReadAhead::spawn(source);
             let lookup = InformationSchema::connect(&db).await?;
             let replay = ServerReplay::new(&db);
             let mut decoder = Decoder::new(opts)
@@ -91,7 +100,7 @@ pub(crate) async fn parse(args: ParseArgs) -> Result<()> {
             (decoder.stats().clone(), source.bytes_read())
         }
         None => {
-            let mut source = FileSource::new(&args.files);
+            let mut source = ReadAhead::spawn(FileSource::new(&args.files));
             let mut decoder = Decoder::new(opts);
             let res = decoder.run(&mut source, &mut sink).await;
             finish(res, &mut sink)?;

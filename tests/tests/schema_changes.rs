@@ -566,8 +566,9 @@ async fn a_filter_follows_renames_into_and_out_of_its_set() {
     let mut decoder = Decoder::new(opts);
     let mut listed = Listed::default();
     while let Some(ev) = source.next_event().await.expect("read") {
-        decoder.handle(&ev, &mut listed).await.expect("decode");
+        decoder.handle(ev, &mut listed).await.expect("decode");
     }
+    decoder.finish(&mut listed).expect("decode");
     let summary: Vec<(&str, &str, bool)> = listed
         .0
         .iter()

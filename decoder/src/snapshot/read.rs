@@ -480,8 +480,9 @@ async fn read_window<'a>(
     let lookup = InformationSchema::connect(db).await?;
     let mut decoder = Decoder::new(opts).with_lookup(Box::new(lookup));
     while let Some(ev) = source.next_event().await? {
-        decoder.handle(&ev, &mut window).await?;
+        decoder.handle(ev, &mut window).await?;
     }
+    decoder.finish(&mut window)?;
     source.close().await;
     Ok(window)
 }

@@ -9,17 +9,20 @@
 pub mod connect;
 pub mod file;
 pub mod gtid_scan;
+pub mod read_ahead;
 pub mod server;
+
+use std::future::Future;
 
 use crate::error::Result;
 pub(crate) use crate::raw::guarded;
 pub use crate::raw::{types, SourceEvent};
 
-/// A range of raw binlog events, in order.
-#[allow(async_fn_in_trait)]
+/// A range of raw binlog events, in order. (Its futures are `Send`, so a
+/// source can be read on another thread: [`read_ahead`].)
 pub trait EventSource {
     /// The next event, or `None` at the end of the range.
-    async fn next_event(&mut self) -> Result<Option<SourceEvent>>;
+    fn next_event(&mut self) -> impl Future<Output = Result<Option<SourceEvent>>> + Send;
 
     /// Bytes of binlog read so far.
     fn bytes_read(&self) -> u64;

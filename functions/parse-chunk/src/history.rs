@@ -159,7 +159,7 @@ impl Prefix {
                 .with_definitions(Box::new(replay), Some(Box::new(committed)));
             let mut ignore = binlog_cdc::decoder::reader::Discard;
             while let Some(ev) = source.next_event().await? {
-                decoder.handle(&ev, &mut ignore).await?;
+                decoder.handle(ev, &mut ignore).await?;
             }
             tracing::debug!(from = %run_from, to = %self.to, "the run's statements before the chunk read");
             let known = decoder

@@ -66,11 +66,12 @@ pub mod binlog {
             .with_definitions(Box::new(replay), Some(Box::new(history)));
         let mut staging = Staging::new(deps);
         while let Some(ev) = source.next_event().await? {
-            decoder.handle(&ev, &mut staging).await?;
+            decoder.handle(ev, &mut staging).await?;
             if staging.buffered > 0 {
                 staging.flush_if_needed(&chunk, deps).await?;
             }
         }
+        decoder.finish(&mut staging)?;
         let last = decoder.stats().last_timestamp;
         staging.statements = StatementCounts::of(decoder.stats());
         staging.schema_versions = history::stage(decoder.take_versions(), &chunk, deps).await?;

@@ -1,26 +1,25 @@
 //! The decoding pipeline: raw events in, one JSON change event per row out.
 //!
 //! [`Decoder`] follows the stream's state (format description, table maps,
-//! the current transaction's GTID), decodes each rows event against the
-//! table's plan (built once per table map, see `schema`), writes each row's
-//! event into a reused buffer and hands it to a [`RowSink`]. Unknown event
-//! types are counted and skipped; events that hold rows we cannot decode are
-//! errors, so rows never vanish silently.
+//! the current transaction's GTID) event by event, in order; each rows
+//! event's rows are decoded against the table's plan (built once per table
+//! map, see `schema`) a batch at a time on decoding threads ([`rows`]), and
+//! their events handed to a [`RowSink`] in binlog order, before any later
+//! statement's. Unknown event types are counted and skipped; events that
+//! hold rows we cannot decode are errors, so rows never vanish silently.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::sync::Arc;
 
 use mysql_common::binlog::events::{FormatDescriptionEvent, QueryEvent, TableMapEvent};
 use serde::Serialize;
 
 use crate::column_rules::{ColumnRules, StatementRules};
-use crate::decode::{self, Bytes, ColumnError, RowImage};
 use crate::definition::{
     self, Baseline, ExistingRow, HeldRows, Known, Replayer, Session, Tracker, Version,
 };
 use crate::error::{Error, Result};
-use crate::event::{self, EventWriter, RowKind, RowRef, StatementRef, View};
+use crate::event::{self, RowKind, StatementRef, View};
 use crate::filter::TableFilter;
 use crate::gtid::GtidTrail;
 use crate::position::BinlogPosition;
@@ -30,14 +29,58 @@ use crate::source::EventSource;
 use crate::statement::columns::ColumnEdits;
 use crate::statement::{self, Classified, StatementKind, TableStatement, Touched};
 
+mod rows;
+
+use rows::{inflate, Batch, RowsHeader, RowsJob, RowsShape};
+
 /// Receives each row's change event, and each statement's.
 pub trait RowSink {
     /// `json` is one complete event object, without a newline.
     fn row(&mut self, table: &TableMeta, timestamp: u32, json: &[u8]) -> Result<()>;
 
+    /// The events of one rows event's rows, in order (see [`Lines`]); by
+    /// default each goes to [`RowSink::row`]. A sink that writes lines may
+    /// take them all at once.
+    fn rows(&mut self, table: &TableMeta, timestamp: u32, lines: Lines<'_>) -> Result<()> {
+        lines
+            .iter()
+            .try_for_each(|json| self.row(table, timestamp, json))
+    }
+
     /// A `SchemaChangeEvent` for `schema.table`; `table` is [`EVERY_TABLE`]
     /// for a statement about every table of the schema (DROP DATABASE).
     fn statement(&mut self, schema: &str, table: &str, timestamp: u32, json: &[u8]) -> Result<()>;
+}
+
+/// Change events one after the other, each followed by a newline (JSON
+/// text holds none of its own).
+#[derive(Clone, Copy)]
+pub struct Lines<'a> {
+    text: &'a [u8],
+    /// Where the first event starts in `text`.
+    start: usize,
+    /// Where each event's newline is in `text`.
+    ends: &'a [usize],
+}
+
+impl<'a> Lines<'a> {
+    /// Every event with its newline, back to back.
+    pub fn text(&self) -> &'a [u8] {
+        match self.ends.last() {
+            Some(&end) => &self.text[self.start..=end],
+            None => &[],
+        }
+    }
+
+    /// Each event, without its newline.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (text, mut start) = (self.text, self.start);
+        self.ends.iter().map(move |&end| {
+            let json = &text[start..end];
+            start = end + 1;
+            json
+        })
+    }
 }
 
 /// A sink that keeps nothing (a read for its side effects: statements
@@ -113,11 +156,10 @@ pub struct Decoder {
     gtid: Option<String>,
     gtids: GtidTrail,
     stats: Stats,
-    writer: EventWriter,
-    before: RowImage,
-    after: RowImage,
+    /// A statement's event, written.
     line: Vec<u8>,
-    inflated: Vec<u8>,
+    /// Rows events waiting to be decoded (see [`rows`]).
+    rows: Batch,
     /// Each table's definition, statement by statement.
     definitions: Tracker,
     /// What each table statement left, in binlog order, until taken.
@@ -129,6 +171,7 @@ pub struct Decoder {
 impl Decoder {
     pub fn new(opts: DecodeOptions) -> Self {
         Self {
+            rows: Batch::new(opts.view, threads()),
             opts,
             lookup: None,
             mariadb: false,
@@ -137,11 +180,7 @@ impl Decoder {
             gtid: None,
             gtids: GtidTrail::default(),
             stats: Stats::default(),
-            writer: EventWriter::default(),
-            before: RowImage::default(),
-            after: RowImage::default(),
             line: Vec::with_capacity(4096),
-            inflated: Vec::new(),
             definitions: Tracker::default(),
             versions: Vec::new(),
             statements_only: false,
@@ -185,7 +224,13 @@ impl Decoder {
         self
     }
 
+    /// What was decoded (after [`Decoder::finish`]: rows events still
+    /// waiting are not counted yet).
     pub fn stats(&self) -> &Stats {
+        debug_assert!(
+            self.rows.is_empty(),
+            "rows events wait: call Decoder::finish"
+        );
         &self.stats
     }
 
@@ -194,32 +239,60 @@ impl Decoder {
         &self.gtids
     }
 
-    /// Decodes every event of `source` into `sink`.
+    /// Decodes every event of `source` into `sink`. What was read before
+    /// an error is handed over before the error is returned.
     pub async fn run<S: EventSource, K: RowSink>(
         &mut self,
         source: &mut S,
         sink: &mut K,
     ) -> Result<()> {
-        while let Some(ev) = source.next_event().await? {
-            self.handle(&ev, sink).await?;
+        loop {
+            match source.next_event().await {
+                Ok(Some(ev)) => self.handle(ev, sink).await?,
+                Ok(None) => return self.finish(sink),
+                Err(e) => {
+                    self.finish(sink)?;
+                    return Err(e);
+                }
+            }
         }
-        Ok(())
     }
 
-    /// Handles one raw event: one `process_*` per event type that matters.
-    pub async fn handle<K: RowSink>(&mut self, ev: &SourceEvent, sink: &mut K) -> Result<()> {
+    /// Handles one raw event. Rows events are decoded in batches (see
+    /// [`rows`]): their change events reach `sink` in order, by the time a
+    /// later event needs them (a statement's, an error) or [`Decoder::finish`]
+    /// is called. Call it after the last event.
+    pub async fn handle<K: RowSink>(&mut self, ev: SourceEvent, sink: &mut K) -> Result<()> {
+        match self.dispatch(ev, sink).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // What came before the error is handed over first.
+                self.finish(sink)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Decodes the rows events still waiting and hands their change events
+    /// to `sink`.
+    pub fn finish<K: RowSink>(&mut self, sink: &mut K) -> Result<()> {
+        self.rows.flush(sink, &mut self.stats)
+    }
+
+    /// One `process_*` per event type that matters.
+    async fn dispatch<K: RowSink>(&mut self, ev: SourceEvent, sink: &mut K) -> Result<()> {
         use types::*;
         self.stats.events += 1;
         let t = ev.event.header().event_type_raw();
         match t {
-            FORMAT_DESCRIPTION => self.process_format_description(ev)?,
-            TABLE_MAP => self.table_map(ev).await?,
+            FORMAT_DESCRIPTION => self.process_format_description(&ev)?,
+            TABLE_MAP => self.table_map(&ev).await?,
             WRITE_ROWS_V1 | UPDATE_ROWS_V1 | DELETE_ROWS_V1 | WRITE_ROWS | UPDATE_ROWS | DELETE_ROWS
             | PARTIAL_UPDATE_ROWS | MARIADB_WRITE_ROWS_COMPRESSED_V1 | MARIADB_UPDATE_ROWS_COMPRESSED_V1
             | MARIADB_DELETE_ROWS_COMPRESSED_V1 | MARIADB_WRITE_ROWS_COMPRESSED
             | MARIADB_UPDATE_ROWS_COMPRESSED | MARIADB_DELETE_ROWS_COMPRESSED => {
                 if !self.statements_only {
-                    self.process_rows(ev, t, sink)?
+                    self.queue_rows(ev, t, sink)?
                 }
             }
             PRE_GA_WRITE_ROWS..=PRE_GA_DELETE_ROWS => {
@@ -228,11 +301,11 @@ impl Decoder {
                     msg: "pre-GA (MySQL 5.1.0-5.1.15) rows events are not supported".into(),
                 })
             }
-            GTID | GTID_TAGGED => self.process_gtid(ev)?,
-            MARIADB_GTID => self.process_mariadb_gtid(ev)?,
+            GTID | GTID_TAGGED => self.process_gtid(&ev)?,
+            MARIADB_GTID => self.process_mariadb_gtid(&ev)?,
             ANONYMOUS_GTID | XID => self.gtid = None,
-            PREVIOUS_GTIDS => self.gtids.start_file(ev)?,
-            QUERY | MARIADB_QUERY_COMPRESSED => self.process_query(ev, sink).await?,
+            PREVIOUS_GTIDS => self.gtids.start_file(&ev)?,
+            QUERY | MARIADB_QUERY_COMPRESSED => self.process_query(&ev, sink).await?,
             STOP | ROTATE | INTVAR | RAND | USER_VAR | INCIDENT | HEARTBEAT | IGNORABLE | ROWS_QUERY
             | TRANSACTION_PAYLOAD | HEARTBEAT_V2 | BEGIN_LOAD_QUERY
             | EXECUTE_LOAD_QUERY | TRANSACTION_CONTEXT | VIEW_CHANGE | XA_PREPARE
@@ -351,7 +424,7 @@ impl Decoder {
 
     /// A Query event, or MariaDB's compressed one (`log_bin_compress=ON`):
     /// the same post-header, status variables and schema, then the query
-    /// compressed as compressed rows are (see [`inflate`]).
+    /// compressed as compressed rows are (see [`rows::inflate`]).
     fn read_query(&self, ev: &SourceEvent) -> Result<QueryEvent<'static>> {
         let t = ev.event.header().event_type_raw();
         if t == types::QUERY {
@@ -393,6 +466,8 @@ impl Decoder {
         sql: &[u8],
         sink: &mut K,
     ) -> Result<()> {
+        // The rows before the statement reach the sink before its events.
+        self.finish(sink)?;
         let text = String::from_utf8_lossy(sql);
         let logged = Logged {
             kind: st.kind,
@@ -596,64 +671,25 @@ impl Decoder {
         Ok(())
     }
 
-    /// A rows event: its header, its table, then each row's event to `sink`.
-    fn process_rows<K: RowSink>(&mut self, ev: &SourceEvent, t: u8, sink: &mut K) -> Result<()> {
-        let at = &ev.pos;
-        let shape = RowsShape::of(t);
-        let body = ev.event.data();
+    /// A rows event: its table now, its rows with the next batch.
+    fn queue_rows<K: RowSink>(&mut self, ev: SourceEvent, t: u8, sink: &mut K) -> Result<()> {
         let post_header = self.post_header.get(t as usize - 1).copied();
-        let head = RowsHeader::read(body, &shape, post_header)
-            .map_err(|e| Error::malformed(at, "rows event", e))?;
-        let rest = &body[head.rows_at..];
-        let Some(entry) = self.table_of(&head, rest.is_empty(), at)? else {
+        let body = ev.event.data();
+        let head = RowsHeader::read(body, &RowsShape::of(t), post_header)
+            .map_err(|e| Error::malformed(&ev.pos, "rows event", e))?;
+        let no_rows = body.len() == head.rows_at;
+        let Some(entry) = self.table_of(&head, no_rows, &ev.pos)? else {
             return Ok(());
         };
-        // The inflate buffer is reused from event to event (out of `self`
-        // while the rows are read, put back after).
-        let mut inflated = std::mem::take(&mut self.inflated);
-        let rows_data: &[u8] = if shape.compressed {
-            inflate(rest, &mut inflated).map_err(|e| Error::malformed(at, "rows event", e))?;
-            &inflated
-        } else {
-            rest
+        let job = RowsJob {
+            ev,
+            t,
+            post_header,
+            entry,
+            gtid: self.gtid.clone(),
         };
-        let meta = &entry.meta;
-        let timestamp = ev.event.header().timestamp();
-        let row = RowContext {
-            position: at.to_string(),
-            timestamp,
-        };
-        let mut r = Bytes::new(rows_data);
-        let mut index = 0u32;
-        while !r.is_empty() {
-            // A row whose images name no column takes no bytes: the loop
-            // would never end (seen with mutated bytes, never from a server).
-            let row_start = r.position();
-            decode_row(
-                meta,
-                &shape,
-                &head,
-                &mut r,
-                &mut self.before,
-                &mut self.after,
-            )
-            .map_err(|e| e.at(at, meta))?;
-            if r.position() == row_start {
-                return Err(Error::malformed(
-                    at,
-                    "rows event",
-                    "a row image that names no column, in a rows event with bytes left",
-                ));
-            }
-            self.write_row(meta, shape.kind, &row, index);
-            sink.row(meta, timestamp, &self.line)?;
-            index += 1;
-        }
-        self.inflated = inflated;
-        if index > 0 {
-            let per_table = self.stats.rows.entry(meta.full_name.clone()).or_default();
-            *per_table.entry(shape.kind).or_default() += index as u64;
-            self.stats.last_timestamp = Some(timestamp);
+        if self.rows.push(job) {
+            self.rows.send(sink, &mut self.stats)?;
         }
         Ok(())
     }
@@ -694,31 +730,13 @@ impl Decoder {
         }
         Ok(Some(entry))
     }
+}
 
-    /// Writes the row just decoded (the images its kind has) into `line`.
-    fn write_row(&mut self, meta: &TableMeta, kind: RowKind, row: &RowContext, index: u32) {
-        let (before, after) = match kind {
-            // (The binlog has no snapshot rows; a snapshot row is an insert's shape.)
-            RowKind::Write | RowKind::Snapshot => (None, Some(&self.after)),
-            RowKind::Delete => (Some(&self.before), None),
-            RowKind::Update => (Some(&self.before), Some(&self.after)),
-        };
-        self.line.clear();
-        self.writer.write(
-            &RowRef {
-                table: meta,
-                kind,
-                timestamp: row.timestamp,
-                position: &row.position,
-                index,
-                gtid: self.gtid.as_deref(),
-                before,
-                after,
-            },
-            self.opts.view,
-            &mut self.line,
-        );
-    }
+/// How many threads decode a batch of rows events: as many as this
+/// process may run at once (its CPU quota counted), up to
+/// [`rows::MAX_THREADS`].
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A logged table statement, as its events write it.
@@ -729,213 +747,6 @@ struct Logged<'a> {
     at: &'a BinlogPosition,
     position: &'a str,
     timestamp: u32,
-}
-
-/// What a rows event's type code says about it.
-struct RowsShape {
-    kind: RowKind,
-    /// Version 2 (MySQL 5.6+): extra data after the flags.
-    v2: bool,
-    /// MariaDB's compressed rows events: the rows are zlib data.
-    compressed: bool,
-    /// MySQL's PARTIAL_UPDATE_ROWS: JSON columns may be diffs.
-    partial: bool,
-}
-
-impl RowsShape {
-    fn of(t: u8) -> Self {
-        use types::*;
-        let (kind, v2, compressed) = match t {
-            WRITE_ROWS_V1 => (RowKind::Write, false, false),
-            UPDATE_ROWS_V1 => (RowKind::Update, false, false),
-            DELETE_ROWS_V1 => (RowKind::Delete, false, false),
-            WRITE_ROWS => (RowKind::Write, true, false),
-            UPDATE_ROWS | PARTIAL_UPDATE_ROWS => (RowKind::Update, true, false),
-            DELETE_ROWS => (RowKind::Delete, true, false),
-            MARIADB_WRITE_ROWS_COMPRESSED_V1 => (RowKind::Write, false, true),
-            MARIADB_UPDATE_ROWS_COMPRESSED_V1 => (RowKind::Update, false, true),
-            MARIADB_DELETE_ROWS_COMPRESSED_V1 => (RowKind::Delete, false, true),
-            MARIADB_WRITE_ROWS_COMPRESSED => (RowKind::Write, true, true),
-            MARIADB_UPDATE_ROWS_COMPRESSED => (RowKind::Update, true, true),
-            _ => (RowKind::Delete, true, true),
-        };
-        Self {
-            kind,
-            v2,
-            compressed,
-            partial: t == PARTIAL_UPDATE_ROWS,
-        }
-    }
-}
-
-/// A rows event's post-header (table id, flags, v2 extra data) and column
-/// bitmaps: which columns each image holds.
-struct RowsHeader<'a> {
-    table_id: u64,
-    columns: usize,
-    /// Columns in the before image (updates, deletes).
-    before_cols: &'a [u8],
-    /// Columns in the after image (inserts, updates).
-    after_cols: &'a [u8],
-    /// Where the rows start in the body.
-    rows_at: usize,
-}
-
-/// The table id's length in a post-header: 6 bytes, 4 in pre-5.1.4 formats
-/// (whose post-header is 6 bytes long in all).
-const TABLE_ID_LEN: usize = 6;
-const OLD_TABLE_ID_LEN: usize = 4;
-const OLD_ROWS_POST_HEADER_LEN: u8 = 6;
-const FLAGS_LEN: usize = 2;
-/// Post-header lengths when the format description gives none.
-const ROWS_POST_HEADER_LEN: u8 = 8;
-const ROWS_V2_POST_HEADER_LEN: u8 = 10;
-
-impl<'a> RowsHeader<'a> {
-    /// `post_header` is the format description's length for this type.
-    fn read(
-        body: &'a [u8],
-        shape: &RowsShape,
-        post_header: Option<u8>,
-    ) -> std::result::Result<Self, String> {
-        let mut r = Bytes::new(body);
-        let default = if shape.v2 {
-            ROWS_V2_POST_HEADER_LEN
-        } else {
-            ROWS_POST_HEADER_LEN
-        };
-        let id_len = match post_header.unwrap_or(default) {
-            OLD_ROWS_POST_HEADER_LEN => OLD_TABLE_ID_LEN,
-            _ => TABLE_ID_LEN,
-        };
-        let table_id = r.uint_le(id_len)?;
-        r.take(FLAGS_LEN)?;
-        if shape.v2 {
-            // Extra data, whose length counts its own two bytes.
-            let extra = r.uint_le(2)? as usize;
-            r.take(extra.saturating_sub(2))?;
-        }
-        let columns = lenenc(&mut r)? as usize;
-        let bitmap = columns.div_ceil(8);
-        let before_cols = match shape.kind {
-            RowKind::Write | RowKind::Snapshot => &[][..],
-            _ => r.take(bitmap)?,
-        };
-        let after_cols = match shape.kind {
-            RowKind::Delete => &[][..],
-            _ => r.take(bitmap)?,
-        };
-        Ok(Self {
-            table_id,
-            columns,
-            before_cols,
-            after_cols,
-            rows_at: r.position(),
-        })
-    }
-}
-
-/// What every row of one rows event shares.
-struct RowContext {
-    position: String,
-    timestamp: u32,
-}
-
-/// Why a row could not be decoded: a column's value, or the image's bytes.
-enum RowError {
-    Column(ColumnError),
-    Bytes(String),
-}
-
-impl RowError {
-    fn at(self, at: &BinlogPosition, meta: &TableMeta) -> Error {
-        match self {
-            RowError::Column(ColumnError {
-                column: Some(i),
-                msg,
-            }) => Error::Value {
-                at: at.clone(),
-                table: meta.full_name.clone(),
-                column: meta.columns[i].name.clone(),
-                msg,
-            },
-            RowError::Column(ColumnError { column: None, msg }) => {
-                Error::malformed(at, "row image", msg)
-            }
-            RowError::Bytes(msg) => Error::malformed(at, "rows event", msg),
-        }
-    }
-}
-
-/// Decodes one row's images (as its kind has them) into `before` and `after`.
-fn decode_row(
-    meta: &TableMeta,
-    shape: &RowsShape,
-    head: &RowsHeader<'_>,
-    r: &mut Bytes<'_>,
-    before: &mut RowImage,
-    after: &mut RowImage,
-) -> std::result::Result<(), RowError> {
-    if shape.kind != RowKind::Write {
-        decode::decode_image(meta, head.before_cols, r, before, None).map_err(RowError::Column)?;
-    }
-    if shape.kind == RowKind::Delete {
-        return Ok(());
-    }
-    let mut partial_bits: Option<&[u8]> = None;
-    if shape.partial {
-        // value_options (packed int); bit 0 = PARTIAL_JSON_UPDATES, then one
-        // bit per JSON column: is its value a diff.
-        let options = lenenc(r).map_err(RowError::Bytes)?;
-        if options & 1 == 1 {
-            partial_bits = Some(
-                r.take(meta.json_columns.div_ceil(8))
-                    .map_err(RowError::Bytes)?,
-            );
-        }
-    }
-    let diff = partial_bits.map(|b| (b, &*before));
-    decode::decode_image(meta, head.after_cols, r, after, diff).map_err(RowError::Column)
-}
-
-/// A MySQL length-encoded integer.
-fn lenenc(r: &mut Bytes<'_>) -> std::result::Result<u64, String> {
-    match r.u8()? {
-        x @ 0..=0xfa => Ok(x as u64),
-        0xfc => r.uint_le(2),
-        0xfd => r.uint_le(3),
-        0xfe => r.uint_le(8),
-        x => Err(format!("bad length-encoded integer prefix {x:#x}")),
-    }
-}
-
-/// MariaDB's compressed rows: one header byte (0x80 | algorithm << 4 |
-/// length-of-length), the uncompressed length big-endian, then zlib data.
-fn inflate(src: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
-    let h = *src.first().ok_or("compressed rows are empty")?;
-    if h & 0x80 == 0 || (h >> 4) & 0x7 != 0 {
-        return Err(format!("unknown compressed rows header {h:#x}"));
-    }
-    let lenlen = (h & 0x7) as usize;
-    if !(1..=4).contains(&lenlen) || src.len() < 1 + lenlen {
-        return Err("bad compressed rows length".into());
-    }
-    let len = src[1..1 + lenlen]
-        .iter()
-        .fold(0usize, |v, &b| (v << 8) | b as usize);
-    out.clear();
-    out.reserve(len);
-    flate2::read::ZlibDecoder::new(&src[1 + lenlen..])
-        .take(len as u64 + 1)
-        .read_to_end(out)
-        .map_err(|e| format!("compressed rows do not inflate: {e}"))?;
-    if out.len() != len {
-        return Err(format!(
-            "compressed rows inflate to {} bytes, header says {len}",
-            out.len()
-        ));
-    }
-    Ok(())
 }
 
 /// What an ALTER did to the rows a consumer holds, as far as its event can
