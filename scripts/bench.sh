@@ -11,7 +11,7 @@
 # WORKLOAD wide: 80% inserts, 10% updates, 10% deletes; 8 columns with TEXT,
 #   DATETIME(6), DECIMAL(12,4), ENUM, DOUBLE and utf8mb4 VARCHARs
 #   (bench.wide, about 133 bytes of log a row).
-# OTHER_BINARY: another build (an earlier commit) whose pipeline runs too.
+# OTHER_BINARY: another build (an earlier commit) whose parse and pipeline run too.
 # Needs GNU time (/usr/bin/time: Debian's time) for peak memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
