@@ -150,7 +150,8 @@ impl Batch {
         if self.pool.is_empty() {
             self.pool = (0..self.threads)
                 .map(|_| Worker::start(self.view))
-                .collect();
+                .collect::<std::io::Result<_>>()
+                .map_err(|e| Error::io("starting the threads that decode rows events", e))?;
         }
         let cuts = cuts(&jobs, self.pool.len(), bytes);
         let mut shares: Vec<Vec<RowsJob>> = cuts
@@ -236,19 +237,21 @@ impl Batch {
 
 impl Worker {
     /// A thread that decodes shares until its batch is dropped.
-    fn start(view: View) -> Self {
+    fn start(view: View) -> std::io::Result<Self> {
         let (to, work) = mpsc::channel::<Work>();
         let (done, from) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut decoder = RowsDecoder::new(view);
-            while let Ok(mut w) = work.recv() {
-                decoder.decode_share(&w.jobs, &mut w.share);
-                if done.send(w).is_err() {
-                    return;
+        std::thread::Builder::new()
+            .name("binlog-decode".into())
+            .spawn(move || {
+                let mut decoder = RowsDecoder::new(view);
+                while let Ok(mut w) = work.recv() {
+                    decoder.decode_share(&w.jobs, &mut w.share);
+                    if done.send(w).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
-        Self { to, from }
+            })?;
+        Ok(Self { to, from })
     }
 }
 
