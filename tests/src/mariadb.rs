@@ -252,11 +252,7 @@ impl MariaDb {
 impl Drop for MariaDb {
     fn drop(&mut self) {
         let child = self.child.get_mut().unwrap_or_else(|p| p.into_inner());
-        let _ = child.kill();
-        let _ = child.wait();
-        if std::env::var_os("BINLOG_CDC_KEEP_DB").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        crate::server::stop(child, &self.dir);
     }
 }
 

@@ -189,10 +189,6 @@ impl crate::TestServer for MySql {
 
 impl Drop for MySql {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::env::var_os("BINLOG_CDC_KEEP_DB").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        crate::server::stop(&mut self.child, &self.dir);
     }
 }

@@ -66,6 +66,16 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Stops a throwaway server and deletes its data (kept when
+/// `BINLOG_CDC_KEEP_DB` is set, to look at after a failure).
+pub(crate) fn stop(child: &mut Child, dir: &Path) {
+    let _ = child.kill();
+    let _ = child.wait();
+    if std::env::var_os("BINLOG_CDC_KEEP_DB").is_none() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// What a test needs of a throwaway server, MariaDB's or MySQL's.
 pub trait TestServer {
     /// Empties the binary log (and on MySQL the executed GTIDs): rows

@@ -322,6 +322,8 @@ impl RowsDecoder {
         let at = &job.ev.pos;
         let shape = RowsShape::of(job.t);
         let body = job.ev.event.data();
+        // Read again (the decoder read it to find the table): a few bytes,
+        // and a job holds no borrow of its own event.
         let head = RowsHeader::read(body, &shape, job.post_header)
             .map_err(|e| Error::malformed(at, "rows event", e))?;
         let rest = &body[head.rows_at..];
