@@ -40,7 +40,9 @@ WILDCARD_RESOURCES = {
     # The checkpoint and serverId.json are carved out by an explicit Deny.
     '{"Fn::Sub": "${OutputBucket.Arn}/${Prefix}*"}': "per-table outputs of any table",
 }
-SAM_POLICY_TEMPLATES = {"LambdaInvokePolicy"}
+# StepFunctionsExecutionPolicy: states:StartExecution on one state machine
+# named in the template (the pipeline's HandOver starts its next execution).
+SAM_POLICY_TEMPLATES = {"LambdaInvokePolicy", "StepFunctionsExecutionPolicy"}
 # AWS managed policies a role may carry, with the reason and the condition
 # it must be under (None: always).
 MANAGED_POLICIES = {

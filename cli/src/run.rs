@@ -68,6 +68,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
         commit: args.no_commit.then_some(false),
         restart_at: args.restart_at,
         snapshot: (!args.snapshot.is_empty()).then_some(args.snapshot),
+        ..Default::default()
     };
     let iterations = pipeline_driver::run_until_caught_up(&deps, input).await?;
     let report = run_report(&iterations, &deps.store.describe(), started.elapsed());

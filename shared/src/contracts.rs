@@ -11,9 +11,15 @@
 //!                 ─▶ FanOutShards (Map: FanOutRequest::Shard ─▶ ShardAck; ShardDone stored)
 //!                 ─▶ JoinAllTables (FanOutRequest::Join ─▶ JoinOutput)
 //!                 ─▶ CommitCheckpoint (CommitInput ─▶ CommitOutput, with the next LoopState)
-//!                 ─▶ MoreToDo: loop.again ─▶ ListBinlogs, else succeed
-//!   status "nothing" or "skipped": succeed
+//!                 ─▶ MoreToDo: loop.again ─▶ ListBinlogs; loop.then "poll" ─▶
+//!                    WaitToPoll ─▶ ListBinlogs; loop.then "handOver" ─▶ HandOver
+//!                    (StartExecution of the next follower) ─▶ succeed; else succeed
+//!   status "nothing": CaughtUp: plan.loop.then as after a commit, else succeed
+//!   status "skipped": succeed
 //! ```
+//!
+//! `then` is set only under `follow` (an execution that keeps polling once
+//! caught up, [`Follow`]); the functions decide it ([`LoopState::follow_on`]).
 //!
 //! What travels in the state is O(1) per chunk and per shard, and nothing per
 //! table: the plan holds at most `MAX_RUN_CHUNKS` (≤ 256) chunks, each fan-out
@@ -50,6 +56,27 @@ pub struct RunInput {
     /// patterns: `["shop.*", "crm.customers"]`), replacing one in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<Vec<String>>,
+    /// Low-latency mode: once caught up, wait this long and poll again,
+    /// and hand over to a new execution before the history quota
+    /// (committed runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<Follow>,
+    /// The execution that handed over to this one: it is ending, so the
+    /// overlap check does not count it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed_over_by: Option<String>,
+}
+
+/// [`RunInput::follow`]: `{"pollSeconds": 5}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Follow {
+    /// The wait between polls while caught up: 1 to 300 seconds.
+    pub poll_seconds: u32,
+}
+
+impl Follow {
+    pub const MAX_POLL_SECONDS: u32 = 300;
 }
 
 /// Where [`RunInput::restart_at`] restarts the stream.
@@ -144,6 +171,46 @@ pub struct LoopState {
     /// execution's history has room for another.
     #[serde(default)]
     pub again: bool,
+    /// Under `follow`, what a caught-up execution does next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<Then>,
+}
+
+/// What a following execution does once caught up (or out of history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Then {
+    /// Wait `pollSeconds`, then plan again.
+    Poll,
+    /// Start the next execution with the same `follow`, and end.
+    HandOver,
+}
+
+/// History events an idle poll may cost at its worst: WaitToPoll,
+/// ListBinlogs (retried as often as it may be), AnythingToDo, CaughtUp and
+/// the Pass before the wait.
+pub const IDLE_POLL_HISTORY_EVENTS: u32 = 2 + (5 + 3 * MAX_TASK_RETRIES) + 2 + 2 + 2;
+
+impl LoopState {
+    /// Under `follow`, after an iteration that spent `spent` history
+    /// events in all: poll again while the execution's history has room
+    /// for an idle poll and then a whole iteration of `worst_next` events,
+    /// else hand over. `None` without `follow`, or while `again` goes
+    /// round without waiting.
+    pub fn follow_on(
+        follow: Option<Follow>,
+        again: bool,
+        spent: u32,
+        worst_next: u32,
+        budget: u32,
+    ) -> Option<Then> {
+        match follow {
+            None => None,
+            Some(_) if again => None,
+            Some(_) if spent + IDLE_POLL_HISTORY_EVENTS + worst_next <= budget => Some(Then::Poll),
+            Some(_) => Some(Then::HandOver),
+        }
+    }
 }
 
 /// The history events a Standard execution may spend on its iterations
@@ -322,6 +389,13 @@ pub struct RunPlan {
     /// among `chunks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotProgress>,
+    /// The execution's `follow`, for CommitCheckpoint's next loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<Follow>,
+    /// With status `nothing` under `follow`: the loop's next state
+    /// (`then`: poll or hand over).
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub loop_state: Option<LoopState>,
 }
 
 impl RunPlan {
@@ -700,7 +774,7 @@ pub struct Meta {
 
 #[cfg(test)]
 #[path = "contracts_asl.rs"]
-mod asl;
+pub(crate) mod asl;
 
 #[cfg(test)]
 mod tests {
@@ -758,6 +832,8 @@ mod tests {
                 after: Some(vec![KeyValue::UInt(7)]),
                 ranges: 2,
             }),
+            follow: None,
+            loop_state: None,
         }
     }
 
@@ -873,6 +949,7 @@ mod tests {
             history_events: 100,
             resume_from: Some(p("binlog.000002:10")),
             again: true,
+            then: Some(Then::Poll),
         };
         assert!(round_trip(&CommitInput {
             plan: plan.clone(),
@@ -998,6 +1075,8 @@ mod tests {
                 after: Some(vec![KeyValue::Bytes(vec![0xff; 3072])]),
                 ranges: u32::MAX,
             }),
+            follow: None,
+            loop_state: None,
         };
         let shards: Vec<ShardTask> = (0..MAX_FANOUT_SHARDS)
             .map(|shard| ShardTask {
@@ -1007,12 +1086,32 @@ mod tests {
             .collect();
         let state = serde_json::json!({
             "input": {"from": "mysql-bin-changelog.123456:4", "to": "mysql-bin-changelog.123457:4", "commit": false},
-            "loop": LoopState { iteration: 99, history_events: 19_999, resume_from: plan.to.clone(), again: true },
+            "loop": LoopState { iteration: 99, history_events: 19_999, resume_from: plan.to.clone(), again: true, then: None },
             "plan": plan,
             "fanOut": FanOutPlanned { shards, tables: u32::MAX, events: u64::MAX },
         });
         let bytes = serde_json::to_vec(&state).unwrap().len();
         assert!(bytes <= 64 << 10, "{bytes} bytes");
+    }
+
+    #[test]
+    fn a_follower_polls_while_its_history_has_room_then_hands_over() {
+        let f = Some(Follow { poll_seconds: 5 });
+        let (worst, budget) = (5_000, 20_000);
+        let room = budget - worst - IDLE_POLL_HISTORY_EVENTS;
+        assert_eq!(
+            LoopState::follow_on(f, false, room, worst, budget),
+            Some(Then::Poll)
+        );
+        assert_eq!(
+            LoopState::follow_on(f, false, room + 1, worst, budget),
+            Some(Then::HandOver)
+        );
+        // Going round at once (a backlog) needs no wait; without follow, nothing.
+        assert_eq!(LoopState::follow_on(f, true, 0, worst, budget), None);
+        assert_eq!(LoopState::follow_on(None, false, 0, worst, budget), None);
+        // An idle poll: WaitToPoll, ListBinlogs with its retries, AnythingToDo, CaughtUp, FollowOn.
+        assert_eq!(IDLE_POLL_HISTORY_EVENTS, 2 + 35 + 2 + 2 + 2);
     }
 
     #[test]

@@ -14,16 +14,39 @@ const ASL: &str = include_str!("../../statemachine/binlog-pipeline.asl.json");
 
 /// `$.a.b` in `doc` (`$` itself too); `$$.` names the context object.
 fn path<'a>(doc: &'a Value, ctx: &'a Value, p: &str) -> &'a Value {
+    lookup(doc, ctx, p).unwrap_or_else(|| panic!("{p}: not in {doc}"))
+}
+
+/// `$.a.b` in `doc`, if it is there.
+fn lookup<'a>(doc: &'a Value, ctx: &'a Value, p: &str) -> Option<&'a Value> {
     let (root, rest) = match p.strip_prefix("$$") {
         Some(rest) => (ctx, rest),
         None => (doc, p.strip_prefix('$').expect("a path starts with $")),
     };
     rest.split('.')
         .filter(|s| !s.is_empty())
-        .fold(root, |v, key| {
-            v.get(key)
-                .unwrap_or_else(|| panic!("{p}: no {key:?} in {v}"))
-        })
+        .try_fold(root, |v, key| v.get(key))
+}
+
+/// The state a Choice goes to: its rules (`StringEquals`, `BooleanEquals`,
+/// `IsPresent`) in order, else its `Default`.
+fn next_of<'a>(choice: &'a Value, doc: &Value, ctx: &Value) -> &'a str {
+    let matches = |rule: &Value| {
+        let v = lookup(doc, ctx, rule["Variable"].as_str().expect("a Variable"));
+        if let Some(present) = rule.get("IsPresent") {
+            return v.is_some() == present.as_bool().expect("IsPresent: bool");
+        }
+        let want = rule.get("StringEquals").or(rule.get("BooleanEquals"));
+        want.is_some_and(|w| v == Some(w))
+    };
+    choice["Choices"]
+        .as_array()
+        .expect("Choices")
+        .iter()
+        .find(|r| matches(r))
+        .map_or(&choice["Default"], |r| &r["Next"])
+        .as_str()
+        .expect("a Next state")
 }
 
 /// A Parameters / ItemSelector / ResultSelector template applied.
@@ -31,12 +54,14 @@ fn template(t: &Value, doc: &Value, ctx: &Value) -> Value {
     match t {
         Value::Object(m) => Value::Object(
             m.iter()
-                .map(|(k, v)| match k.strip_suffix(".$") {
-                    Some(k) => (
+                .map(|(k, v)| match (k.strip_suffix(".$"), v.as_str()) {
+                    // An intrinsic function: its value is the service's.
+                    (Some(k), Some(f)) if f.starts_with("States.") => (k.to_string(), json!(f)),
+                    (Some(k), _) => (
                         k.to_string(),
                         path(doc, ctx, v.as_str().expect("a path")).clone(),
                     ),
-                    None => (k.clone(), template(v, doc, ctx)),
+                    (None, _) => (k.clone(), template(v, doc, ctx)),
                 })
                 .collect::<Map<_, _>>(),
         ),
@@ -185,6 +210,7 @@ fn one_iteration_flows_through_the_definition_as_the_types_say() {
             history_events: 40,
             resume_from: None,
             again: true,
+            then: None,
         },
     };
     doc = task_result(&states["CommitCheckpoint"], &doc, &out, &ctx);
@@ -206,21 +232,113 @@ fn one_iteration_flows_through_the_definition_as_the_types_say() {
     assert_eq!(serde_json::from_value::<CommitOutput>(done).unwrap(), out);
 }
 
+/// Under `follow`: a caught-up plan polls (the wait reads `pollSeconds`;
+/// ListBinlogs then sees the execution input and the plan's loop), and a
+/// commit with no history left hands over, starting the next execution
+/// with an input `RunInput` reads.
+#[test]
+fn a_follower_polls_and_hands_over_as_the_types_say() {
+    let asl: Value = serde_json::from_str(ASL).unwrap();
+    let states = &asl["States"];
+    let me = "arn:aws:states:r:1:execution:m:e";
+    let ctx = json!({"Execution": {"Id": me}, "StateMachine": {"Id": "arn:aws:states:r:1:stateMachine:m"}});
+    let follow = Follow { poll_seconds: 5 };
+    let input = RunInput {
+        follow: Some(follow),
+        ..Default::default()
+    };
+    let start = serde_json::to_value(&input).unwrap();
+    let mut doc = template(&states["Start"]["Parameters"], &start, &ctx);
+    let list: ListBinlogsInput = task_input(&states["ListBinlogs"], &doc, &ctx);
+    assert_eq!(list.input, input);
+
+    let polled = LoopState {
+        iteration: 1,
+        history_events: IDLE_POLL_HISTORY_EVENTS,
+        then: Some(Then::Poll),
+        ..Default::default()
+    };
+    let plan = RunPlan {
+        status: RunStatus::Nothing,
+        chunks: Vec::new(),
+        follow: Some(follow),
+        loop_state: Some(polled.clone()),
+        ..super::tests::sample_plan()
+    };
+    doc = task_result(&states["ListBinlogs"], &doc, &plan, &ctx);
+    assert_eq!(next_of(&states["AnythingToDo"], &doc, &ctx), "CaughtUp");
+    doc = effective_input(&states["CaughtUp"], &doc, &ctx);
+    assert_eq!(next_of(&states["FollowOn"], &doc, &ctx), "WaitToPoll");
+    let wait = states["WaitToPoll"]["SecondsPath"].as_str().unwrap();
+    assert_eq!(path(&doc, &ctx, wait), 5);
+    assert_eq!(states["WaitToPoll"]["Next"], "ListBinlogs");
+    let again: ListBinlogsInput = task_input(&states["ListBinlogs"], &doc, &ctx);
+    assert_eq!((again.input, again.loop_state), (input.clone(), polled));
+
+    // Without follow, a plan with nothing to do ends the execution.
+    let idle = RunPlan {
+        loop_state: None,
+        ..plan.clone()
+    };
+    let alone = task_result(&states["ListBinlogs"], &doc, &idle, &ctx);
+    assert_eq!(
+        next_of(&states["AnythingToDo"], &alone, &ctx),
+        "NothingToDo"
+    );
+
+    let out = CommitOutput {
+        committed: true,
+        run_id: plan.run_id.clone(),
+        position: "binlog.000001:900".parse().unwrap(),
+        meta_etag: None,
+        progress: Progress::CaughtUp,
+        lag_seconds: None,
+        loop_state: LoopState {
+            then: Some(Then::HandOver),
+            ..Default::default()
+        },
+    };
+    doc = task_result(&states["CommitCheckpoint"], &doc, &out, &ctx);
+    assert_eq!(next_of(&states["MoreToDo"], &doc, &ctx), "Committed");
+    doc = effective_input(&states["Committed"], &doc, &ctx);
+    assert_eq!(next_of(&states["FollowOn"], &doc, &ctx), "HandOver");
+    let started = effective_input(&states["HandOver"], &doc, &ctx);
+    let next: RunInput = serde_json::from_value(started["Input"].clone()).unwrap();
+    let want = RunInput {
+        follow: Some(follow),
+        handed_over_by: Some(me.into()),
+        ..Default::default()
+    };
+    assert_eq!(next, want);
+    assert_eq!(started["StateMachineArn"], ctx["StateMachine"]["Id"]);
+    // A failed hand-over still ends the execution successfully.
+    assert_eq!(states["HandOver"]["Catch"][0]["Next"], "Followed");
+}
+
 fn choice_variable(st: &Value) -> &str {
     st["Choices"][0]["Variable"]
         .as_str()
         .expect("a Choice on a variable")
 }
 
-/// Every Task state of the definition (those in Maps too), by name.
+/// Every Task state of the definition that invokes a function (those in
+/// Maps too), by name.
 fn tasks(states: &Value, out: &mut Vec<(String, Value)>) {
     for (name, st) in states.as_object().expect("States") {
         match st["Type"].as_str() {
-            Some("Task") => out.push((name.clone(), st.clone())),
+            Some("Task") if invokes_a_function(st) => out.push((name.clone(), st.clone())),
             Some("Map") => tasks(&st["ItemProcessor"]["States"], out),
             _ => {}
         }
     }
+}
+
+/// A Task whose Resource is one of the stack's functions (`HandOver`
+/// starts an execution instead).
+pub(crate) fn invokes_a_function(st: &Value) -> bool {
+    st["Resource"]
+        .as_str()
+        .is_some_and(|r| r.ends_with("FunctionArn}"))
 }
 
 #[test]

@@ -336,7 +336,9 @@ mod tests {
             let mut caught = error_equals(state.get("Catch"));
             caught.extend_from_slice(caught_around);
             match state["Type"].as_str() {
-                Some("Task") => out.push((name.clone(), error_equals(state.get("Retry")), caught)),
+                Some("Task") if crate::contracts::asl::invokes_a_function(state) => {
+                    out.push((name.clone(), error_equals(state.get("Retry")), caught))
+                }
                 Some("Map") => {
                     let inner = &state["ItemProcessor"]["States"];
                     tasks(inner.as_object().expect("a Map's states"), &caught, out);

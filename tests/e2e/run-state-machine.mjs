@@ -12,7 +12,10 @@
 // substitution): list-binlogs, parse-chunk, fan-out-by-table,
 // commit-checkpoint, or `runner-test`, a function built into this runner for
 // the quota tests (input {"echo": V, "padBytes": N, "sleepMs": M}: answers
-// {"echo": V, "pad": "x" * N} after M ms).
+// {"echo": V, "pad": "x" * N} after M ms). The service integration
+// arn:aws:states:::states:startExecution (HandOver) is answered here: the
+// request is recorded in the line's "startedExecutions" ({Name, Input,
+// StateMachineArn}), for the caller to run next, as Step Functions would.
 //
 // Quotas, as a Standard workflow enforces them:
 //   - 262,144 bytes (UTF-8 JSON) for every state's input (as it enters, and a
@@ -62,6 +65,7 @@
 //     its original input; a Map's redrive reruns all its iterations here,
 //     which the steps' idempotence makes equivalent).
 //   "functionTimeoutsMs": {"parse-chunk": 900000, ...}.
+//   "waitMs": how long every Wait state waits (default: its own seconds).
 // A failed execution's line also carries "failedState" (the top-level state
 // that failed) and "redriveInput" (that state's input), for a redrive.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
@@ -216,9 +220,15 @@ const runnerTest = async (input) => {
   }
   return out;
 };
+const startedExecutions = [];
+const startExecution = async (input) => {
+  startedExecutions.push(input);
+  return { ExecutionArn: `${input.StateMachineArn.replace(':stateMachine:', ':execution:')}:${input.Name}`, StartDate: new Date().toISOString() };
+};
+const builtIn = { 'runner-test': runnerTest, startExecution };
 // A call, failing with Sandbox.Timedout when it outlives its function's timeout.
 const call = (fn, input) => {
-  const running = fn === 'runner-test' ? runnerTest(input) : callLambda(fn, input);
+  const running = builtIn[fn] ? builtIn[fn](input) : callLambda(fn, input);
   running.catch(() => {});
   const limit = functionTimeoutsMs[fn] ?? 900000;
   let timer;
@@ -314,6 +324,9 @@ execution = machine.run(JSON.parse(inputJson), {
   overrides: {
     taskResourceLocalHandlers: handlers,
     retryIntervalOverrides: Object.fromEntries(Object.keys(taskFunctions).map((s) => [s, options.retryIntervalMs ?? 10])),
+    ...(options.waitMs === undefined ? {} : {
+      waitTimeOverrides: Object.fromEntries(Object.entries(definition.States).filter(([, st]) => st.Type === 'Wait').map(([name]) => [name, options.waitMs])),
+    }),
   },
   context: {
     Execution: { Id: execArn, Name: execArn.split(':').pop(), StartTime: new Date().toISOString() },
@@ -345,4 +358,4 @@ if (quotas.violation) {
 // Calls left behind (a killed function's, a timed-out one's) must not keep
 // this process alive: exit once the line is written (a pipe takes a large
 // line asynchronously).
-process.stdout.write(`${JSON.stringify({ ...line, injected, taskErrors, calls, quotas })}\n`, () => process.exit(0));
+process.stdout.write(`${JSON.stringify({ ...line, injected, taskErrors, calls, quotas, startedExecutions })}\n`, () => process.exit(0));

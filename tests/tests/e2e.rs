@@ -9,6 +9,10 @@
 //! of the whole range exactly once, checked against an independent parse; a
 //! replay with commit false moves nothing; a commit on a stale ETag is refused;
 //! a snapshot started from the execution's input commits every row once.
+//! A follower (`follow`, the low-latency mode) polls while caught up,
+//! commits a change written while it polls, and hands over to the next
+//! execution when its history has no room left; the next one's overlap
+//! check does not count the execution that handed over.
 //! The stack is deployed with a hash column rule and a key of its own:
 //! parse-chunk reads the key under its role, and the committed events equal
 //! an independent parse under the same rule.
@@ -443,6 +447,8 @@ async fn state_machine_end_to_end() {
     assert_eq!(r10["status"], "SUCCEEDED", "{r10}");
     assert_eq!(r10["output"]["committed"], true, "{r10}");
 
+    follow_and_hand_over(&lambda, &db, &deps, &sfn, &aws.machine_arn).await;
+
     // `binlog-cdc status` with only what the README says it needs.
     let operator = binlog_cdc_tests::iam::user(
         &aws.moto.endpoint,
@@ -539,4 +545,96 @@ async fn state_machine_end_to_end() {
             .collect();
         assert!(refused.is_empty(), "{function} was refused: {refused:#?}");
     }
+}
+
+/// A follower near the end of its history budget (started at ListBinlogs
+/// with the loop's count set high, as after many polls): it polls while
+/// idle, commits a row written meanwhile, then hands over, asking for the
+/// next execution with its own `follow` and `handedOverBy`. That next
+/// execution plans instead of skipping while the one that handed over is
+/// still RUNNING, and a third, started by the schedule meanwhile, skips.
+async fn follow_and_hand_over(
+    lambda: &LambdaWatch,
+    db: &MariaDb,
+    deps: &Deps,
+    sfn: &aws_sdk_sfn::Client,
+    machine_arn: &str,
+) {
+    use binlog_cdc::contracts::IDLE_POLL_HISTORY_EVENTS;
+    let config = PipelineConfig::default();
+    // Room for 20 idle polls, and for no whole iteration after them.
+    let spent = config.history_budget
+        - config.worst_iteration_history_events()
+        - 20 * IDLE_POLL_HISTORY_EVENTS;
+    let follow = json!({"pollSeconds": 1});
+    let start =
+        json!({"input": {"follow": follow}, "loop": {"iteration": 1, "historyEvents": spent}});
+    let before = pipeline::meta(deps).await.expect("a checkpoint").0;
+    let options = json!({"startAt": "ListBinlogs", "waitMs": 200});
+    let f1 = std::thread::scope(|scope| {
+        let run =
+            scope.spawn(|| aws_local::run_state_machine(lambda, &start, "follower-1", &options));
+        std::thread::sleep(std::time::Duration::from_millis(3000));
+        db.sql("INSERT INTO martzcodes.tasks (title) VALUES ('while a follower polls');");
+        run.join().expect("the follower")
+    });
+    assert_eq!(f1["status"], "SUCCEEDED", "{f1}");
+    // It polled before the write and after it (ListBinlogs each time),
+    // committed it in one run, and handed over once out of history.
+    let calls = f1["calls"].as_array().expect("calls");
+    let count = |state: &str| calls.iter().filter(|c| c["state"] == state).count();
+    assert!(count("ListBinlogs") >= 3, "{f1}");
+    assert_eq!(count("CommitCheckpoint"), 1, "{f1}");
+    assert_eq!(calls.last().map(|c| &c["state"]), Some(&json!("HandOver")));
+    assert_eq!(f1["output"]["last"]["loop"]["then"], "handOver", "{f1}");
+    let (after, _) = pipeline::meta(deps).await.expect("a checkpoint");
+    assert_ne!(after.run_id, before.run_id);
+    assert_eq!(after.counts.get("martzcodes.tasks"), Some(&1), "{after:?}");
+    let f1_arn = "arn:aws:states:us-east-1:123456789012:execution:binlog-cdc-pipeline:follower-1";
+    let started = f1["startedExecutions"].as_array().expect("started");
+    assert_eq!(started.len(), 1, "{f1}");
+    assert_eq!(
+        started[0]["Input"],
+        json!({"follow": follow, "handedOverBy": f1_arn})
+    );
+    let name = started[0]["Name"].as_str().expect("a name");
+    assert!(
+        name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{name}"
+    );
+    assert_eq!(
+        f1["output"]["handedOverTo"]["executionArn"],
+        format!("arn:aws:states:us-east-1:123456789012:execution:binlog-cdc-pipeline:{name}")
+    );
+
+    // The next follower's first plan, while follower-1 still shows as
+    // RUNNING (it is ending): it plans and polls on; without handedOverBy
+    // it would skip.
+    let ending = sfn
+        .start_execution()
+        .state_machine_arn(machine_arn)
+        .name("follower-1")
+        .send()
+        .await
+        .expect("start in moto");
+    assert_eq!(ending.execution_arn(), f1_arn);
+    let plan = |input: Value| {
+        let (status, plan) = lambda.invoke(
+            "list-binlogs",
+            &json!({"input": input, "loop": {}, "stateMachineArn": machine_arn,
+                    "executionArn": format!("arn:aws:states:us-east-1:123456789012:execution:binlog-cdc-pipeline:{name}")}),
+        );
+        assert_eq!(status, 200, "{plan}");
+        plan
+    };
+    let next = plan(started[0]["Input"].clone());
+    assert_eq!(next["status"], "nothing", "{next}");
+    assert_eq!(next["loop"]["then"], "poll", "{next}");
+    let scheduled = plan(json!({"follow": follow}));
+    assert_eq!(scheduled["status"], "skipped", "{scheduled}");
+    sfn.stop_execution()
+        .execution_arn(f1_arn)
+        .send()
+        .await
+        .expect("stop");
 }

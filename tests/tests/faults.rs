@@ -10,7 +10,8 @@
 //! process killed mid-way, and by a timeout (the function outliving its
 //! task); then retried by the definition's Retry, redriven from the failed
 //! state, or rerun as a new execution, as Step Functions would. Also: two
-//! executions at once, the database crashing during a run (with a rotation
+//! executions at once, a follower (the low-latency mode) whose commit's
+//! answer is lost before it hands over, the database crashing during a run (with a rotation
 //! and 100,000- and 120,000-row transactions), the S3 API failing requests, a rotated and
 //! a wrong database password, an unreachable database, purged binlogs. The
 //! functions log at debug level, and no log line may hold a password.
@@ -247,6 +248,7 @@ async fn every_fault_survived_exactly_once() {
         }
     }
     two_executions_at_once(&mut st).await;
+    following(&mut st).await;
     database_crash(&mut st).await;
     s3_failing(&mut st).await;
     password_rotated(&mut st).await;
@@ -510,6 +512,37 @@ async fn two_executions_at_once(st: &mut Stack) {
         "two executions at once",
         "A waits before CommitCheckpoint; B plans a longer range and commits",
         "B committed; A's commit was refused (ConcurrentRun): it committed nothing and ended SUCCEEDED with outcome ConcurrentRun, so the alarm stays quiet".into(),
+    );
+}
+
+/// Low-latency mode: a follower near the end of its history budget
+/// (started at ListBinlogs with the loop's count set high, as after many
+/// polls) reads the round's writes; CommitCheckpoint's first answer is
+/// lost and its retry finds its own commit; then it polls while idle and
+/// hands over, asking for the next execution.
+async fn following(st: &mut Stack) {
+    use binlog_cdc::contracts::IDLE_POLL_HISTORY_EVENTS;
+    st.writes();
+    let config = PipelineConfig::default();
+    let spent = config.history_budget
+        - config.worst_iteration_history_events()
+        - 3 * IDLE_POLL_HISTORY_EVENTS;
+    let r = st.exec(
+        "follower",
+        &json!({"input": {"follow": {"pollSeconds": 1}}, "loop": {"iteration": 1, "historyEvents": spent}}),
+        &json!({"startAt": "ListBinlogs", "waitMs": 100,
+                "faults": [{"state": "CommitCheckpoint", "nth": 1, "kind": "error"}]}),
+    );
+    st.record().await;
+    assert_eq!(r["status"], "SUCCEEDED", "{r}");
+    assert_eq!(r["injected"].as_array().map(Vec::len), Some(1), "{r}");
+    let started = r["startedExecutions"].as_array().expect("started");
+    assert_eq!(started.len(), 1, "{r}");
+    assert_eq!(started[0]["Input"]["follow"]["pollSeconds"], 1, "{r}");
+    st.row(
+        "a follower's commit answer lost",
+        "low-latency mode, near its history budget: CommitCheckpoint's first answer lost",
+        "the retry found its own commit; the follower handed over to the next execution and ended SUCCEEDED".into(),
     );
 }
 

@@ -314,6 +314,8 @@ async fn mysqls_executed_gtid_set_reaches_the_checkpoint_run_after_run() {
             reason: None,
             execution: None,
             snapshot: None,
+            follow: None,
+            loop_state: None,
         };
         let summaries: Vec<ChunkSummary> = trails
             .iter()

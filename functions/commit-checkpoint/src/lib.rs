@@ -245,16 +245,20 @@ async fn snapshot_state(
 
 /// The loop after this run: go round again when the run stopped at its
 /// budget and the execution's history has room for a whole further
-/// iteration at the largest size the settings allow.
+/// iteration at the largest size the settings allow. Under `follow`, an
+/// execution that is not going round polls again or hands over
+/// ([`LoopState::follow_on`]).
 fn next_loop(current: &LoopState, plan: &RunPlan, shards: u32, deps: &Deps) -> LoopState {
     let spent = current.history_events + iteration_history_events(plan.chunks.len() as u32, shards);
-    let most_chunks = deps.config.max_run_chunks + deps.config.snapshot_ranges_per_run;
-    let worst_next = iteration_history_events(most_chunks, MAX_FANOUT_SHARDS);
+    let worst_next = deps.config.worst_iteration_history_events();
+    let budget = deps.config.history_budget;
+    let again = plan.more && spent + worst_next <= budget;
     LoopState {
         iteration: current.iteration + 1,
         history_events: spent,
         resume_from: plan.to.clone(),
-        again: plan.more && spent + worst_next <= deps.config.history_budget,
+        again,
+        then: LoopState::follow_on(plan.follow, again, spent, worst_next, budget),
     }
 }
 

@@ -12,8 +12,9 @@
 use aws_sdk_sfn::types::ExecutionStatus;
 use binlog_cdc::config::StartAt;
 use binlog_cdc::contracts::{
-    BinlogHistory, Chunk, ChunkKind, KeyRange, ListBinlogsInput, Meta, RestartAt, RunPlan,
-    RunStatus, SnapshotProgress, SnapshotState,
+    BinlogHistory, Chunk, ChunkKind, Follow, KeyRange, ListBinlogsInput, LoopState, Meta,
+    RestartAt, RunInput, RunPlan, RunStatus, SnapshotProgress, SnapshotState,
+    IDLE_POLL_HISTORY_EVENTS,
 };
 use binlog_cdc::decoder::column_rules::ColumnRules;
 use binlog_cdc::decoder::source::connect::ConnectOptions;
@@ -42,6 +43,7 @@ pub type Staged = Vec<(String, serde_json::Value)>;
 /// The run's plan, and what [`handle`] stores for it (`binlog-cdc status`
 /// plans without storing anything).
 pub async fn plan(input: ListBinlogsInput, deps: &Deps) -> Result<(RunPlan, Staged)> {
+    check_follow(&input.input)?;
     let stored = checkpoint::read(deps.store.as_ref(), &deps.layout).await?;
     let mut plan = skipped(&stored, &input, deps);
     // Only an execution's first iteration can overlap another execution.
@@ -86,6 +88,7 @@ pub async fn plan(input: ListBinlogsInput, deps: &Deps) -> Result<(RunPlan, Stag
         plan.reason = Some(format!(
             "the run would start at its end {from}: nothing to read"
         ));
+        plan.loop_state = caught_up_loop(&input, deps);
         return Ok((plan, Staged::new()));
     }
     let planned = plan_chunks(&db, &files, &from, &end, budget(deps), base).await?;
@@ -127,7 +130,50 @@ fn skipped(stored: &Option<(Meta, String)>, input: &ListBinlogsInput, deps: &Dep
         reason: None,
         execution: input.execution_arn.clone(),
         snapshot: None,
+        follow: input.input.follow,
+        loop_state: None,
     }
+}
+
+/// `follow` is for the committed stream, with a poll of 1 to 300 seconds.
+fn check_follow(input: &RunInput) -> Result<()> {
+    let Some(f) = input.follow else {
+        return Ok(());
+    };
+    if input.from.is_some() || input.to.is_some() || input.commit == Some(false) {
+        return Err(Error::Config(
+            "follow keeps the committed stream fresh: it takes no from, to or commit".into(),
+        ));
+    }
+    if !(1..=Follow::MAX_POLL_SECONDS).contains(&f.poll_seconds) {
+        return Err(Error::Config(format!(
+            "follow.pollSeconds is {}: it must be 1 to {}",
+            f.poll_seconds,
+            Follow::MAX_POLL_SECONDS
+        )));
+    }
+    Ok(())
+}
+
+/// Under `follow`, a caught-up plan's next loop: poll again after this
+/// idle iteration, or hand over when the history has no room left.
+fn caught_up_loop(input: &ListBinlogsInput, deps: &Deps) -> Option<LoopState> {
+    let follow = input.input.follow?;
+    let current = &input.loop_state;
+    let spent = current.history_events + IDLE_POLL_HISTORY_EVENTS;
+    Some(LoopState {
+        iteration: current.iteration + 1,
+        history_events: spent,
+        resume_from: None,
+        again: false,
+        then: LoopState::follow_on(
+            Some(follow),
+            false,
+            spent,
+            deps.config.worst_iteration_history_events(),
+            deps.config.history_budget,
+        ),
+    })
 }
 
 /// A run's share of a snapshot: its ranges, the progress once done, and
@@ -422,7 +468,8 @@ fn check_range(files: &[(String, u64)], from: &BinlogPosition, to: &BinlogPositi
 }
 
 /// Another RUNNING execution of this state machine that started before this
-/// one (ties broken by ARN) means this one skips.
+/// one (ties broken by ARN) means this one skips; the one that handed over
+/// to it (`handedOverBy`), which is ending, does not count.
 async fn other_execution_running(input: &ListBinlogsInput, deps: &Deps) -> Result<Option<String>> {
     let (Some(sfn), Some(machine), Some(me)) =
         (&deps.sfn, &input.state_machine_arn, &input.execution_arn)
@@ -452,10 +499,52 @@ async fn other_execution_running(input: &ListBinlogsInput, deps: &Deps) -> Resul
             break;
         }
     }
+    // The execution that handed over to this one is ending: not an overlap.
+    let predecessor = input.input.handed_over_by.as_ref();
+    running.retain(|r| Some(&r.2) != predecessor);
     let mine = running.iter().find(|r| &r.2 == me).cloned();
     let earlier = running.iter().filter(|r| &r.2 != me).find(|r| {
         mine.as_ref()
             .is_none_or(|m| (r.0, r.1, &r.2) < (m.0, m.1, &m.2))
     });
     Ok(earlier.map(|r| format!("execution {} is already running", r.2)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follow_is_for_the_committed_stream_with_a_bounded_poll() {
+        let follow = |poll_seconds| Some(Follow { poll_seconds });
+        let ok = RunInput {
+            follow: follow(5),
+            ..Default::default()
+        };
+        assert!(check_follow(&ok).is_ok());
+        assert!(check_follow(&RunInput::default()).is_ok());
+        for bad in [
+            RunInput {
+                follow: follow(0),
+                ..Default::default()
+            },
+            RunInput {
+                follow: follow(301),
+                ..Default::default()
+            },
+            RunInput {
+                commit: Some(false),
+                ..ok.clone()
+            },
+            RunInput {
+                to: Some("binlog.000002:4".parse().unwrap()),
+                ..ok.clone()
+            },
+        ] {
+            assert!(
+                matches!(check_follow(&bad), Err(Error::Config(_))),
+                "{bad:?}"
+            );
+        }
+    }
 }

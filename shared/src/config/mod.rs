@@ -185,6 +185,15 @@ fn list(v: Option<String>) -> Vec<String> {
 }
 
 impl PipelineConfig {
+    /// History events the largest iteration these settings allow may cost
+    /// (every chunk and snapshot range, the most fan-out shards).
+    pub fn worst_iteration_history_events(&self) -> u32 {
+        crate::contracts::iteration_history_events(
+            self.max_run_chunks + self.snapshot_ranges_per_run,
+            crate::contracts::MAX_FANOUT_SHARDS,
+        )
+    }
+
     /// Reads the settings from the environment (see the module docs).
     pub fn from_env() -> Result<Self> {
         let d = Self::default();
