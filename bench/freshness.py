@@ -114,7 +114,8 @@ def watch_objects(stop, seen, key_seen):
             body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
             for line in body.splitlines():
                 event = json.loads(line)
-                seen.setdefault(int(event["keys"]["id"]), (now, key))
+                if "keys" in event:  # a row event (the table's CREATE is one too)
+                    seen.setdefault(int(event["keys"]["id"]), (now, key))
         stop.wait(0.25)
 
 

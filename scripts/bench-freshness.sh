@@ -24,6 +24,7 @@ source scripts/local-stack.sh
 
 mariadb --no-defaults --socket="$dir/sock" -uroot -e "
   CREATE DATABASE bench; CREATE TABLE bench.ticks (id BIGINT PRIMARY KEY AUTO_INCREMENT, note VARCHAR(32))"
+echo
 .venv/e2e/bin/python bench/freshness.py --socket "$dir/sock" --lambda "$lambda" \
   --rate "${RATE:-5}" --seconds "${WRITE_SECONDS:-180}" --schedule "${SCHEDULE_SECONDS:-60}" \
   --follow "${FOLLOW:-0}" --log "$dir/runs.log"
