@@ -99,7 +99,7 @@ def schedule(args, stop, runs):
         running.wait()
 
 
-def watch_objects(stop, seen, key_seen):
+def watch_objects(stop, seen):
     """Every change's first appearance under the prefix."""
     s3 = boto3.client("s3")
     known = set()
@@ -110,7 +110,6 @@ def watch_objects(stop, seen, key_seen):
         now = time.time()
         for key in keys:
             known.add(key)
-            key_seen[key] = now
             body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
             for line in body.splitlines():
                 event = json.loads(line)
@@ -148,12 +147,12 @@ def main():
     parser.add_argument("--log", required=True)
     args = parser.parse_args()
 
-    committed, seen, key_seen, announced = {}, {}, {}, {}
+    committed, seen, announced = {}, {}, {}
     runs = {"started": 0, "skipped": 0, "handedOver": 0}
     writes_done, stop, stop_schedule = threading.Event(), threading.Event(), threading.Event()
     threads = [threading.Thread(target=write, args=(args, committed, writes_done)),
                threading.Thread(target=schedule, args=(args, stop_schedule, runs)),
-               threading.Thread(target=watch_objects, args=(stop, seen, key_seen)),
+               threading.Thread(target=watch_objects, args=(stop, seen)),
                threading.Thread(target=watch_events, args=(stop, announced))]
     for t in threads:
         t.start()

@@ -187,8 +187,8 @@ pub enum Then {
 }
 
 /// History events an idle poll may cost at its worst: WaitToPoll,
-/// ListBinlogs (retried as often as it may be), AnythingToDo, CaughtUp and
-/// the Pass before the wait.
+/// ListBinlogs (retried as often as it may be), AnythingToDo, CaughtUp (the
+/// Pass) and FollowOn (the Choice before the wait).
 pub const IDLE_POLL_HISTORY_EVENTS: u32 = 2 + (5 + 3 * MAX_TASK_RETRIES) + 2 + 2 + 2;
 
 impl LoopState {

@@ -84,7 +84,7 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
 /// its bytes zero-padded (compared in one go, without a call), and the
 /// digest. A lookup's cost is the memory it touches, not its instructions
 /// (keeping the 64 hex digits instead, two lines a slot, took fewer
-/// instructions and more time). A set's tags (16 bits of each
+/// instructions and no less time). A set's tags (16 bits of each
 /// slot's value hash, in 16 bytes) are read first, so a lookup touches the
 /// one slot whose tag matches; a miss replaces the set's slots in turn.
 /// Eight ways keep a set from thrashing when values cycle (the bench's
