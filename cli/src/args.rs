@@ -155,7 +155,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "oldest|latest", default_value = "oldest")]
     pub(crate) start_at: String,
 
-    /// Output objects: json (the original's shape), jsonl, or jsonl.gz.
+    /// Output objects: json (the original's shape), jsonl, jsonl.gz, or parquet
+    /// (typed per-table objects; the all-tables one in jsonl.gz).
     #[arg(long, value_name = "FORMAT", default_value_t = defaults().format)]
     pub(crate) format: binlog_cdc::config::OutputFormat,
 

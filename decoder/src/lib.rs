@@ -10,6 +10,7 @@
 //! checkpoint records). Table statements are followed through [`definition`]
 //! (what each one left of its table), replayed on the server by
 //! [`server_replay`]; [`snapshot`] reads the rows that exist already.
+//! [`typed`] says what each column's values are, for typed outputs.
 //! [`position`] is the one `file:pos` type; [`error`] names every failure and
 //! sorts it by what a caller can do about it.
 
@@ -32,6 +33,7 @@ pub mod snapshot;
 pub mod source;
 pub mod statement;
 pub mod table_rules;
+pub mod typed;
 
 pub use error::{Error, Result};
 pub use position::BinlogPosition;

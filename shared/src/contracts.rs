@@ -423,6 +423,11 @@ pub struct TablePart {
     #[serde(default)]
     pub sizes: Vec<u64>,
     pub last_timestamp: u32,
+    /// The columns its events carry (each table map's, after column
+    /// rules), as they changed: the `parquet` format only, whose objects
+    /// have a column for each name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layouts: Vec<Vec<binlog_decoder::typed::TypedColumn>>,
 }
 
 /// What a chunk staged, per table: stored by ParseChunk at
@@ -668,6 +673,9 @@ impl FanOutPlan {
 pub struct StagedParts {
     pub chunk: u32,
     pub sizes: Vec<u64>,
+    /// [`TablePart::layouts`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layouts: Vec<Vec<binlog_decoder::typed::TypedColumn>>,
 }
 
 /// A shard's tables with their parts, in binlog order: stored by PlanFanOut
@@ -863,6 +871,13 @@ mod tests {
                     parts: 1,
                     sizes: vec![312],
                     last_timestamp: 9,
+                    layouts: vec![vec![binlog_decoder::typed::TypedColumn {
+                        name: "id".into(),
+                        value: binlog_decoder::typed::ValueType::Int {
+                            bits: 32,
+                            unsigned: false,
+                        },
+                    }]],
                 },
             )]
             .into(),
@@ -932,6 +947,7 @@ mod tests {
         let parts = StagedParts {
             chunk: 0,
             sizes: vec![312],
+            layouts: summary.tables["s.t"].layouts.clone(),
         };
         round_trip(&ShardPlan {
             shard: 0,

@@ -6,9 +6,9 @@
 //! {prefix}serverId.json
 //! {prefix}meta.json
 //! {prefix}{schema}/{table}/table-binlog-{timestamp}-{runId}.json
-//! {prefix}{schema}/{table}/dt={YYYY-MM-DD}/table-binlog-{timestamp}-{runId}.jsonl|jsonl.gz
+//! {prefix}{schema}/{table}/dt={YYYY-MM-DD}/table-binlog-{timestamp}-{runId}.jsonl|jsonl.gz|parquet
 //! {prefix}all/all-binlog-{timestamp}-{runId}.json
-//! {prefix}all/dt={YYYY-MM-DD}/all-binlog-{timestamp}-{runId}.jsonl|jsonl.gz
+//! {prefix}all/dt={YYYY-MM-DD}/all-binlog-{timestamp}-{runId}.jsonl|jsonl.gz (jsonl.gz under parquet)
 //! {prefix}schemas/{schema}/{table}/{file}-{pos:020}.json  a table's definition from a position on (SchemaVersion)
 //! {prefix}replay/{runId}/...                            a replay's objects, keyed as above
 //! {prefix}manifests/{runId}.json                        a RunCommitted event's lists, when too large
@@ -127,7 +127,7 @@ impl Layout {
     fn day(&self, timestamp: u32) -> String {
         match self.format {
             OutputFormat::Json => String::new(),
-            OutputFormat::Jsonl | OutputFormat::JsonlGz => {
+            OutputFormat::Jsonl | OutputFormat::JsonlGz | OutputFormat::Parquet => {
                 format!("dt={}/", clock::date(i64::from(timestamp)))
             }
         }
@@ -202,7 +202,7 @@ impl Layout {
             "{}all/{}all-binlog-{timestamp}-{run_id}.{}",
             self.prefix,
             self.day(timestamp),
-            self.format.extension()
+            self.format.all_tables().extension()
         )
     }
 }
@@ -307,5 +307,24 @@ mod tests {
         assert_eq!(live[0].staged, l.staged_output("r1", &live[0].key));
         let replay = l.publications(&fan, false);
         assert_eq!(replay[0].key, l.replay_output("r1", &live[0].key));
+    }
+
+    #[test]
+    fn parquet_writes_tables_in_parquet_and_every_table_in_jsonl_gz() {
+        let c = PipelineConfig {
+            prefix: "cdc/".into(),
+            format: OutputFormat::Parquet,
+            ..Default::default()
+        };
+        let l = Layout::new(&c);
+        let ts = 1_796_168_830;
+        assert_eq!(
+            l.table_output("shop", "orders", ts, "r1"),
+            "cdc/shop/orders/dt=2026-12-01/table-binlog-1796168830-r1.parquet"
+        );
+        assert_eq!(
+            l.all_output(ts, "r1"),
+            "cdc/all/dt=2026-12-01/all-binlog-1796168830-r1.jsonl.gz"
+        );
     }
 }

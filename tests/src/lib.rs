@@ -1,8 +1,9 @@
+#![recursion_limit = "512"]
 //! Test support: throwaway servers ([`MariaDb`], [`mysql::MySql`], what they
 //! share in [`server`]), the local AWS stand-ins ([`aws_local`], with IAM
 //! enforced: [`iam`]), decoding and collecting events ([`collect`],
 //! [`ranged`]), the pipeline's helpers ([`pipeline`], [`replica`]), the
-//! leak search ([`leaks`]), and the comparisons tests make against the
+//! leak search ([`leaks`]), the type matrix's tables ([`types`]), and the comparisons tests make against the
 //! servers' own tools (below).
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ pub mod pipeline;
 pub mod ranged;
 pub mod replica;
 pub mod server;
+pub mod types;
 
 pub use mariadb::MariaDb;
 pub use server::{free_port, TestServer, PASSWORD, USER};
@@ -97,4 +99,27 @@ pub fn fixture_files() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// Runs `scripts/{script}` with `args` under `.venv/e2e`'s Python (duckdb
+/// installed); returns its output, panicking with it when it fails.
+pub fn e2e_python(script: &str, args: &[&Path]) -> String {
+    let root = workspace_root();
+    let python = root.join(".venv/e2e/bin/python");
+    assert!(
+        python.exists(),
+        "run scripts/test.sh, which installs duckdb into .venv/e2e"
+    );
+    let run = std::process::Command::new(python)
+        .arg(root.join("scripts").join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "{script}: {stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
 }

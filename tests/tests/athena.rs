@@ -17,25 +17,8 @@ use serde_json::Value;
 
 /// Each README query's rows.
 fn readme_queries(out: &std::path::Path) -> Vec<Vec<Value>> {
-    let root = workspace_root();
-    let python = root.join(".venv/e2e/bin/python");
-    assert!(
-        python.exists(),
-        "run scripts/test.sh, which installs duckdb into .venv/e2e"
-    );
-    let run = std::process::Command::new(python)
-        .arg(root.join("scripts/athena_local.py"))
-        .arg(out)
-        .arg(root.join("README.md"))
-        .output()
-        .expect("run athena_local.py");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    String::from_utf8(run.stdout)
-        .unwrap()
+    let readme = workspace_root().join("README.md");
+    binlog_cdc_tests::e2e_python("athena_local.py", &[out, &readme])
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()

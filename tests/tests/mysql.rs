@@ -35,6 +35,7 @@ use binlog_cdc_tests::aws_local::init_db_create;
 use binlog_cdc_tests::mysql::MySql;
 use binlog_cdc_tests::pipeline;
 use binlog_cdc_tests::ranged;
+use binlog_cdc_tests::types::{mysql_rows, BIG_JSON, MYSQL_COLS, MYSQL_TABLE};
 use serde_json::{json, Value};
 
 const SCHEMA: &str = "CREATE DATABASE m; \
@@ -413,53 +414,6 @@ async fn heartbeats_parse_and_no_dump_thread_outlives_a_range() {
     ranged::heartbeats_arrive_and_parse(db.url(), db.position()).await;
 }
 
-/// MySQL's column types; GEOMETRY last (mysqlbinlog stops at it).
-const TYPES: &str = "CREATE TABLE m.types (
-  id INT PRIMARY KEY, ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, miu MEDIUMINT UNSIGNED,
-  i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
-  d1 DECIMAL(65,30), d2 DECIMAL(10,2), f FLOAT, db DOUBLE,
-  dt DATE, tm6 TIME(6), dtt0 DATETIME, dtt6 DATETIME(6), ts6 TIMESTAMP(6) NULL, y YEAR,
-  c CHAR(10), vc VARCHAR(300), l1 VARCHAR(20) CHARACTER SET latin1, t TEXT,
-  b BINARY(4), vb VARBINARY(20), bl BLOB,
-  e ENUM('a','b','c d'), st SET('x','y','z'), b64 BIT(64), j JSON, v VECTOR(3), g GEOMETRY)";
-
-const TYPE_COLS: &[&str] = &[
-    "id", "ti", "tiu", "si", "miu", "i", "iu", "bi", "biu", "d1", "d2", "f", "db", "dt", "tm6",
-    "dtt0", "dtt6", "ts6", "y", "c", "vc", "l1", "t", "b", "vb", "bl", "e", "st", "b64", "j", "v",
-    "g",
-];
-
-const BIG_JSON: &str = r#"{"a": [1, 2.5, "x", null, true, false], "n": {"big": 18446744073709551615, "neg": -9223372036854775808, "f": 0.1}, "s": "é😀\n\"q\""}"#;
-
-fn type_rows() -> Vec<String> {
-    let long = format!("{}😀", "x".repeat(298));
-    let nines = format!("{}.{}", "9".repeat(35), "9".repeat(30));
-    vec![
-        format!(
-            "(1, -128, 0, -32768, 0, -2147483648, 0, -9223372036854775808, 0, '-{nines}', -12345678.90,
-              -3.40282e38, -1.7976931348623157e308, '1000-01-01', '-838:59:59.000000',
-              '1000-01-01 00:00:00', '1000-01-01 00:00:00.000001', '1970-01-01 00:00:01.000001', 1901,
-              '', '', '', '', 0x00000000, '', 0x00, 'a', '', 0, '{{}}', TO_VECTOR('[0,0,0]'),
-              ST_GeomFromText('POINT(0 0)'))"
-        ),
-        format!(
-            "(2, 127, 255, 32767, 16777215, 2147483647, 4294967295, 9223372036854775807,
-              18446744073709551615, '{nines}', 99999999.99, 3.40282e38, 1.7976931348623157e308,
-              '9999-12-31', '838:59:59.000000', '9999-12-31 23:59:59', '9999-12-31 23:59:59.999999',
-              '2038-01-19 03:14:07.999999', 2155, 'héllo😀', '{long}', 'café À €',
-              'q\"uote\\\\ back\\nnew\\ttab', 0x01000000, 0x00ff00, 0xfffe00, 'c d', 'x,z',
-              b'1111111111111111111111111111111111111111111111111111111111111111',
-              '{}', TO_VECTOR('[1.5,-2,0.1]'), ST_GeomFromText('POINT(1.5 -2)', 4326))",
-            BIG_JSON.replace('\\', "\\\\")
-        ),
-        format!(
-            "(3, {}, 0.1, 0.1, {})",
-            ["NULL"; 10].join(", "),
-            ["NULL"; 19].join(", ")
-        ),
-    ]
-}
-
 /// Compares one value where mysqlbinlog's text is unambiguous; returns
 /// whether it compared anything.
 fn cross_check_mysqlbinlog(col: &str, theirs: &str, ours: &Value) -> bool {
@@ -512,9 +466,9 @@ fn cross_check_mysqlbinlog(col: &str, theirs: &str, ours: &Value) -> bool {
 #[tokio::test]
 async fn every_mysql_type_decodes_as_the_snapshot_reads_it_and_mysqlbinlog_prints_it() {
     let db = MySql::start();
-    db.sql(&format!("CREATE DATABASE m; {TYPES};"));
+    db.sql(&format!("CREATE DATABASE m; {MYSQL_TABLE};"));
     let from = db.position();
-    for values in type_rows() {
+    for values in mysql_rows() {
         db.sql(&format!(
             "SET time_zone = '+00:00'; INSERT INTO m.types VALUES {values};"
         ));
@@ -534,8 +488,8 @@ async fn every_mysql_type_decodes_as_the_snapshot_reads_it_and_mysqlbinlog_print
     let snapshot = binlog_cdc_tests::collect::snapshot_images(&db.url(), "m", "types").await;
     assert_eq!(binlog.len(), 3);
     for (id, image) in &binlog {
-        assert_eq!(image.as_object().map(|o| o.len()), Some(TYPE_COLS.len()));
-        for col in TYPE_COLS {
+        assert_eq!(image.as_object().map(|o| o.len()), Some(MYSQL_COLS.len()));
+        for col in MYSQL_COLS {
             assert_eq!(
                 snapshot[id][col], image[col],
                 "row {id} column {col}: snapshot and binlog differ"
@@ -568,12 +522,12 @@ async fn every_mysql_type_decodes_as_the_snapshot_reads_it_and_mysqlbinlog_print
     assert!(binlog[&3]["v"].is_null() && binlog[&3]["j"].is_null());
 
     let text = db.mysqlbinlog_verbose();
-    let theirs = binlog_cdc_tests::verbose_rows(&text, "`m`.`types`", TYPE_COLS.len());
+    let theirs = binlog_cdc_tests::verbose_rows(&text, "`m`.`types`", MYSQL_COLS.len());
     assert_eq!(theirs.len(), 3, "{theirs:?}");
     let mut checked = 0;
     for (_, values) in &theirs {
         let id: i64 = values[0].parse().expect("id");
-        for (n, col) in TYPE_COLS.iter().enumerate().take(values.len()) {
+        for (n, col) in MYSQL_COLS.iter().enumerate().take(values.len()) {
             if cross_check_mysqlbinlog(col, &values[n], &binlog[&id][*col]) {
                 checked += 1;
             }

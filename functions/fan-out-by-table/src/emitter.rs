@@ -1,5 +1,6 @@
-//! Writes one output object in the configured format: plain, or gzip
-//! (compressed here, in pieces of 1 MiB), counting the bytes it stored.
+//! Writes one line-format output object (a table's, or the all-tables
+//! one, which is `jsonl.gz` under `parquet`): plain, or gzip (compressed
+//! here, in pieces of 1 MiB), counting the bytes it stored.
 
 use std::io::Write;
 
@@ -18,7 +19,7 @@ pub struct Emitter {
 
 impl Emitter {
     pub async fn new(deps: &Deps, key: &str) -> Result<Self> {
-        let gz = (deps.config.format == OutputFormat::JsonlGz)
+        let gz = (deps.config.format.all_tables() == OutputFormat::JsonlGz)
             .then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
         Ok(Self {
             out: deps.store.writer(key).await?,

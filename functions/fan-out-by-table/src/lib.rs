@@ -9,10 +9,12 @@
 //! ```
 //!
 //! Everything per table lives in the run's staging; the state machine sees
-//! shard indices and counts.
+//! shard indices and counts. Under `parquet`, a table's object is typed
+//! rows (parquet/); the all-tables object stays an event stream.
 
 mod emitter;
 pub mod join;
+pub mod parquet;
 pub mod plan;
 pub mod shard;
 

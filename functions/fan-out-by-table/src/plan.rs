@@ -125,6 +125,7 @@ fn totals(summaries: &[ChunkSummary]) -> Result<(Vec<TableTotals>, Vec<Vec<Stage
             parts.push(StagedParts {
                 chunk: c.index,
                 sizes: t.sizes.clone(),
+                layouts: t.layouts.clone(),
             });
         }
     }

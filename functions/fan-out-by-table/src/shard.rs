@@ -27,6 +27,7 @@ use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::{get_json, put_json, Source};
 
 use crate::emitter::{all_tables_head, Emitter};
+use crate::parquet::TableWriter;
 
 pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
     let run_id = &task.run_id;
@@ -55,7 +56,8 @@ pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
     // object is the same bytes as the table's, so the store duplicates that
     // (a hard link in a directory, a server-side copy on S3) instead of
     // writing them twice.
-    if whole && !json && plan.tables.len() == 1 {
+    let lines = deps.config.format != OutputFormat::Parquet;
+    if whole && !json && lines && plan.tables.len() == 1 {
         let (t, parts) = &plan.tables[0];
         let (key, slice_bytes) = write_table(deps, run_id, timestamp, t, parts, None).await?;
         if !store.duplicate(&key, &slice_key).await? {
@@ -127,6 +129,9 @@ async fn write_table(
             .layout
             .table_output(&t.schema, &t.table, timestamp, run_id),
     );
+    if deps.config.format == OutputFormat::Parquet {
+        return write_parquet(deps, run_id, t, parts, all, key).await;
+    }
     let mut em = Emitter::new(deps, &key).await?;
     if json {
         em.write(format!("{{\"count\":{},\"events\":[", t.count).as_bytes())
@@ -135,23 +140,12 @@ async fn write_table(
     // In `json` format every staged line starts with a comma: the table's
     // first event goes without it.
     let mut skip = u64::from(json);
-    for staged in parts {
-        for (p, size) in staged.sizes.iter().enumerate() {
-            // A part whose every row a snapshot range dropped is empty: the
-            // first event's comma is in the next one.
-            if *size == 0 {
-                continue;
-            }
-            let part_key = deps
-                .layout
-                .staging_part(run_id, staged.chunk, &t.name, p as u32);
-            let mut part = Source::new(part_key, *size);
-            em.append(deps, &mut part, skip).await?;
-            if let Some(all) = all.as_mut() {
-                all.append(deps, &mut part, skip).await?;
-            }
-            skip = 0;
+    for mut part in sources(deps, run_id, t, parts) {
+        em.append(deps, &mut part, skip).await?;
+        if let Some(all) = all.as_mut() {
+            all.append(deps, &mut part, skip).await?;
         }
+        skip = 0;
     }
     if json {
         em.write(format!("],\"lastTimestamp\":{}}}", t.last_timestamp).as_bytes())
@@ -160,4 +154,56 @@ async fn write_table(
     let size = em.finish().await?;
     tracing::info!(table = %t.name, key = %key, events = t.count, "table object written");
     Ok((key, size))
+}
+
+/// [`write_table`] in `parquet`: each part read once, into the table's
+/// typed rows and (as it is) into the all-tables object.
+async fn write_parquet(
+    deps: &Deps,
+    run_id: &str,
+    t: &TableTotals,
+    parts: &[StagedParts],
+    mut all: Option<&mut Emitter>,
+    key: String,
+) -> Result<(String, u64)> {
+    let layouts = parts
+        .iter()
+        .flat_map(|p| p.layouts.iter().map(Vec::as_slice));
+    let out = deps.store.writer(&key).await?;
+    let mut table = TableWriter::new(out, &t.name, &key, layouts)?;
+    for mut part in sources(deps, run_id, t, parts) {
+        table
+            .push_part(part.body(deps.store.as_ref()).await?)
+            .await?;
+        if let Some(all) = all.as_mut() {
+            all.append(deps, &mut part, 0).await?;
+        }
+    }
+    let size = table.finish().await?;
+    tracing::info!(table = %t.name, key = %key, events = t.count, "table object written");
+    Ok((key, size))
+}
+
+/// A table's staged parts in binlog order, as sources to read. A part
+/// whose every row a snapshot range dropped is empty, and left out (in
+/// `json`, the first event's comma is then in the next one).
+fn sources<'a>(
+    deps: &'a Deps,
+    run_id: &'a str,
+    t: &'a TableTotals,
+    parts: &'a [StagedParts],
+) -> impl Iterator<Item = Source> + 'a {
+    parts.iter().flat_map(move |staged| {
+        staged
+            .sizes
+            .iter()
+            .enumerate()
+            .filter(|(_, size)| **size > 0)
+            .map(move |(p, size)| {
+                let key = deps
+                    .layout
+                    .staging_part(run_id, staged.chunk, &t.name, p as u32);
+                Source::new(key, *size)
+            })
+    })
 }

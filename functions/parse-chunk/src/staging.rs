@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use binlog_cdc::config::OutputFormat;
 use binlog_cdc::contracts::{Chunk, ChunkSummary, StatementCounts, TablePart};
 use binlog_cdc::decoder;
 use binlog_cdc::decoder::gtid::GtidTrail;
 use binlog_cdc::decoder::reader::RowSink;
 use binlog_cdc::decoder::schema::TableMeta;
+use binlog_cdc::decoder::typed;
 use binlog_cdc::error::Result;
 use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::{PutCondition, Source};
@@ -18,6 +20,20 @@ use binlog_cdc::store::{PutCondition, Source};
 pub struct TableBuffer {
     pub part: TablePart,
     buf: Vec<u8>,
+}
+
+impl TableBuffer {
+    fn new(schema: &str, table: &str) -> Self {
+        let part = TablePart {
+            schema: schema.to_string(),
+            table: table.to_string(),
+            ..Default::default()
+        };
+        Self {
+            part,
+            buf: Vec::new(),
+        }
+    }
 }
 
 /// Buffers each table's event lines.
@@ -34,6 +50,9 @@ pub struct Staging {
     spare: Option<Vec<u8>>,
     /// Lines start with a comma (the `json` output format).
     pub leading_comma: bool,
+    /// Each table's columns are recorded (the `parquet` output format: see
+    /// [`TablePart::layouts`]).
+    pub typed: bool,
     /// The statements the chunk read, for its summary.
     pub statements: StatementCounts,
     /// The schema history versions the chunk staged (output keys).
@@ -63,6 +82,9 @@ impl Staging {
     /// Buffers one event line for `table`, given in pieces (a snapshot
     /// row's head and its range's tail), copied once.
     pub fn push(&mut self, table: &TableMeta, timestamp: u32, pieces: &[&[u8]]) {
+        if self.typed {
+            self.record_layout(table);
+        }
         self.push_named(
             &table.full_name,
             &table.schema,
@@ -70,6 +92,22 @@ impl Staging {
             timestamp,
             pieces,
         )
+    }
+
+    /// Records `table`'s columns when they are not those of its last event.
+    fn record_layout(&mut self, table: &TableMeta) {
+        let part = self.tables.get(&table.full_name).map(|t| &t.part);
+        let last = part.and_then(|p| p.layouts.last());
+        if last.is_some_and(|l| typed::same_columns(l, table)) {
+            return;
+        }
+        let layout = typed::columns(table);
+        self.tables
+            .entry(table.full_name.clone())
+            .or_insert_with(|| TableBuffer::new(&table.schema, &table.table))
+            .part
+            .layouts
+            .push(layout);
     }
 
     /// [`Staging::push`] for `schema.table` named by `full_name`.
@@ -86,14 +124,7 @@ impl Staging {
             None => self
                 .tables
                 .entry(full_name.to_string())
-                .or_insert_with(|| TableBuffer {
-                    part: TablePart {
-                        schema: schema.to_string(),
-                        table: table.to_string(),
-                        ..Default::default()
-                    },
-                    buf: Vec::new(),
-                }),
+                .or_insert_with(|| TableBuffer::new(schema, table)),
         };
         let before = t.buf.len();
         if self.leading_comma {
@@ -236,7 +267,8 @@ impl Staging {
     /// An empty staging for the configured output format.
     pub fn new(deps: &Deps) -> Self {
         Self {
-            leading_comma: deps.config.format == binlog_cdc::config::OutputFormat::Json,
+            leading_comma: deps.config.format == OutputFormat::Json,
+            typed: deps.config.format == OutputFormat::Parquet,
             ..Default::default()
         }
     }
@@ -385,5 +417,41 @@ mod tests {
         }
         assert_eq!(bodies, ["", ",{\"i\":2}\n", ",{\"i\":4}\n"]);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Under `parquet`, each table's column lists are recorded as they
+    /// change, once per change; other formats record none.
+    #[test]
+    fn parquet_records_each_tables_columns_as_they_change() {
+        use binlog_cdc::decoder::schema::{ColumnKind, ColumnMeta};
+        let mut staging = Staging {
+            typed: true,
+            ..Default::default()
+        };
+        let mut plain = Staging::default();
+        let mut t = table();
+        t.columns = vec![ColumnMeta {
+            name: "id".into(),
+            kind: ColumnKind::Int {
+                bytes: 4,
+                unsigned: Some(false),
+            },
+        }];
+        let mut wider = t.clone();
+        wider.columns.push(ColumnMeta {
+            name: "note".into(),
+            kind: ColumnKind::Year,
+        });
+        for meta in [&t, &t, &wider, &wider, &t] {
+            staging.push(meta, 9, &[b"{}"]);
+            plain.push(meta, 9, &[b"{}"]);
+        }
+        let layouts = &staging.tables["s.t"].part.layouts;
+        let names: Vec<Vec<&str>> = layouts
+            .iter()
+            .map(|l| l.iter().map(|c| c.name.as_str()).collect())
+            .collect();
+        assert_eq!(names, [vec!["id"], vec!["id", "note"], vec!["id"]]);
+        assert!(plain.tables["s.t"].part.layouts.is_empty());
     }
 }

@@ -13,7 +13,7 @@
 //! | `CHUNK_BYTES` | 67108864 | files larger than this are split at transaction boundaries |
 //! | `SERVER_ID_BASE` | 4170100000 | replication server ids: base (planning), base+1+i (chunk i) |
 //! | `START_AT` | `oldest` | first run: `oldest` binlog, or `latest` (the current position) |
-//! | `OUTPUT_FORMAT` | `json` | `json`, `jsonl` or `jsonl.gz` |
+//! | `OUTPUT_FORMAT` | `json` | `json`, `jsonl`, `jsonl.gz` or `parquet` (per-table objects; the all-tables one `jsonl.gz`) |
 //! | `VIEW` | `keys` | `keys`, `new`, `old` or `both` |
 //! | `INCLUDE`, `EXCLUDE` | (none) | comma-separated `schema.table` patterns |
 //! | `COLUMN_RULES` | (none) | comma-separated `schema.table.column=rule`, rule `exclude`, `hash`, `mask`, `mask(N)` or `truncate(N)`; the first match applies (see `column_rules`) |
@@ -59,14 +59,29 @@ pub enum OutputFormat {
     /// One event per line, gzip-compressed.
     #[serde(rename = "jsonl.gz")]
     JsonlGz,
+    /// Per-table objects in typed Parquet (docs/EVENTS.md, *Parquet*); the
+    /// all-tables object in `jsonl.gz`.
+    #[serde(rename = "parquet")]
+    Parquet,
 }
 
 impl OutputFormat {
+    /// The per-table objects' extension (the format's name).
     pub fn extension(self) -> &'static str {
         match self {
             OutputFormat::Json => "json",
             OutputFormat::Jsonl => "jsonl",
             OutputFormat::JsonlGz => "jsonl.gz",
+            OutputFormat::Parquet => "parquet",
+        }
+    }
+
+    /// The all-tables object's format: an event stream for consumers, so
+    /// `jsonl.gz` under `parquet`.
+    pub fn all_tables(self) -> Self {
+        match self {
+            OutputFormat::Parquet => OutputFormat::JsonlGz,
+            f => f,
         }
     }
 }
@@ -84,8 +99,9 @@ impl std::str::FromStr for OutputFormat {
             "json" => Ok(Self::Json),
             "jsonl" => Ok(Self::Jsonl),
             "jsonl.gz" => Ok(Self::JsonlGz),
+            "parquet" => Ok(Self::Parquet),
             o => Err(format!(
-                "unknown output format {o:?}: expected json, jsonl or jsonl.gz"
+                "unknown output format {o:?}: expected json, jsonl, jsonl.gz or parquet"
             )),
         }
     }

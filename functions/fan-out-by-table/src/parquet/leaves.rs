@@ -1,0 +1,111 @@
+//! One Parquet leaf column's buffered values with their definition and
+//! repetition levels, until its row group is written.
+//!
+//! Levels, as the spec defines them for our schema: a top-level optional
+//! value has definition level 1 when present, 0 when NULL; inside the
+//! optional `_cdc_old` group each is one more (the group present, `base`
+//! 1). A LIST adds two: the list present (empty), and an element present;
+//! its elements after the first repeat at level 1.
+
+use parquet::column::writer::ColumnWriter;
+use parquet::data_type::{ByteArray, FixedLenByteArray};
+use parquet::errors::Result as PqResult;
+
+/// The values of one leaf, by physical type.
+#[derive(Debug)]
+pub enum Values {
+    Bool(Vec<bool>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Bytes(Vec<ByteArray>),
+    Fixed(Vec<FixedLenByteArray>),
+}
+
+#[derive(Debug)]
+pub struct Leaf {
+    pub values: Values,
+    def: Vec<i16>,
+    rep: Vec<i16>,
+    /// Whether the leaf has definition levels (it, or a parent, is optional).
+    optional: bool,
+    /// Whether it is a LIST's element.
+    repeated: bool,
+}
+
+impl Leaf {
+    pub fn new(values: Values, optional: bool, repeated: bool) -> Self {
+        Leaf {
+            values,
+            def: Vec::new(),
+            rep: Vec::new(),
+            optional,
+            repeated,
+        }
+    }
+
+    /// A NULL (or absent) value, defined to `level`.
+    pub fn null(&mut self, level: i16) {
+        self.def.push(level);
+        if self.repeated {
+            self.rep.push(0);
+        }
+    }
+
+    /// Records the levels of one present value at `level` (its value
+    /// already pushed); `first` says whether it starts its row.
+    pub fn defined(&mut self, level: i16, first: bool) {
+        if self.optional {
+            self.def.push(level);
+        }
+        if self.repeated {
+            self.rep.push(if first { 0 } else { 1 });
+        }
+    }
+
+    /// Writes the buffered values into the row group's next column, and
+    /// empties the buffers.
+    pub fn write(&mut self, col: &mut ColumnWriter<'_>) -> PqResult<()> {
+        let def = self.optional.then_some(&self.def[..]);
+        let rep = self.repeated.then_some(&self.rep[..]);
+        match (&mut self.values, col) {
+            (Values::Bool(v), ColumnWriter::BoolColumnWriter(w)) => {
+                w.write_batch(v, def, rep)?;
+                v.clear();
+            }
+            (Values::I32(v), ColumnWriter::Int32ColumnWriter(w)) => {
+                w.write_batch(v, def, rep)?;
+                v.clear();
+            }
+            (Values::I64(v), ColumnWriter::Int64ColumnWriter(w)) => {
+                w.write_batch(v, def, rep)?;
+                v.clear();
+            }
+            (Values::F32(v), ColumnWriter::FloatColumnWriter(w)) => {
+                w.write_batch(v, def, rep)?;
+                v.clear();
+            }
+            (Values::F64(v), ColumnWriter::DoubleColumnWriter(w)) => {
+                w.write_batch(v, def, rep)?;
+                v.clear();
+            }
+            (Values::Bytes(v), ColumnWriter::ByteArrayColumnWriter(w)) => {
+                w.write_batch(v, def, rep)?;
+                v.clear();
+            }
+            (Values::Fixed(v), ColumnWriter::FixedLenByteArrayColumnWriter(w)) => {
+                w.write_batch(v, def, rep)?;
+                v.clear();
+            }
+            _ => {
+                return Err(parquet::errors::ParquetError::General(
+                    "a leaf's values do not match its column's physical type".into(),
+                ))
+            }
+        }
+        self.def.clear();
+        self.rep.clear();
+        Ok(())
+    }
+}
