@@ -19,7 +19,7 @@ import sys
 
 import duckdb
 
-EVENT_FIELDS = ("_cdc_type", "_cdc_file", "_cdc_pos", "_cdc_index", "_cdc_gtid",
+EVENT_FIELDS = ("_cdc_type", "_cdc_file", "_cdc_pos", "_cdc_index", "_cdc_keys", "_cdc_gtid",
                 "_cdc_timestamp", "_cdc_columns_changed", "_cdc_partial", "_cdc_kind",
                 "_cdc_snapshot_needed", "_cdc_new_schema", "_cdc_new_table", "_cdc_event",
                 "_cdc_as_json", "_cdc_old")
@@ -107,6 +107,7 @@ def check_table(con, out_dir, name, events):
         if e is None:
             fail(name, at, "the event", None, row["_cdc_type"])
         expect = {
+            "_cdc_keys": list(e["keys"]) if "keys" in e else None,
             "_cdc_gtid": e.get("gtid"),
             "_cdc_timestamp": e["timestamp"],
             "_cdc_columns_changed": e.get("columnsChanged"),
@@ -121,7 +122,7 @@ def check_table(con, out_dir, name, events):
                 fail(name, at, k, v, row[k])
         if e["type"] == "SchemaChangeEvent" and json.loads(row["_cdc_event"]) != e:
             fail(name, at, "_cdc_event", e, row["_cdc_event"])
-        after = e.get("newImage", e.get("keys")) or {}
+        after = e.get("newImage", e.get("keys", e.get("columnsAdded"))) or {}
         old = row["_cdc_old"]
         before = e.get("oldImage")
         if before is None and e["type"] in ("UpdateRowsEvent", "DeleteRowsEvent"):

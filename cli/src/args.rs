@@ -33,6 +33,31 @@ pub(crate) enum Command {
     /// behind, retention headroom and what the next run would plan (nothing
     /// is written). Exit 0 when healthy, 1 with named reasons when not.
     Status(StatusArgs),
+    /// Print the SQL that returns a table's current rows from its `parquet`
+    /// objects (DuckDB by default; Athena with --source naming its table):
+    /// the consumer's rule of docs/EVENTS.md, generated from the table's
+    /// statements, so run it again after the table's next one.
+    CurrentRows(CurrentRowsArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct CurrentRowsArgs {
+    /// The table, as schema.table.
+    #[arg(value_name = "SCHEMA.TABLE")]
+    pub(crate) table: String,
+
+    /// Where the outputs are: a directory, or s3://bucket/prefix.
+    #[arg(
+        long,
+        value_name = "DIR|s3://BUCKET/PREFIX",
+        default_value = "binlog-cdc-out"
+    )]
+    pub(crate) out: String,
+
+    /// The SQL relation of the table's events; by default DuckDB's
+    /// read_parquet over its objects under --out.
+    #[arg(long, value_name = "SQL")]
+    pub(crate) source: Option<String>,
 }
 
 /// The database and the store, for `run` and `status`.

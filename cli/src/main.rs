@@ -3,10 +3,13 @@
 //! `binlog-cdc parse` decodes a binlog (local files, or a range of a live
 //! server's log) into change events, one JSON object per line on stdout, with
 //! a summary on stderr. `binlog-cdc run` runs the pipeline in this process;
-//! `binlog-cdc status` says where the stream stands. Each subcommand is a
-//! module of its own (`parse`, `run`, `status`); `args` holds their flags.
+//! `binlog-cdc status` says where the stream stands; `binlog-cdc
+//! current-rows` prints the SQL of a table's current rows. Each subcommand
+//! is a module of its own (`parse`, `run`, `status`, `current_rows`);
+//! `args` holds their flags.
 
 mod args;
+mod current_rows;
 mod parse;
 mod run;
 mod status;
@@ -31,7 +34,7 @@ fn main() -> ExitCode {
     // to stdout. run: chunks and fan-out shards run side by side.
     let workers = match &cli.command {
         Command::Parse(_) => 1,
-        Command::Run(_) | Command::Status(_) => {
+        Command::Run(_) | Command::Status(_) | Command::CurrentRows(_) => {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         }
     };
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Parse(args) => runtime.block_on(parse::parse(args)),
         Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::CurrentRows(args) => runtime.block_on(current_rows::print(args)),
         Command::Status(args) => match runtime.block_on(status::status(args)) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,

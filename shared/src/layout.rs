@@ -114,13 +114,16 @@ impl Layout {
 
     pub fn table_output(&self, schema: &str, table: &str, timestamp: u32, run_id: &str) -> String {
         format!(
-            "{}{}/{}/{}table-binlog-{timestamp}-{run_id}.{}",
-            self.prefix,
-            safe(schema),
-            safe(table),
+            "{}{}table-binlog-{timestamp}-{run_id}.{}",
+            self.table_objects(schema, table),
             self.day(timestamp),
             self.format.extension()
         )
+    }
+
+    /// The prefix of every object of `schema.table`.
+    pub fn table_objects(&self, schema: &str, table: &str) -> String {
+        format!("{}{}/{}/", self.prefix, safe(schema), safe(table))
     }
 
     /// `dt=YYYY-MM-DD/` for the line formats, nothing for `json`.

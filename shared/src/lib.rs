@@ -3,8 +3,9 @@
 //! checkpoint and the binlog history it is in ([`checkpoint`], [`history`]),
 //! settings and AWS clients ([`config`], [`aws`]), the pipeline's errors and
 //! their Step Functions names ([`error`]), metrics and the
-//! `RunCommitted` event ([`metrics`], [`notify`]), and what every step needs
-//! ([`pipeline`]).
+//! `RunCommitted` event ([`metrics`], [`notify`]), what every step needs
+//! ([`pipeline`]), and the current-rows query over `parquet` objects
+//! ([`current_rows`]).
 //!
 //! The decoder underneath (positions, sources, schema, charsets, decode, event,
 //! reader, filter) is its own crate, `binlog-cdc-decoder`, with no AWS
@@ -18,6 +19,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod contracts;
+pub mod current_rows;
 pub mod error;
 pub mod history;
 pub mod layout;

@@ -6,9 +6,11 @@
 //! layouts (parse-chunk) ─▶ ObjectColumns (schema.rs) ─▶ Parquet schema
 //! staged lines ─▶ Rows (rows.rs: event ─▶ leaves, values.rs: JSON ─▶ typed)
 //!              ─▶ a row group per ROW_GROUP_BYTES ─▶ the store's writer
+//! objects ─▶ columns, key names, statements (read.rs) ─▶ the current-rows query
 //! ```
 
 mod leaves;
+pub mod read;
 mod rows;
 mod schema;
 mod values;

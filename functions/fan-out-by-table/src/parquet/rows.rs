@@ -48,6 +48,8 @@ struct Event<'a> {
     new_schema: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     new_table: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    columns_added: Option<Image<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -57,7 +59,7 @@ struct Delta<'a> {
 }
 
 /// The event fields' leaves, in the schema's order.
-const EVENT_LEAVES: usize = 13;
+const EVENT_LEAVES: usize = 14;
 
 /// Rows buffered for the next row group.
 pub struct Rows {
@@ -83,6 +85,7 @@ impl Rows {
             Leaf::new(bytes(), req, false),                  // _cdc_file
             Leaf::new(Values::I64(Vec::new()), req, false),  // _cdc_pos
             Leaf::new(Values::I64(Vec::new()), req, false),  // _cdc_index
+            Leaf::new(bytes(), opt, true),                   // _cdc_keys
             Leaf::new(bytes(), opt, false),                  // _cdc_gtid
             Leaf::new(Values::I64(Vec::new()), req, false),  // _cdc_timestamp
             Leaf::new(bytes(), opt, true),                   // _cdc_columns_changed
@@ -126,11 +129,20 @@ impl Rows {
             .and_then(|(f, p)| Some((f, p.parse::<i64>().ok()?)))
             .ok_or_else(|| bad(None, format!("position {:?} is not file:pos", ev.position)))?;
         let statement = ev.kind_of_event == "SchemaChangeEvent";
-        // The row after the change, or its key; and the row before it.
-        let after = ev.new_image.as_ref().or(ev.keys.as_ref());
+        // The row after the change, or its key (a statement's: the values
+        // of the columns it added); and the row before it.
+        let after = ev
+            .new_image
+            .as_ref()
+            .or(ev.keys.as_ref())
+            .or(ev.columns_added.as_ref());
+        let key_names: Option<Vec<&str>> = ev
+            .keys
+            .as_ref()
+            .map(|k| k.keys().map(|n| n.as_ref()).collect());
         let changed = changed_before(&ev).map_err(|m| bad(None, m))?;
         let before = before(&ev, changed.as_ref());
-        let [ty, f, p, i, gtid, ts, changed, partial, kind, snap, nschema, ntable, event, rest @ ..] =
+        let [ty, f, p, i, keys, gtid, ts, changed, partial, kind, snap, nschema, ntable, event, rest @ ..] =
             &mut self.leaves[..]
         else {
             return Err(bad(None, "the row has too few columns".into()));
@@ -139,6 +151,7 @@ impl Rows {
         push_text(f, 0, Some(file));
         push_i64(p, pos);
         push_i64(i, ev.index);
+        push_texts(keys, 0, key_names.as_deref());
         push_text(gtid, 0, ev.gtid.as_deref());
         push_i64(ts, ev.timestamp * 1000);
         push_texts(changed, 0, ev.columns_changed.as_deref());

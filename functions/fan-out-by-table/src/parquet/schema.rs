@@ -212,6 +212,7 @@ fn event_fields() -> PqResult<Vec<TypePtr>> {
         text("_cdc_file", REQUIRED, string())?,
         primitive("_cdc_pos", Physical::INT64, REQUIRED, None)?,
         primitive("_cdc_index", Physical::INT64, REQUIRED, None)?,
+        list("_cdc_keys", text("element", REQUIRED, string())?)?,
         text("_cdc_gtid", OPTIONAL, string())?,
         primitive(
             "_cdc_timestamp",
@@ -339,7 +340,7 @@ mod tests {
             .iter()
             .map(|f| f.name().to_string())
             .collect();
-        assert_eq!(names.len(), 13 + 3 + 2);
+        assert_eq!(names.len(), 14 + 3 + 2);
         assert_eq!(names.last().map(String::as_str), Some(OLD));
         let shadow = [col("_cdc_type", int)];
         assert!(ObjectColumns::union([&shadow[..]]).is_err());
