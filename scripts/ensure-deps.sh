@@ -8,7 +8,9 @@
 # and, for the tests only (not with `demo`):
 # - openssl (tests/tls makes its certificates with it), GNU time (the
 #   benchmarks' peak memory);
-# - duckdb in .venv/e2e (Athena's stand-in for the README's queries);
+# - duckdb in .venv/e2e (Athena's stand-in for the README's queries and
+#   the Parquet checks);
+# - sysbench (Debian's: the current-rows test's writes, tests/tests/parquet.rs);
 # - a Python venv .venv/infra with cfn-lint and the AWS SAM CLI, pinned, and
 #   Rust's aarch64-unknown-linux-gnu target, for the offline infra checks;
 # - rustfmt and clippy.
@@ -51,7 +53,12 @@ if ! command -v openssl >/dev/null; then
   echo "installing openssl (tests/tls makes its certificates with it)..." >&2
   apt_install openssl
 fi
-# DuckDB stands in for Athena to run the README's example queries (tests/tests/athena.rs).
+if ! command -v sysbench >/dev/null; then
+  echo "installing sysbench (the current-rows test's writes)..." >&2
+  apt_install sysbench
+fi
+# DuckDB stands in for Athena to run the README's example queries (tests/tests/athena.rs)
+# and reads the Parquet objects (tests/tests/parquet.rs).
 if ! .venv/e2e/bin/python -c 'import duckdb' 2>/dev/null; then
   echo "installing duckdb into .venv/e2e..." >&2
   .venv/e2e/bin/pip install -q --disable-pip-version-check 'duckdb==2.0.1'

@@ -5,7 +5,7 @@
 //! object and `scripts/parquet_check.py` compares each typed value with the
 //! same event in the all-tables object (`jsonl.gz`), whose values the type
 //! matrix checks against the servers. Under both views. Then the current
-//! rows: a snapshot during sysbench-style writes, schema changes and more
+//! rows: a snapshot during sysbench's writes, schema changes and more
 //! writes, and each table's current-rows query (DuckDB standing in for
 //! Athena) returns exactly what `SELECT *` does, on MariaDB and MySQL.
 
@@ -22,7 +22,7 @@ use binlog_cdc::store::ObjectStore;
 use binlog_cdc_tests::mysql::MySql;
 use binlog_cdc_tests::replica::select_rows;
 use binlog_cdc_tests::types::{mysql_rows, rows, MYSQL_TABLE, TABLE};
-use binlog_cdc_tests::{MariaDb, TestServer};
+use binlog_cdc_tests::{MariaDb, TestServer, PASSWORD, USER};
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
@@ -115,26 +115,47 @@ async fn mysql_types_and_schema_changes_land_typed_and_exact() {
     }
 }
 
-/// Tables of the current-rows test: a sysbench `oltp` table, one with a
-/// composite key, one whose column is renamed and one added, one
-/// truncated.
+/// Tables of the current-rows test beside sysbench's `sbtest1`: one with a
+/// composite key whose column is renamed, one truncated.
 const OLTP: &str = "CREATE DATABASE sb;
-    CREATE TABLE sb.sbtest1 (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL DEFAULT 0,
-      c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', KEY k_1 (k));
     CREATE TABLE sb.lines (k1 VARCHAR(10), k2 INT, price DECIMAL(12,2), PRIMARY KEY (k1, k2));
     CREATE TABLE sb.users (id BIGINT UNSIGNED PRIMARY KEY, name VARCHAR(40), seen DATETIME(3));";
 
 /// Rows per table before the snapshot.
 const OLTP_ROWS: u64 = 600;
 
-fn load_oltp<D: TestServer>(db: &D) {
+/// `sysbench oltp_read_write COMMAND` on the server at `port`, one table of
+/// [`OLTP_ROWS`] in `sb`.
+fn sysbench(port: u16, command: &str, extra: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new("sysbench");
+    c.arg("oltp_read_write")
+        .args([
+            "--db-driver=mysql",
+            "--mysql-host=127.0.0.1",
+            "--mysql-db=sb",
+            "--tables=1",
+        ])
+        .arg(format!("--mysql-port={port}"))
+        .arg(format!("--mysql-user={USER}"))
+        .arg(format!("--mysql-password={PASSWORD}"))
+        .arg(format!("--table-size={OLTP_ROWS}"))
+        .args(extra)
+        .arg(command)
+        .stdout(std::process::Stdio::null());
+    c
+}
+
+fn load_oltp<D: TestServer>(db: &D, port: u16) {
     db.sql(OLTP);
+    db.sql(&format!("GRANT ALL ON sb.* TO '{USER}'@'%'"));
+    let prepared = sysbench(port, "prepare", &[])
+        .status()
+        .expect("run sysbench (scripts/ensure-deps.sh installs it)");
+    assert!(prepared.success(), "sysbench prepare");
     let rows = |f: &dyn Fn(u64) -> String| (1..=OLTP_ROWS).map(f).collect::<Vec<_>>().join(",");
     db.sql(&format!(
-        "INSERT INTO sb.sbtest1 (k, c, pad) VALUES {};
-         INSERT INTO sb.lines VALUES {};
+        "INSERT INTO sb.lines VALUES {};
          INSERT INTO sb.users VALUES {};",
-        rows(&|i| format!("({}, '{i:011}-{:011}', 'p{i}')", i % 97, i * 7)),
         rows(&|i| format!("('k{}', {i}, {}.25)", i % 13, i * 3)),
         rows(&|i| format!(
             "({}, 'user {i}', '2026-01-01 00:00:{:02}.{:03}')",
@@ -147,24 +168,17 @@ fn load_oltp<D: TestServer>(db: &D) {
     db.sql(D::RESET_BINLOGS);
 }
 
-/// sysbench's `oltp_read_write` writes (index and non-index updates,
-/// delete then insert of the same id) and key changes on every table,
-/// until `stop`; returns how many transactions ran.
-async fn oltp_writes(url: String, stop: Arc<AtomicBool>) -> u64 {
+/// Besides sysbench's writes: key changes on every table and updates of
+/// the others, until `stop`; returns how many ran.
+async fn key_changes(url: String, stop: Arc<AtomicBool>) -> u64 {
     let mut conn = mysql_async::Conn::from_url(url).await.expect("connect");
     let mut n: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let i = (n * 7919) % OLTP_ROWS + 1;
-        let sql = match n % 6 {
-            0 => format!("UPDATE sb.sbtest1 SET k = k + 1 WHERE id = {i}"),
-            1 => format!("UPDATE sb.sbtest1 SET c = '{n:011}-changed' WHERE id = {i}"),
-            2 => format!(
-                "BEGIN; DELETE FROM sb.sbtest1 WHERE id = {i}; \
-                 INSERT INTO sb.sbtest1 (id, k, c, pad) VALUES ({i}, {n}, 'again', 'p'); COMMIT"
-            ),
-            3 => format!("UPDATE IGNORE sb.sbtest1 SET id = id + 100000 WHERE id = {i}"),
-            4 => format!("UPDATE IGNORE sb.lines SET k2 = k2 + 100000, price = price + 1 WHERE k1 = 'k{}' AND k2 = {i}", i % 13),
+        let sql = match n % 3 {
+            0 => format!("UPDATE IGNORE sb.sbtest1 SET id = id + 100000 WHERE id = {i}"),
+            1 => format!("UPDATE IGNORE sb.lines SET k2 = k2 + 100000, price = price + 1 WHERE k1 = 'k{}' AND k2 = {i}", i % 13),
             _ => format!("UPDATE sb.users SET seen = NOW(3), name = 'w{n}' WHERE id = {}", u64::MAX - i),
         };
         conn.query_drop(sql).await.expect("a write");
@@ -222,12 +236,12 @@ async fn table_rows(url: &str, table: &str) -> Vec<String> {
     rows
 }
 
-/// A snapshot taken while sysbench-style writes run, schema changes (a
-/// column added with a default, one renamed, a TRUNCATE) and more writes
-/// after; then each table's current-rows query, run by DuckDB over its
-/// Parquet objects, returns exactly `SELECT *`.
-async fn current_rows_are_the_table(db: impl TestServer, dir: &Path) {
-    load_oltp(&db);
+/// A snapshot taken while sysbench's `oltp_read_write` and key changes
+/// run, schema changes (a column added with a default, one renamed, a
+/// TRUNCATE) and more writes after; then each table's current-rows query,
+/// run by DuckDB over its Parquet objects, returns exactly `SELECT *`.
+async fn current_rows_are_the_table(db: impl TestServer, port: u16, dir: &Path) {
+    load_oltp(&db, port);
     let out = dir.join("current-rows");
     let config = PipelineConfig {
         format: OutputFormat::Parquet,
@@ -238,7 +252,10 @@ async fn current_rows_are_the_table(db: impl TestServer, dir: &Path) {
     };
     let deps = Deps::new(Arc::new(LocalStore::new(&out)), config, db.url());
     let stop = Arc::new(AtomicBool::new(false));
-    let writes = tokio::spawn(oltp_writes(db.url(), stop.clone()));
+    let mut oltp = sysbench(port, "run", &["--time=0", "--threads=2", "--rand-seed=7"])
+        .spawn()
+        .expect("start sysbench");
+    let writes = tokio::spawn(key_changes(db.url(), stop.clone()));
     let input = RunInput {
         snapshot: Some(vec!["sb.*".into()]),
         ..Default::default()
@@ -247,11 +264,10 @@ async fn current_rows_are_the_table(db: impl TestServer, dir: &Path) {
         .await
         .expect("the snapshot's runs");
     stop.store(true, Ordering::Relaxed);
-    let transactions = writes.await.expect("the writer");
-    assert!(
-        transactions > 50,
-        "{transactions} writes during the snapshot"
-    );
+    oltp.kill().expect("stop sysbench");
+    oltp.wait().expect("sysbench stopped");
+    let changes = writes.await.expect("the writer");
+    assert!(changes > 50, "{changes} key changes during the snapshot");
     db.sql(
         "ALTER TABLE sb.sbtest1 ADD COLUMN flag INT NOT NULL DEFAULT 3;
          UPDATE sb.sbtest1 SET flag = 4 WHERE id % 5 = 0;
@@ -263,6 +279,11 @@ async fn current_rows_are_the_table(db: impl TestServer, dir: &Path) {
     pipeline_driver::run_until_caught_up(&deps, RunInput::default())
         .await
         .expect("the last run");
+    // Every value typed as the JSON events have it; sysbench's changes
+    // are there beside the snapshot's rows.
+    let report = check(&out);
+    let events = report["sb/sbtest1"]["rows"].as_u64().unwrap_or(0);
+    assert!(events > OLTP_ROWS + 100, "sb.sbtest1: {events} events");
     for table in ["sbtest1", "lines", "users"] {
         let ours = current_rows(&out, "sb", table).await;
         let theirs = table_rows(&db.url(), &format!("sb.{table}")).await;
@@ -288,13 +309,13 @@ async fn current_rows_are_the_table(db: impl TestServer, dir: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn current_rows_are_the_table_on_mariadb() {
     let db = MariaDb::start();
-    let dir = db.dir.clone();
-    current_rows_are_the_table(db, &dir).await;
+    let (dir, port) = (db.dir.clone(), db.port);
+    current_rows_are_the_table(db, port, &dir).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn current_rows_are_the_table_on_mysql() {
     let db = MySql::start();
-    let dir = db.dir.clone();
-    current_rows_are_the_table(db, &dir).await;
+    let (dir, port) = (db.dir.clone(), db.port);
+    current_rows_are_the_table(db, port, &dir).await;
 }
