@@ -12,6 +12,8 @@
 #   DATETIME(6), DECIMAL(12,4), ENUM, DOUBLE and utf8mb4 VARCHARs
 #   (bench.wide, about 133 bytes of log a row).
 # OTHER_BINARY: another build (an earlier commit) whose parse and pipeline run too.
+# SUITE=formats: instead, `run --format` jsonl, jsonl.gz and parquet side by
+#   side (bench/formats.py: medians, the objects' bytes, DuckDB over them).
 # Needs GNU time (/usr/bin/time: Debian's time) for peak memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,4 +65,8 @@ for ((start = 1; start <= changes; start += batch)); do
   sql "DELETE FROM $table WHERE id BETWEEN $((start + inserts / 2)) AND $((end + inserts / 2))"
 done
 sql "SHOW BINARY LOGS" >&2
+if [ "${SUITE:-readers}" = formats ]; then
+  WORKLOAD=$WORKLOAD python3 bench/formats.py "$port" "$RUST_RUNS"
+  exit 0
+fi
 WORKLOAD=$WORKLOAD python3 bench/run.py "$port" "$RUST_RUNS" "$PY_RUNS" ${OTHER_BINARY:+"$OTHER_BINARY"}

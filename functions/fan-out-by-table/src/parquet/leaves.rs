@@ -7,11 +7,14 @@
 //! 1). A LIST adds two: the list present (empty), and an element present;
 //! its elements after the first repeat at level 1.
 
+use bytes::Bytes;
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::{ByteArray, FixedLenByteArray};
 use parquet::errors::Result as PqResult;
 
-/// The values of one leaf, by physical type.
+/// The values of one leaf, by physical type. Byte strings are kept one
+/// after another in one buffer (a row group's strings are then one
+/// allocation, each handed to the writer as a slice of it).
 #[derive(Debug)]
 pub enum Values {
     Bool(Vec<bool>),
@@ -19,8 +22,50 @@ pub enum Values {
     I64(Vec<i64>),
     F32(Vec<f32>),
     F64(Vec<f64>),
-    Bytes(Vec<ByteArray>),
-    Fixed(Vec<FixedLenByteArray>),
+    /// Each string ends at its `ends` in `data`.
+    Bytes {
+        data: Vec<u8>,
+        ends: Vec<usize>,
+    },
+    /// Strings of `width` bytes each.
+    Fixed {
+        data: Vec<u8>,
+        width: usize,
+    },
+}
+
+impl Values {
+    pub fn bytes() -> Self {
+        Values::Bytes {
+            data: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// Appends a byte string (to `Bytes`) or a fixed one (to `Fixed`, whose
+    /// width it must have).
+    pub fn push_bytes(&mut self, b: &[u8]) {
+        match self {
+            Values::Bytes { data, ends } => {
+                data.extend_from_slice(b);
+                ends.push(data.len());
+            }
+            Values::Fixed { data, .. } => data.extend_from_slice(b),
+            _ => {}
+        }
+    }
+}
+
+/// The buffered strings as the writer takes them, slices of one buffer.
+fn slices(data: &mut Vec<u8>, ends: impl Iterator<Item = usize>) -> Vec<ByteArray> {
+    let all = Bytes::from(std::mem::take(data));
+    let mut start = 0;
+    ends.map(|end| {
+        let b = ByteArray::from(all.slice(start..end));
+        start = end;
+        b
+    })
+    .collect()
 }
 
 #[derive(Debug)]
@@ -90,13 +135,19 @@ impl Leaf {
                 w.write_batch(v, def, rep)?;
                 v.clear();
             }
-            (Values::Bytes(v), ColumnWriter::ByteArrayColumnWriter(w)) => {
-                w.write_batch(v, def, rep)?;
-                v.clear();
+            (Values::Bytes { data, ends }, ColumnWriter::ByteArrayColumnWriter(w)) => {
+                let v = slices(data, ends.iter().copied());
+                w.write_batch(&v, def, rep)?;
+                ends.clear();
             }
-            (Values::Fixed(v), ColumnWriter::FixedLenByteArrayColumnWriter(w)) => {
-                w.write_batch(v, def, rep)?;
-                v.clear();
+            (Values::Fixed { data, width }, ColumnWriter::FixedLenByteArrayColumnWriter(w)) => {
+                let width = (*width).max(1);
+                let n = data.len() / width;
+                let v: Vec<FixedLenByteArray> = slices(data, (1..=n).map(|k| k * width))
+                    .into_iter()
+                    .map(FixedLenByteArray::from)
+                    .collect();
+                w.write_batch(&v, def, rep)?;
             }
             _ => {
                 return Err(parquet::errors::ParquetError::General(

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use parquet::data_type::{ByteArray, FixedLenByteArray};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -14,7 +14,52 @@ use super::leaves::{Leaf, Values};
 use super::schema::{ObjectColumns, Storage};
 use super::values::{self, Cell};
 
-type Image<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+/// A row image's columns and values, in the event's (name) order; the
+/// names borrowed from the line unless they hold escapes.
+#[derive(Default)]
+struct Image<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Image<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> Visitor<'de> for Pairs {
+            type Value = Image<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a row image")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Image<'de>, M::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(Name(name)) = map.next_key()? {
+                    pairs.push((name, map.next_value()?));
+                }
+                Ok(Image(pairs))
+            }
+        }
+        d.deserialize_map(Pairs)
+    }
+}
+
+/// A column name: borrowed from the line when it has no escapes.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Str;
+        impl<'de> Visitor<'de> for Str {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a column name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(Str)
+    }
+}
 
 /// The fields of a change event the object holds (docs/EVENTS.md).
 #[derive(Deserialize)]
@@ -64,6 +109,8 @@ const EVENT_LEAVES: usize = 14;
 /// Rows buffered for the next row group.
 pub struct Rows {
     columns: ObjectColumns,
+    /// Column indexes by name, for finding an image's names.
+    by_name: Vec<usize>,
     leaves: Vec<Leaf>,
     pub count: usize,
 }
@@ -76,10 +123,13 @@ pub struct BadValue {
     pub msg: String,
 }
 
+/// Each table column's value in one image (`None`: absent).
+type Slots<'a> = Vec<Option<&'a RawValue>>;
+
 impl Rows {
     pub fn new(columns: ObjectColumns) -> Self {
         let (req, opt) = (false, true);
-        let bytes = || Values::Bytes(Vec::new());
+        let bytes = Values::bytes;
         let mut leaves = vec![
             Leaf::new(bytes(), req, false),                  // _cdc_type
             Leaf::new(bytes(), req, false),                  // _cdc_file
@@ -103,8 +153,11 @@ impl Rows {
             }
             leaves.push(Leaf::new(bytes(), opt, false)); // _cdc_as_json
         }
+        let mut by_name: Vec<usize> = (0..columns.columns.len()).collect();
+        by_name.sort_by(|&a, &b| columns.columns[a].name.cmp(&columns.columns[b].name));
         Rows {
             columns,
+            by_name,
             leaves,
             count: 0,
         }
@@ -136,13 +189,19 @@ impl Rows {
             .as_ref()
             .or(ev.keys.as_ref())
             .or(ev.columns_added.as_ref());
+        let after = after
+            .map(|i| self.slots(i))
+            .transpose()
+            .map_err(|c| unknown(&bad, c))?;
+        let changed = changed_before(&ev).map_err(|m| bad(None, m))?;
+        let before = self
+            .before(&ev, changed.as_ref())
+            .map_err(|c| unknown(&bad, c))?;
         let key_names: Option<Vec<&str>> = ev
             .keys
             .as_ref()
-            .map(|k| k.keys().map(|n| n.as_ref()).collect());
-        let changed = changed_before(&ev).map_err(|m| bad(None, m))?;
-        let before = before(&ev, changed.as_ref());
-        let [ty, f, p, i, keys, gtid, ts, changed, partial, kind, snap, nschema, ntable, event, rest @ ..] =
+            .map(|k| k.0.iter().map(|(n, _)| n.as_ref()).collect());
+        let [ty, f, p, i, keys, gtid, ts, cols_changed, partial, kind, snap, nschema, ntable, event, rest @ ..] =
             &mut self.leaves[..]
         else {
             return Err(bad(None, "the row has too few columns".into()));
@@ -154,7 +213,7 @@ impl Rows {
         push_texts(keys, 0, key_names.as_deref());
         push_text(gtid, 0, ev.gtid.as_deref());
         push_i64(ts, ev.timestamp * 1000);
-        push_texts(changed, 0, ev.columns_changed.as_deref());
+        push_texts(cols_changed, 0, ev.columns_changed.as_deref());
         push_bool(partial, 0, Some(ev.partial));
         push_text(kind, 0, ev.kind.as_deref());
         push_bool(snap, 0, ev.snapshot_needed);
@@ -163,15 +222,72 @@ impl Rows {
         push_text(event, 0, statement.then_some(line));
         let n = self.columns.columns.len();
         let (new_leaves, old_leaves) = rest.split_at_mut(n + 1);
-        fill_image(&self.columns, new_leaves, after, 0).map_err(|(c, m)| bad(Some(c), m))?;
+        fill_image(&self.columns, new_leaves, after.as_deref(), 0)
+            .map_err(|(c, m)| bad(Some(c), m))?;
         match before.as_ref() {
-            Some(img) => fill_image(&self.columns, old_leaves, Some(img), 1)
+            Some(slots) => fill_image(&self.columns, old_leaves, Some(slots), 1)
                 .map_err(|(c, m)| bad(Some(c), m))?,
             None => old_leaves.iter_mut().for_each(|l| l.null(0)),
         }
         self.count += 1;
         Ok(())
     }
+
+    /// `img`'s values by column; `Err` names a column the object lacks.
+    /// Events write names in order, so each is looked for from where the
+    /// last one was found (one comparison, usually), then anywhere.
+    fn slots<'a>(&self, img: &Image<'a>) -> Result<Slots<'a>, String> {
+        let cols = &self.columns.columns;
+        let name_at = |k: usize| cols[self.by_name[k]].name.as_str();
+        let mut slots = vec![None; cols.len()];
+        let mut next = 0;
+        for (name, v) in &img.0 {
+            let found = match (next..self.by_name.len()).find(|&k| name_at(k) >= name.as_ref()) {
+                Some(k) if name_at(k) == name => k,
+                _ => self
+                    .by_name
+                    .binary_search_by(|&c| cols[c].name.as_str().cmp(name))
+                    .map_err(|_| name.to_string())?,
+            };
+            slots[self.by_name[found]] = Some(*v);
+            next = found + 1;
+        }
+        Ok(slots)
+    }
+
+    /// The row before the change: `oldImage`, or else (updates and
+    /// deletes) the key before it: `keys`, with an update's changed key
+    /// columns from `delta.before`.
+    fn before<'a>(
+        &self,
+        ev: &Event<'a>,
+        changed: Option<&'a BTreeMap<String, Box<RawValue>>>,
+    ) -> Result<Option<Slots<'a>>, String> {
+        if let Some(old) = &ev.old_image {
+            return self.slots(old).map(Some);
+        }
+        let (Some(keys), "UpdateRowsEvent" | "DeleteRowsEvent") =
+            (ev.keys.as_ref(), ev.kind_of_event.as_ref())
+        else {
+            return Ok(None);
+        };
+        let mut slots = self.slots(keys)?;
+        for (name, v) in changed.into_iter().flatten() {
+            if keys.0.iter().any(|(k, _)| k == name) {
+                let at = self.columns.index(name).ok_or_else(|| name.clone())?;
+                slots[at] = Some(v);
+            }
+        }
+        Ok(Some(slots))
+    }
+}
+
+/// A column in an image the table's layouts never had.
+fn unknown(bad: &impl Fn(Option<String>, String) -> BadValue, column: String) -> BadValue {
+    bad(
+        Some(column),
+        "the column is in no layout of the table".into(),
+    )
 }
 
 /// An update's changed columns before it (`delta.before`, JSON text inside
@@ -185,39 +301,18 @@ fn changed_before(ev: &Event<'_>) -> Result<Option<BTreeMap<String, Box<RawValue
     }
 }
 
-/// The row before the change: `oldImage`, or else (updates and deletes)
-/// the key before it: `keys`, with an update's changed key columns from
-/// `delta.before`.
-fn before<'b>(
-    ev: &'b Event<'_>,
-    changed: Option<&'b BTreeMap<String, Box<RawValue>>>,
-) -> Option<Image<'b>> {
-    if let Some(old) = &ev.old_image {
-        return Some(old.clone());
-    }
-    let (Some(keys), "UpdateRowsEvent" | "DeleteRowsEvent") =
-        (ev.keys.as_ref(), ev.kind_of_event.as_ref())
-    else {
-        return None;
-    };
-    let mut key = keys.clone();
-    for (name, v) in changed.into_iter().flatten() {
-        if let Some(slot) = key.get_mut(name.as_str()) {
-            *slot = v;
-        }
-    }
-    Some(key)
-}
-
 fn table_leaf(storage: Storage) -> Leaf {
     let values = match storage {
         Storage::Int32(_) | Storage::Date => Values::I32(Vec::new()),
         Storage::Int64 | Storage::Timestamp(_) | Storage::Micros => Values::I64(Vec::new()),
-        Storage::Decimal { .. } => Values::Fixed(Vec::new()),
+        Storage::Decimal { precision, .. } => Values::Fixed {
+            data: Vec::new(),
+            width: Storage::decimal_bytes(precision),
+        },
         Storage::Float | Storage::Floats => Values::F32(Vec::new()),
         Storage::Double => Values::F64(Vec::new()),
         Storage::Text | Storage::Json | Storage::Bytes | Storage::Wkb | Storage::Texts => {
-            Values::Bytes(Vec::new())
+            Values::bytes()
         }
     };
     let list = matches!(storage, Storage::Floats | Storage::Texts);
@@ -253,12 +348,12 @@ fn push_bool(leaf: &mut Leaf, base: i16, v: Option<bool>) {
 }
 
 fn push_text(leaf: &mut Leaf, base: i16, v: Option<&str>) {
-    match (v, &mut leaf.values) {
-        (Some(s), Values::Bytes(vals)) => {
-            vals.push(ByteArray::from(s.as_bytes().to_vec()));
+    match v {
+        Some(s) => {
+            leaf.values.push_bytes(s.as_bytes());
             leaf.defined(base + 1, true);
         }
-        _ => leaf.null(base),
+        None => leaf.null(base),
     }
 }
 
@@ -271,9 +366,7 @@ fn push_texts<S: AsRef<str>>(leaf: &mut Leaf, base: i16, v: Option<&[S]>) {
         return leaf.null(base + 1);
     }
     for (k, s) in items.iter().enumerate() {
-        if let Values::Bytes(vals) = &mut leaf.values {
-            vals.push(ByteArray::from(s.as_ref().as_bytes().to_vec()));
-        }
+        leaf.values.push_bytes(s.as_ref().as_bytes());
         leaf.defined(base + 2, k == 0);
     }
 }
@@ -296,32 +389,22 @@ fn push_floats(leaf: &mut Leaf, base: i16, items: &[f32]) {
 fn fill_image(
     cols: &ObjectColumns,
     leaves: &mut [Leaf],
-    img: Option<&Image<'_>>,
+    slots: Option<&[Option<&RawValue>]>,
     base: i16,
 ) -> Result<(), (String, String)> {
     let n = cols.columns.len();
     let mut as_json: Vec<(&str, &RawValue)> = Vec::new();
-    let mut seen = 0;
-    for (c, leaf) in cols.columns.iter().zip(leaves.iter_mut()) {
-        let Some(raw) = img.and_then(|i| i.get(c.name.as_str())) else {
+    for (k, (c, leaf)) in cols.columns.iter().zip(leaves.iter_mut()).enumerate() {
+        let Some(raw) = slots.and_then(|s| s[k]) else {
             leaf.null(base);
             continue;
         };
-        seen += 1;
         let cell = match c.value {
             Some(ty) => values::read(ty, raw).map_err(|m| (c.name.clone(), m))?,
             None => Cell::Text(Cow::Borrowed(raw.get())),
         };
         if put(leaf, c.storage, cell, base).map_err(|m| (c.name.clone(), m))? {
             as_json.push((&c.name, raw));
-        }
-    }
-    if let Some(extra) = img.and_then(|i| (seen < i.len()).then_some(i)) {
-        if let Some(name) = extra.keys().find(|k| cols.index(k).is_none()) {
-            return Err((
-                name.to_string(),
-                "the column is in no layout of the table".into(),
-            ));
         }
     }
     let json_leaf = &mut leaves[n];
@@ -357,12 +440,14 @@ fn put(leaf: &mut Leaf, storage: Storage, cell: Cell<'_>, base: i16) -> Result<b
             vals.push(v);
             leaf.defined(present, true);
         }
-        (Cell::Int(v), Storage::Decimal { precision, .. }, Values::Fixed(vals)) => {
-            vals.push(decimal_bytes(v.into(), precision));
+        (Cell::Int(v), Storage::Decimal { precision, .. }, values) => {
+            let (be, from) = decimal_bytes(v.into(), precision);
+            values.push_bytes(&be[from..]);
             leaf.defined(present, true);
         }
-        (Cell::Decimal(v), Storage::Decimal { precision, .. }, Values::Fixed(vals)) => {
-            vals.push(decimal_bytes(v, precision));
+        (Cell::Decimal(v), Storage::Decimal { precision, .. }, values) => {
+            let (be, from) = decimal_bytes(v, precision);
+            values.push_bytes(&be[from..]);
             leaf.defined(present, true);
         }
         (Cell::Float(v), Storage::Float, Values::F32(vals)) => {
@@ -373,16 +458,16 @@ fn put(leaf: &mut Leaf, storage: Storage, cell: Cell<'_>, base: i16) -> Result<b
             vals.push(v);
             leaf.defined(present, true);
         }
-        (Cell::Text(s), Storage::Text | Storage::Json, Values::Bytes(vals)) => {
-            vals.push(ByteArray::from(s.as_bytes().to_vec()));
+        (Cell::Text(s), Storage::Text | Storage::Json, values) => {
+            values.push_bytes(s.as_bytes());
             leaf.defined(present, true);
         }
-        (Cell::Bytes(b), Storage::Bytes, Values::Bytes(vals)) => {
-            vals.push(ByteArray::from(b));
+        (Cell::Bytes(b), Storage::Bytes, values) => {
+            values.push_bytes(&b);
             leaf.defined(present, true);
         }
-        (Cell::Geometry { srid, wkb }, Storage::Wkb, Values::Bytes(vals)) => {
-            vals.push(ByteArray::from(wkb));
+        (Cell::Geometry { srid, wkb }, Storage::Wkb, values) => {
+            values.push_bytes(&wkb);
             leaf.defined(present, true);
             return Ok(srid != 0);
         }
@@ -396,9 +481,7 @@ fn put(leaf: &mut Leaf, storage: Storage, cell: Cell<'_>, base: i16) -> Result<b
 }
 
 /// A decimal's unscaled value as the big-endian two's complement of its
-/// precision's width.
-fn decimal_bytes(v: i128, precision: u8) -> FixedLenByteArray {
-    let n = Storage::decimal_bytes(precision);
-    let be = v.to_be_bytes();
-    FixedLenByteArray::from(be[be.len() - n..].to_vec())
+/// precision's width: the last bytes of the array, from the index given.
+fn decimal_bytes(v: i128, precision: u8) -> ([u8; 16], usize) {
+    (v.to_be_bytes(), 16 - Storage::decimal_bytes(precision))
 }
