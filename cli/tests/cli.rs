@@ -387,3 +387,63 @@ fn run_snapshot_writes_existing_rows() {
     );
     assert!(text.contains(", done"), "{text}");
 }
+
+/// `binlog-cdc current-rows`: after a parquet run, the SQL it prints is the
+/// table in DuckDB (a column added in between included); a name that is not
+/// schema.table, or a table without objects, is one clear error.
+#[test]
+fn current_rows_prints_the_query_of_a_table() {
+    let db = MariaDb::start();
+    let out_dir = db.dir.join("out");
+    db.sql(
+        "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(10));
+         INSERT INTO d.t VALUES (1,'a'),(2,'b'),(3,'c');
+         ALTER TABLE d.t ADD COLUMN n INT NOT NULL DEFAULT 7;
+         UPDATE d.t SET v = 'B', n = 8 WHERE id = 2; DELETE FROM d.t WHERE id = 3;",
+    );
+    let run = bin()
+        .args(["run", "--url", &db.url(), "--out"])
+        .arg(&out_dir)
+        .args(["--format", "parquet", "--view", "both"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let current = |table: &str| {
+        bin()
+            .args(["current-rows", table, "--out"])
+            .arg(&out_dir)
+            .output()
+            .unwrap()
+    };
+    let sql = current("d.t");
+    assert!(
+        sql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sql.stderr)
+    );
+    let query = db.dir.join("t.sql");
+    std::fs::write(&query, &sql.stdout).unwrap();
+    let rows = binlog_cdc_tests::e2e_python("duckdb_query.py", &[&query]);
+    let mut rows: Vec<&str> = rows.lines().collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            r#"{"id":"1","n":"7","v":"a"}"#,
+            r#"{"id":"2","n":"8","v":"B"}"#
+        ]
+    );
+    for (table, says) in [
+        ("nodot", "is not schema.table"),
+        ("d.missing", "no parquet objects"),
+    ] {
+        let out = current(table);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says) && err.lines().count() == 1, "{err}");
+    }
+}

@@ -15,7 +15,7 @@ use parquet::schema::types::Type;
 use super::schema::{EVENT_PREFIX, OLD};
 
 /// Adds one object's columns, key names and statements to `t`.
-pub fn add_object(t: &mut TableStatements, key: &str, body: Vec<u8>) -> Result<()> {
+fn add_object(t: &mut TableStatements, key: &str, body: Vec<u8>) -> Result<()> {
     let pq = |e: parquet::errors::ParquetError| Error::storage_from(key.to_string(), e, false);
     let reader = SerializedFileReader::new(bytes::Bytes::from(body)).map_err(pq)?;
     let schema = reader.metadata().file_metadata().schema();

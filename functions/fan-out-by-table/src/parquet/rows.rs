@@ -16,7 +16,6 @@ use super::values::{self, Cell};
 
 /// A row image's columns and values, in the event's (name) order; the
 /// names borrowed from the line unless they hold escapes.
-#[derive(Default)]
 struct Image<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Image<'a> {
