@@ -95,8 +95,13 @@ def check_table(con, out_dir, name, events):
     cols = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{files}', union_by_name = true, hive_partitioning = false)").fetchall()
     types = {c[0]: c[1] for c in cols}
     table_cols = [c for c in types if c not in EVENT_FIELDS]
-    rows = con.execute(f"SELECT * FROM read_parquet('{files}', union_by_name = true, hive_partitioning = false)").fetchall()
-    names = [c[0] for c in cols]
+    rows = con.execute(f"SELECT * FROM read_parquet('{files}', union_by_name = true, hive_partitioning = false, filename = true)").fetchall()
+    names = [c[0] for c in cols] + ["filename"]
+    # Each object's own top-level columns: a statement's row holds the
+    # columns it added only where its object has them.
+    has = {}
+    for f, c in con.execute(f"SELECT file_name, name FROM parquet_schema('{files}')").fetchall():
+        has.setdefault(f, set()).add(c)
     if len(rows) != len(events):
         fail(name, "-", "row count", len(events), len(rows))
     values = 0
@@ -122,7 +127,10 @@ def check_table(con, out_dir, name, events):
                 fail(name, at, k, v, row[k])
         if e["type"] == "SchemaChangeEvent" and json.loads(row["_cdc_event"]) != e:
             fail(name, at, "_cdc_event", e, row["_cdc_event"])
-        after = e.get("newImage", e.get("keys", e.get("columnsAdded"))) or {}
+        after = e.get("newImage", e.get("keys"))
+        if after is None:
+            added = e.get("columnsAdded") or {}
+            after = {c: v for c, v in added.items() if c in has[row["filename"]]}
         old = row["_cdc_old"]
         before = e.get("oldImage")
         if before is None and e["type"] in ("UpdateRowsEvent", "DeleteRowsEvent"):

@@ -47,8 +47,18 @@ type At = (String, u64, u32);
 /// A column change after the last emptying statement.
 #[derive(Debug)]
 enum Change {
-    Added { name: String, at: At },
-    Renamed { old: String, new: String, at: At },
+    /// `value`: what every existing row got, as the statement's event
+    /// writes it (`columnsAdded`).
+    Added {
+        name: String,
+        value: Value,
+        at: At,
+    },
+    Renamed {
+        old: String,
+        new: String,
+        at: At,
+    },
 }
 
 /// The SQL returning `t`'s current rows from `source`, a relation of its
@@ -183,14 +193,10 @@ fn column_changes(statements: &[(At, &Value)]) -> Vec<Change> {
                 });
             }
         }
-        for name in s["columnsAdded"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(n, _)| n)
-        {
+        for (name, value) in s["columnsAdded"].as_object().into_iter().flatten() {
             out.push(Change::Added {
                 name: name.clone(),
+                value: value.clone(),
                 at: at.clone(),
             });
         }
@@ -209,15 +215,8 @@ fn value(name: &str, before: usize, changes: &[Change], available: &BTreeSet<&st
     };
     for (k, c) in changes[..before].iter().enumerate().rev() {
         match c {
-            Change::Added { name: n, at } if n == name => {
-                let added = format!(
-                    "(SELECT {} FROM ev WHERE _cdc_type = 'SchemaChangeEvent' \
-                     AND _cdc_file = {} AND _cdc_pos = {} AND _cdc_index = {} LIMIT 1)",
-                    ident(name),
-                    literal(&at.0),
-                    at.1,
-                    at.2
-                );
+            Change::Added { name: n, value, at } if n == name => {
+                let added = added_value(name, value, at, available);
                 return format!("CASE WHEN {} THEN {here} ELSE {added} END", after("l.", at));
             }
             Change::Renamed { old, new, at } if new == name => {
@@ -228,6 +227,43 @@ fn value(name: &str, before: usize, changes: &[Change], available: &BTreeSet<&st
         }
     }
     here
+}
+
+/// The value a column added at `at` gave every existing row: typed, from
+/// the statement's own row; its object may lack the column (no row event
+/// of the table followed the statement in its run), so the event's value
+/// as a literal stands in, and is the whole answer when no object has the
+/// column at all.
+fn added_value(name: &str, value: &Value, at: &At, available: &BTreeSet<&str>) -> String {
+    let written = json_literal(value);
+    if !available.contains(name) {
+        return written;
+    }
+    format!(
+        "COALESCE((SELECT {} FROM ev WHERE _cdc_type = 'SchemaChangeEvent' \
+         AND _cdc_file = {} AND _cdc_pos = {} AND _cdc_index = {} LIMIT 1), {written})",
+        ident(name),
+        literal(&at.0),
+        at.1,
+        at.2
+    )
+}
+
+/// A value as the events write it, as an SQL literal: numbers and
+/// booleans as they are, text quoted (the engine casts it to the column's
+/// type), a SET's labels as an ARRAY, a JSON document as its text.
+fn json_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Bool(b) => b.to_string().to_uppercase(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => literal(s),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(json_literal).collect();
+            format!("ARRAY[{}]", items.join(", "))
+        }
+        Value::Object(_) => literal(&v.to_string()),
+    }
 }
 
 /// The condition that a row (columns prefixed `p`) comes after `at`.
@@ -306,7 +342,7 @@ mod tests {
         let memo = "  CASE WHEN (l._cdc_file > 'binlog.000001' OR (l._cdc_file = 'binlog.000001' \
                     AND l._cdc_pos > 100)) THEN l.\"memo\" ELSE l.\"note\" END AS \"memo\"";
         assert!(q.contains(memo), "{q}");
-        assert!(q.contains("ELSE (SELECT \"qty\" FROM ev WHERE _cdc_type = 'SchemaChangeEvent' AND _cdc_file = 'binlog.000001' AND _cdc_pos = 200 AND _cdc_index = 0 LIMIT 1) END AS \"qty\""), "{q}");
+        assert!(q.contains("ELSE COALESCE((SELECT \"qty\" FROM ev WHERE _cdc_type = 'SchemaChangeEvent' AND _cdc_file = 'binlog.000001' AND _cdc_pos = 200 AND _cdc_index = 0 LIMIT 1), 7) END AS \"qty\""), "{q}");
         assert!(
             !q.contains("secret"),
             "an excluded column is in no event: {q}"

@@ -183,15 +183,12 @@ impl Rows {
         let statement = ev.kind_of_event == "SchemaChangeEvent";
         // The row after the change, or its key (a statement's: the values
         // of the columns it added); and the row before it.
-        let after = ev
-            .new_image
-            .as_ref()
-            .or(ev.keys.as_ref())
-            .or(ev.columns_added.as_ref());
-        let after = after
-            .map(|i| self.slots(i))
-            .transpose()
-            .map_err(|c| unknown(&bad, c))?;
+        let after = match ev.new_image.as_ref().or(ev.keys.as_ref()) {
+            Some(img) => Some(self.slots(img).map_err(|c| unknown(&bad, c))?),
+            // A column a statement added may be in no layout of the run
+            // (no row event followed it): its value stays in `_cdc_event`.
+            None => ev.columns_added.as_ref().map(|img| self.known_slots(img)),
+        };
         let changed = changed_before(&ev).map_err(|m| bad(None, m))?;
         let before = self
             .before(&ev, changed.as_ref())
@@ -252,6 +249,17 @@ impl Rows {
             next = found + 1;
         }
         Ok(slots)
+    }
+
+    /// [`Rows::slots`] of the names the object has; the others left out.
+    fn known_slots<'a>(&self, img: &Image<'a>) -> Slots<'a> {
+        let mut slots = vec![None; self.columns.columns.len()];
+        for (name, v) in &img.0 {
+            if let Some(at) = self.columns.index(name) {
+                slots[at] = Some(*v);
+            }
+        }
+        slots
     }
 
     /// The row before the change: `oldImage`, or else (updates and
