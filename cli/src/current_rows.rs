@@ -36,8 +36,7 @@ pub(crate) async fn print(args: CurrentRowsArgs) -> Result<()> {
             Some(rest) => format!("s3://{}", rest.split('/').next().unwrap_or(rest)),
             None => args.out.trim_end_matches('/').to_string(),
         };
-        let files = format!("{base}/{objects}dt=*/*.parquet").replace('\'', "''");
-        format!("read_parquet('{files}', union_by_name = true, hive_partitioning = false)")
+        binlog_cdc::current_rows::duckdb_source(&format!("{base}/{objects}dt=*/*.parquet"))
     });
     print!("{}", binlog_cdc::current_rows::sql(&source, &t));
     Ok(())

@@ -78,19 +78,20 @@ pub fn sql(source: &str, t: &TableStatements) -> String {
         Some(at) => format!("\n    AND {}", after("", at)),
         None => String::new(),
     };
-    let key_cols: Vec<String> = key.iter().map(|k| ident(k)).collect();
-    let same_key: Vec<String> = key
-        .iter()
-        .map(|k| format!("{} IS NOT DISTINCT FROM _cdc_old.{}", ident(k), ident(k)))
-        .collect();
-    let old_key: Vec<String> = key
-        .iter()
-        .map(|k| format!("_cdc_old.{} AS {}", ident(k), ident(k)))
-        .collect();
-    let moved_match: Vec<String> = key
-        .iter()
-        .map(|k| format!("m.{} IS NOT DISTINCT FROM l.{}", ident(k), ident(k)))
-        .collect();
+    // Each key column (quoted) through `f`, joined by `sep`.
+    let per_key = |f: &dyn Fn(&str) -> String, sep: &str| {
+        key.iter()
+            .map(|k| f(&ident(k)))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    let key_cols = per_key(&|k| k.to_string(), ", ");
+    let same_key = per_key(
+        &|k| format!("{k} IS NOT DISTINCT FROM _cdc_old.{k}"),
+        " AND ",
+    );
+    let old_key = per_key(&|k| format!("_cdc_old.{k} AS {k}"), ", ");
+    let moved_match = per_key(&|k| format!("m.{k} IS NOT DISTINCT FROM l.{k}"), " AND ");
     let values: Vec<String> = columns
         .iter()
         .map(|c| {
@@ -114,11 +115,16 @@ pub fn sql(source: &str, t: &TableStatements) -> String {
          OR (m._cdc_pos = l._cdc_pos AND m._cdc_index > l._cdc_index)))))\n",
         schema = t.schema,
         table = t.table,
-        old_key = old_key.join(", "),
-        same_key = same_key.join(" AND "),
-        key_cols = key_cols.join(", "),
         values = values.join(",\n"),
-        moved_match = moved_match.join(" AND "),
+    )
+}
+
+/// DuckDB's relation of the Parquet objects matching `files` (a glob), read
+/// together by column name.
+pub fn duckdb_source(files: &str) -> String {
+    format!(
+        "read_parquet({}, union_by_name = true, hive_partitioning = false)",
+        literal(files)
     )
 }
 

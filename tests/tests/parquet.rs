@@ -196,10 +196,7 @@ async fn current_rows(out: &Path, schema: &str, table: &str) -> Vec<String> {
         .await
         .expect("the table's statements");
     let files = out.join(&prefix).join("dt=*/*.parquet");
-    let source = format!(
-        "read_parquet('{}', union_by_name = true, hive_partitioning = false)",
-        files.display()
-    );
+    let source = binlog_cdc::current_rows::duckdb_source(&files.display().to_string());
     let query = out.join(format!("{schema}.{table}.sql"));
     std::fs::write(&query, binlog_cdc::current_rows::sql(&source, &t)).expect("write the query");
     let mut rows: Vec<String> = binlog_cdc_tests::e2e_python("duckdb_query.py", &[&query])
