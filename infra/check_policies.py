@@ -39,6 +39,9 @@ WILDCARD_RESOURCES = {
     # fan-out writes {schema}/{table}/... and all/...: any table name.
     # The checkpoint and serverId.json are carved out by an explicit Deny.
     '{"Fn::Sub": "${OutputBucket.Arn}/${Prefix}*"}': "per-table outputs of any table",
+    # commit-checkpoint keeps a Glue table per source table, named after
+    # tables that exist only at run time, in the stack's database only.
+    '{"Fn::Sub": "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/${AthenaDatabaseName}/*"}': "Glue tables of any source table",
 }
 # StepFunctionsExecutionPolicy: states:StartExecution on one state machine
 # named in the template (the pipeline's HandOver starts its next execution).

@@ -185,6 +185,11 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "FORMAT", default_value_t = defaults().format)]
     pub(crate) format: binlog_cdc::config::OutputFormat,
 
+    /// With --format parquet and --out s3://...: keep a Glue table per
+    /// source table in this Glue database, as the stack's GlueTables does.
+    #[arg(long, value_name = "DATABASE")]
+    pub(crate) glue_database: Option<String>,
+
     #[command(flatten)]
     pub(crate) events: EventArgs,
 }

@@ -59,7 +59,12 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
         ..Default::default()
     };
     config.validate()?;
+    let glue = match &args.glue_database {
+        Some(database) => Some(glue_catalog(database, &args.target.out, &config).await?),
+        None => None,
+    };
     let mut deps = Deps::new(store, config, args.target.options());
+    deps.catalog = glue;
     deps.column_rules_keyed(hash_key).await?;
     let started = Instant::now();
     let input = RunInput {
@@ -78,6 +83,26 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
     );
     Ok(())
 }
+/// `--glue-database`: Glue tables over parquet objects on S3.
+async fn glue_catalog(
+    database: &str,
+    out: &str,
+    config: &binlog_cdc::config::PipelineConfig,
+) -> Result<binlog_cdc::catalog::Catalog> {
+    let bucket = out
+        .strip_prefix("s3://")
+        .map(|r| r.split('/').next().unwrap_or(r));
+    match bucket {
+        Some(bucket) if config.format == binlog_cdc::config::OutputFormat::Parquet => {
+            let sdk = binlog_cdc::aws::sdk_config().await;
+            Ok(binlog_cdc::catalog::Catalog::connect(&sdk, database, bucket))
+        }
+        _ => Err(Error::Config(format!(
+            "--glue-database {database}: needs --format parquet and --out s3://BUCKET[/PREFIX] (Glue tables read objects on S3)"
+        ))),
+    }
+}
+
 /// What `binlog-cdc run` prints: the runs it made, and their totals (the
 /// range from the first run's start to the last run's end).
 fn run_report(

@@ -95,6 +95,27 @@ fn bad_input_is_one_clear_line_and_a_failure() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected FILE:POS"));
 }
 
+#[test]
+fn glue_tables_need_parquet_on_s3() {
+    let dir = std::env::temp_dir().join(format!("binlog-cdc-glue-{}", std::process::id()));
+    for format in ["parquet", "jsonl"] {
+        let out = bin()
+            .args(["run", "--url", "mysql://x@127.0.0.1:1", "--format", format])
+            .args(["--glue-database", "lake", "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("--glue-database lake: needs --format parquet and --out s3://"),
+            "{stderr}"
+        );
+    }
+    assert!(!dir.exists(), "nothing written");
+}
+
 /// A panic inside mysql_common while decoding (here it `unwrap()`s an
 /// unknown compression type in a TRANSACTION_PAYLOAD event: byte 295 of the
 /// fixture, the payload's compression type field, set to 127) prints only

@@ -141,6 +141,17 @@ impl Layout {
         format!("{}staging/{run_id}/out/{}", self.prefix, self.relative(key))
     }
 
+    /// Where fan-out records a table's Parquet object's columns for
+    /// CommitCheckpoint's Glue table (`binlog_cdc::catalog::ObjectSchema`).
+    pub fn staged_object_schema(&self, run_id: &str, schema: &str, table: &str) -> String {
+        format!(
+            "{}staging/{run_id}/glue/{}/{}.json",
+            self.prefix,
+            safe(schema),
+            safe(table)
+        )
+    }
+
     /// Where a replay publishes the object a committed run would publish at `key`.
     pub fn replay_output(&self, run_id: &str, key: &str) -> String {
         format!("{}replay/{run_id}/{}", self.prefix, self.relative(key))

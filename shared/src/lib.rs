@@ -15,6 +15,7 @@
 pub use binlog_decoder as decoder;
 
 pub mod aws;
+pub mod catalog;
 pub mod checkpoint;
 pub mod clock;
 pub mod config;

@@ -34,6 +34,9 @@ pub struct Deps {
     pub sfn: Option<aws_sdk_sfn::Client>,
     /// Where CommitCheckpoint announces each commit (`EVENT_BUS_NAME`).
     pub events: Option<crate::notify::EventBus>,
+    /// Where CommitCheckpoint keeps a Glue table per source table
+    /// (`GLUE_DATABASE`, `parquet` only).
+    pub catalog: Option<crate::catalog::Catalog>,
     /// The key of `hash` column rules, as given (`--hash-key-file`).
     pub hash_key: Option<HashKey>,
     /// The secret holding it (parse-chunk's `HASH_KEY_SECRET_ARN`), read
@@ -55,6 +58,7 @@ impl Deps {
             db_secret: None,
             sfn: None,
             events: None,
+            catalog: None,
             hash_key: None,
             hash_key_secret: None,
         }
@@ -164,6 +168,7 @@ impl Deps {
         let mut deps = Self::new(store, config, options);
         deps.sfn = Some(aws_sdk_sfn::Client::new(&sdk));
         deps.events = crate::notify::EventBus::from_env(&sdk);
+        deps.catalog = crate::catalog::Catalog::from_env(&sdk);
         deps.db_secret = db
             .filter(|d| matches!(d, DbSource::Secret { .. }))
             .map(|d| (sdk, d, tls));

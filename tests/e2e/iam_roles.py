@@ -20,7 +20,8 @@ the caller's policies once that many requests went unchecked. This script:
       per function: the actions its policy grants, those the calls recorded
       under its credentials needed (tests/e2e/s3-fault-proxy.py RECORD), the
       granted ones no call needed, the lists its s3:prefix conditions
-      refuse and the secrets it may not read (which moto lets through).
+      refuse, and the secrets and Glue tables it may not touch (which moto
+      lets through).
 
 moto checks S3 calls against bucket and key, other services' calls by action
 only (see as_moto_checks: a GetSecretValue grant on one secret reads any); it
@@ -222,7 +223,8 @@ def roles(endpoint, admin, template_path, params, resources):
 
 
 # JSON services' X-Amz-Target prefixes, and the IAM service each names.
-TARGETS = {"secretsmanager": "secretsmanager", "AWSStepFunctions": "states", "AWSEvents": "events"}
+TARGETS = {"secretsmanager": "secretsmanager", "AWSStepFunctions": "states", "AWSEvents": "events",
+           "AWSGlue": "glue"}
 
 
 def actions_of(request):
@@ -271,18 +273,27 @@ def list_prefix_allowed(policy, prefix):
     return False
 
 
-def secret_allowed(policy, action, secret):
-    """Whether the policy allows `action` on the secret `secret` (an ARN;
-    moto checks Secrets Manager calls by action only)."""
+def resource_allowed(policy, action, arn):
+    """Whether the policy allows `action` on `arn` (a secret's, a Glue
+    table's: moto checks those services' calls by action only)."""
     for st in policy["Statement"]:
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         resources = st.get("Resource", [])
         resources = resources if isinstance(resources, list) else [resources]
         if st.get("Effect") != "Allow" or action not in actions:
             continue
-        if any(fnmatch.fnmatchcase(secret, r) for r in resources):
+        if any(fnmatch.fnmatchcase(arn, r) for r in resources):
             return True
     return False
+
+
+def glue_allowed(policy, action, database, table):
+    """Whether the policy allows `action` on the Glue table `database.table`:
+    Glue checks the catalog, the database and the table (moto checks Glue
+    calls by action only)."""
+    arn = f"arn:aws:glue:{REGION}:{ACCOUNT}:"
+    needed = [f"{arn}catalog", f"{arn}database/{database}", f"{arn}table/{database}/{table}"]
+    return all(resource_allowed(policy, action, resource) for resource in needed)
 
 
 def used(roles_json, record):
@@ -308,8 +319,13 @@ def used(roles_json, record):
         secret = request.get("secret")
         if secret:
             action = actions_of(request)[0]
-            if not secret_allowed(roles[function]["policy"], action, secret):
+            if not resource_allowed(roles[function]["policy"], action, secret):
                 refused[function].append(f"{action} {secret!r}")
+        glue = request.get("glue")
+        if glue:
+            action = actions_of(request)[0]
+            if not glue_allowed(roles[function]["policy"], action, glue["database"], glue["table"]):
+                refused[function].append(f"{action} {glue['database']}.{glue['table']}")
     out = {}
     for function, role in roles.items():
         granted = set()

@@ -106,12 +106,17 @@ class Proxy(BaseHTTPRequestHandler):
         target = self.headers.get("X-Amz-Target") or ""
         # Which secret a Secrets Manager call names (moto checks those
         # calls by action only; the test checks the resource).
-        secret = None
-        if target.startswith("secretsmanager."):
-            try:
+        secret = glue = None
+        try:
+            if target.startswith("secretsmanager."):
                 secret = json.loads(body or b"{}").get("SecretId")
-            except ValueError:
-                pass
+            # And which Glue table a Glue call names (the same).
+            if target.startswith("AWSGlue."):
+                request = json.loads(body or b"{}")
+                table = request.get("Name") or request.get("TableInput", {}).get("Name")
+                glue = {"database": request.get("DatabaseName"), "table": table}
+        except ValueError:
+            pass
         key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
         line = {
             "key": key,
@@ -121,6 +126,7 @@ class Proxy(BaseHTTPRequestHandler):
             "copy": self.headers.get("x-amz-copy-source") is not None,
             "tagging": self.headers.get("x-amz-tagging") is not None,
             "secret": secret,
+            "glue": glue,
             "status": status,
         }
         with lock, open(RECORD, "a") as f:

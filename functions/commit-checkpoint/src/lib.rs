@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! finish the last committed run's publication (if it stopped part-way)
-//!   ─▶ meta.json (conditional) ─▶ publish ─▶ remove staging
+//!   ─▶ meta.json (conditional) ─▶ publish ─▶ Glue tables ─▶ RunCommitted
+//!   ─▶ remove staging
 //! ```
 //!
 //! Retried after its own commit (the write landed but the answer was lost: a
@@ -33,6 +34,7 @@ use binlog_cdc::pipeline::Deps;
 use binlog_cdc::store::{find_json, get_json};
 
 pub mod publish;
+pub mod tables;
 
 pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
     let plan = &input.plan;
@@ -61,6 +63,7 @@ pub async fn handle(input: CommitInput, deps: &Deps) -> Result<CommitOutput> {
         (Some(fan), true) => {
             let (meta, etag) = commit(plan, fan, deps).await?;
             publish::publish(fan, true, deps).await?;
+            tables::follow(fan, deps).await?;
             publish::announce(&meta, fan, deps).await?;
             out.meta_etag = Some(etag);
         }

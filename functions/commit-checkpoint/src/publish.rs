@@ -70,7 +70,8 @@ pub async fn announce(meta: &Meta, fan: &FanOutPlan, deps: &Deps) -> Result<()> 
 
 /// Finishes the publication of the committed run `meta` names when its
 /// staging is still there (its execution stopped after writing
-/// `meta.json`): its objects, its event, then its staging goes. Returns
+/// `meta.json`): its objects, its Glue tables, its event, then its staging
+/// goes. Returns
 /// whether there was anything to finish.
 pub async fn finish_committed(meta: &Meta, deps: &Deps) -> Result<bool> {
     let key = deps.layout.fan_out_plan(&meta.run_id);
@@ -79,6 +80,7 @@ pub async fn finish_committed(meta: &Meta, deps: &Deps) -> Result<bool> {
     };
     tracing::warn!(run_id = %meta.run_id, "finishing the publication of a committed run");
     publish(&fan, true, deps).await?;
+    crate::tables::follow(&fan, deps).await?;
     announce(meta, &fan, deps).await?;
     deps.store
         .delete_prefix(&deps.layout.staging_run(&meta.run_id))

@@ -179,6 +179,11 @@ async fn write_parquet(
             all.append(deps, &mut part, 0).await?;
         }
     }
+    // Its columns, beside it, for its Glue table (CommitCheckpoint).
+    let columns = deps
+        .layout
+        .staged_object_schema(run_id, &t.schema, &t.table);
+    put_json(deps.store.as_ref(), &columns, table.glue_schema()).await?;
     let size = table.finish().await?;
     tracing::info!(table = %t.name, key = %key, events = t.count, "table object written");
     Ok((key, size))

@@ -9,6 +9,7 @@
 //! objects ─▶ columns, key names, statements (read.rs) ─▶ the current-rows query
 //! ```
 
+mod glue;
 mod leaves;
 pub mod read;
 mod rows;
@@ -17,6 +18,7 @@ mod values;
 
 use std::sync::Arc;
 
+use binlog_cdc::catalog::ObjectSchema;
 use binlog_cdc::decoder::typed::TypedColumn;
 use binlog_cdc::decoder::BinlogPosition;
 use binlog_cdc::error::{Error, Result};
@@ -45,6 +47,8 @@ pub struct TableWriter {
     /// JSON bytes in the row group being built.
     buffered: usize,
     stored: u64,
+    /// The object's columns as its Glue table types them.
+    glue: ObjectSchema,
 }
 
 impl TableWriter {
@@ -65,6 +69,9 @@ impl TableWriter {
             .set_compression(Compression::SNAPPY)
             .set_created_by(format!("binlog-cdc {}", env!("CARGO_PKG_VERSION")))
             .build();
+        let glue = ObjectSchema {
+            columns: glue::columns(&schema),
+        };
         let file = SerializedFileWriter::new(Vec::new(), schema, Arc::new(props))
             .map_err(|e| parquet_error(key, e))?;
         Ok(TableWriter {
@@ -75,7 +82,13 @@ impl TableWriter {
             key: key.to_string(),
             buffered: 0,
             stored: 0,
+            glue,
         })
+    }
+
+    /// The object's columns as its Glue table types them.
+    pub fn glue_schema(&self) -> &ObjectSchema {
+        &self.glue
     }
 
     /// Adds a staged part's events (one a line).

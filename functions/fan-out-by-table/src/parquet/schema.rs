@@ -16,13 +16,10 @@ use parquet::schema::types::{Type, TypePtr};
 
 use super::values::MAX_DECIMAL_DIGITS;
 
-/// The prefix of the event's own fields; no table column may start with it.
-pub const EVENT_PREFIX: &str = "_cdc_";
-/// The group holding the row before the change.
-pub const OLD: &str = "_cdc_old";
-/// Values a typed column cannot hold, as JSON text (at top level, and in
-/// [`OLD`]).
-pub const AS_JSON: &str = "_cdc_as_json";
+/// The event fields' prefix, the group holding the row before the change,
+/// and the column of values a typed column cannot hold (as JSON text, at
+/// top level and in [`OLD`]): named where the Glue tables read them too.
+pub use binlog_cdc::catalog::{AS_JSON, EVENT_PREFIX, OLD};
 
 const OPTIONAL: Repetition = Repetition::OPTIONAL;
 const REQUIRED: Repetition = Repetition::REQUIRED;
