@@ -52,6 +52,8 @@ enum Change {
     Added {
         name: String,
         value: Value,
+        /// Its type after the statement (the definition's `type`).
+        ty: Option<String>,
         at: At,
     },
     Renamed {
@@ -200,9 +202,17 @@ fn column_changes(statements: &[(At, &Value)]) -> Vec<Change> {
             }
         }
         for (name, value) in s["columnsAdded"].as_object().into_iter().flatten() {
+            let ty = s["definition"]["columns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["name"] == name.as_str())
+                .and_then(|c| c["type"].as_str())
+                .map(str::to_lowercase);
             out.push(Change::Added {
                 name: name.clone(),
                 value: value.clone(),
+                ty,
                 at: at.clone(),
             });
         }
@@ -221,8 +231,13 @@ fn value(name: &str, before: usize, changes: &[Change], available: &BTreeSet<&st
     };
     for (k, c) in changes[..before].iter().enumerate().rev() {
         match c {
-            Change::Added { name: n, value, at } if n == name => {
-                let added = added_value(name, value, at, available);
+            Change::Added {
+                name: n,
+                value,
+                ty,
+                at,
+            } if n == name => {
+                let added = added_value(name, &typed_literal(value, ty.as_deref()), at, available);
                 return format!("CASE WHEN {} THEN {here} ELSE {added} END", after("l.", at));
             }
             Change::Renamed { old, new, at } if new == name => {
@@ -240,10 +255,9 @@ fn value(name: &str, before: usize, changes: &[Change], available: &BTreeSet<&st
 /// of the table followed the statement in its run), so the event's value
 /// as a literal stands in, and is the whole answer when no object has the
 /// column at all.
-fn added_value(name: &str, value: &Value, at: &At, available: &BTreeSet<&str>) -> String {
-    let written = json_literal(value);
+fn added_value(name: &str, written: &str, at: &At, available: &BTreeSet<&str>) -> String {
     if !available.contains(name) {
-        return written;
+        return written.to_string();
     }
     format!(
         "COALESCE((SELECT {} FROM ev WHERE _cdc_type = 'SchemaChangeEvent' \
@@ -253,6 +267,46 @@ fn added_value(name: &str, value: &Value, at: &At, available: &BTreeSet<&str>) -
         at.1,
         at.2
     )
+}
+
+/// The value a statement gave every existing row, as an SQL literal of
+/// its column's type `ty` (the definition's): the events write a DATE, a
+/// DATETIME and a DECIMAL as text, which DuckDB casts to the column's type
+/// by itself but Athena does not, so the literal is cast here; a zero date
+/// is NULL, as in its typed column.
+fn typed_literal(value: &Value, ty: Option<&str>) -> String {
+    let (Value::String(text), Some((sql_type, a_date))) = (value, ty.and_then(cast_type)) else {
+        return json_literal(value);
+    };
+    // `0000-00-00`, `2020-00-00 ...`, `2020-01-00 ...`.
+    let zero = text.starts_with("0000") || text.get(4..10).is_some_and(|md| md.contains("-00"));
+    if a_date && zero {
+        return "NULL".into();
+    }
+    format!("CAST({} AS {sql_type})", literal(text))
+}
+
+/// The SQL type a literal of the server's column type `ty` is cast to, and
+/// whether it is a date; `None` for the types a literal needs no cast for.
+fn cast_type(ty: &str) -> Option<(String, bool)> {
+    if ty == "date" {
+        return Some(("DATE".into(), true));
+    }
+    if ty.starts_with("datetime") {
+        return Some(("TIMESTAMP".into(), true));
+    }
+    // `decimal(p,s)`, `decimal(p,s) unsigned`; past 38 digits the column is
+    // text (docs/EVENTS.md, *Parquet*).
+    let digits: Vec<u32> = ty
+        .strip_prefix("decimal")?
+        .trim_start_matches('(')
+        .split([',', ')'])
+        .filter_map(|d| d.trim().parse().ok())
+        .collect();
+    match digits[..] {
+        [p, s] if p <= 38 => Some((format!("DECIMAL({p},{s})"), false)),
+        _ => None,
+    }
 }
 
 /// A value as the events write it, as an SQL literal: numbers and
@@ -357,6 +411,33 @@ mod tests {
             !q.contains("AND (_cdc_file >"),
             "nothing emptied the table: {q}"
         );
+    }
+
+    #[test]
+    fn added_dates_and_decimals_are_cast_for_athena() {
+        let definition = json!({"columns": [{"name": "id", "type": "int"},
+            {"name": "since", "type": "date"}, {"name": "at", "type": "datetime(3)"},
+            {"name": "fee", "type": "decimal(8,3) unsigned"}, {"name": "big", "type": "decimal(60,2)"},
+            {"name": "zero", "type": "date"}, {"name": "label", "type": "varchar(8)"}],
+            "primaryKey": ["id"]});
+        let added = json!({"since": "2026-12-06", "at": "2026-12-06 10:00:00.125",
+            "fee": "1.250", "big": "12.50", "zero": "0000-00-00", "label": "x'y"});
+        let mut t = orders(vec![statement(
+            "binlog.000001:200",
+            json!({"columnsAdded": added, "definition": definition}),
+        )]);
+        t.columns = vec!["id".into(), "since".into()];
+        let q = sql("t", &t);
+        for want in [
+            "LIMIT 1), CAST('2026-12-06' AS DATE)) END AS \"since\"",
+            "ELSE CAST('2026-12-06 10:00:00.125' AS TIMESTAMP) END AS \"at\"",
+            "ELSE CAST('1.250' AS DECIMAL(8,3)) END AS \"fee\"",
+            "ELSE '12.50' END AS \"big\"",
+            "ELSE NULL END AS \"zero\"",
+            "ELSE 'x''y' END AS \"label\"",
+        ] {
+            assert!(q.contains(want), "{want} in {q}");
+        }
     }
 
     #[test]

@@ -287,13 +287,15 @@ async fn current_rows_are_the_table(db: impl TestServer, port: u16, dir: &Path) 
     // that has them, in the next run.
     db.sql(
         "ALTER TABLE sb.users ADD COLUMN extra INT NOT NULL DEFAULT 5, \
-         ADD COLUMN label VARCHAR(8) NOT NULL DEFAULT 'x''y'",
+         ADD COLUMN label VARCHAR(8) NOT NULL DEFAULT 'x''y', \
+         ADD COLUMN since DATE NOT NULL DEFAULT '2026-12-06', \
+         ADD COLUMN fee DECIMAL(8,3) NOT NULL DEFAULT 1.250",
     );
     pipeline_driver::run_until_caught_up(&deps, RunInput::default())
         .await
         .expect("the run of the ALTER");
     assert_current_rows(&out, &db.url()).await;
-    db.sql("INSERT INTO sb.users VALUES (2, 'later', NULL, 6, 'z')");
+    db.sql("INSERT INTO sb.users VALUES (2, 'later', NULL, 6, 'z', '2027-01-02', 2.5)");
     pipeline_driver::run_until_caught_up(&deps, RunInput::default())
         .await
         .expect("the run after it");
