@@ -352,7 +352,7 @@ def self_test(t, demo, asl):
         ("14", lambda t, d, a: t["Parameters"]["DatabaseTls"].update(Default="require")),
         ("15", lambda t, d, a: [st["Fn::If"][1].pop("Condition") for st in
                                 t["Resources"]["CommitCheckpointFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-                                if "Fn::If" in st]),
+                                if "Fn::If" in st and st["Fn::If"][1].get("Sid") == "AnnounceRunCommitted"]),
         ("16", lambda t, d, a: t["Resources"]["ParseChunkFunction"]["Properties"]["Environment"]["Variables"].update(
             DB_SECRET_ARN={"Ref": "DatabaseSecretArn"})),
     ]

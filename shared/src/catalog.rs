@@ -190,6 +190,35 @@ impl Catalog {
         objects: &str,
         object: &ObjectSchema,
     ) -> Result<Followed> {
+        if let Some(f) = self.follow_once(schema, table, objects, object).await? {
+            return Ok(f);
+        }
+        // Created meanwhile: by the same run's other table whose plain name
+        // is the same (`a_b.c`, `a.b_c`). Once more, as it is now.
+        self.follow_once(schema, table, objects, object)
+            .await?
+            .ok_or_else(|| {
+                Error::storage(
+                    format!(
+                        "CreateTable {}.{}",
+                        self.database,
+                        table_name(schema, table)
+                    ),
+                    "the Glue table exists, yet it was not found",
+                    true,
+                )
+            })
+    }
+
+    /// [`Catalog::follow`] once; `None` when a table of the name was created
+    /// between GetTable and CreateTable.
+    async fn follow_once(
+        &self,
+        schema: &str,
+        table: &str,
+        objects: &str,
+        object: &ObjectSchema,
+    ) -> Result<Option<Followed>> {
         let source = format!("{schema}.{table}");
         let mut name = table_name(schema, table);
         let mut found = self.get(&name).await?;
@@ -208,19 +237,28 @@ impl Catalog {
                 && t.storage_descriptor().and_then(|s| s.location()) == Some(&location)
         });
         if unchanged {
-            return Ok(Followed::Unchanged);
+            return Ok(Some(Followed::Unchanged));
         }
         let input = table_input(&name, &source, &location, &columns)?;
         let context = format!("Glue table {}.{name} ({source})", self.database);
         if found.is_none() {
-            self.client
+            let created = self
+                .client
                 .create_table()
                 .database_name(&self.database)
                 .table_input(input)
                 .send()
-                .await
-                .map_err(|e| crate::aws::sdk_error(format!("CreateTable {context}"), e))?;
-            return Ok(Followed::Created);
+                .await;
+            return match created {
+                Ok(_) => Ok(Some(Followed::Created)),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_already_exists_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(crate::aws::sdk_error(format!("CreateTable {context}"), e)),
+            };
         }
         self.client
             .update_table()
@@ -229,7 +267,7 @@ impl Catalog {
             .send()
             .await
             .map_err(|e| crate::aws::sdk_error(format!("UpdateTable {context}"), e))?;
-        Ok(Followed::Updated)
+        Ok(Some(Followed::Updated))
     }
 
     /// The Glue table `name`, if there is one.
