@@ -173,11 +173,7 @@ impl Catalog {
             .ok()
             .filter(|d| !d.is_empty())?;
         let bucket = std::env::var("BUCKET").unwrap_or_default();
-        Some(Catalog::new(
-            aws_sdk_glue::Client::new(conf),
-            &database,
-            &bucket,
-        ))
+        Some(Catalog::connect(conf, &database, &bucket))
     }
 
     /// Makes `schema.table`'s Glue table cover an object with `object`'s

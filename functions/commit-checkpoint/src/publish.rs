@@ -71,8 +71,7 @@ pub async fn announce(meta: &Meta, fan: &FanOutPlan, deps: &Deps) -> Result<()> 
 /// Finishes the publication of the committed run `meta` names when its
 /// staging is still there (its execution stopped after writing
 /// `meta.json`): its objects, its Glue tables, its event, then its staging
-/// goes. Returns
-/// whether there was anything to finish.
+/// goes. Returns whether there was anything to finish.
 pub async fn finish_committed(meta: &Meta, deps: &Deps) -> Result<bool> {
     let key = deps.layout.fan_out_plan(&meta.run_id);
     let Some(fan) = find_json::<FanOutPlan>(deps.store.as_ref(), &key).await? else {
