@@ -37,6 +37,7 @@ use crate::json;
 use crate::schema::TableMeta;
 use crate::statement::tokens::{tokenize, Tok};
 
+use crate::table_rules::write_digest;
 pub use crate::table_rules::{HashCache, HashKey, Rule, TableRules};
 
 const NO_KEY: &str = "a hash column rule needs a key: set HASH_KEY_SECRET_ARN (the stack's HashKeySecret), or --hash-key-file";
@@ -234,15 +235,13 @@ impl ColumnRules {
         out.added.retain(|(c, _)| rule(c) != Some(Rule::Exclude));
         for (c, v) in &mut out.added {
             if let Some(r) = rule(c) {
+                let value = v.to_string();
+                let digest = self
+                    .key
+                    .as_ref()
+                    .map(|k| k.digest(&plain(value.as_bytes())));
                 let mut text = Vec::new();
-                let cache = &mut HashCache::default();
-                apply(
-                    r,
-                    self.key.as_ref(),
-                    v.to_string().as_bytes(),
-                    &mut text,
-                    cache,
-                );
+                apply(r, value.as_bytes(), digest.as_ref(), &mut text);
                 *v = serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null);
             }
         }
@@ -334,8 +333,14 @@ impl TableRules {
                 (None, _) => {}
                 (Some(_), Rule::Exclude) => over.cols[i] = Over::Absent,
                 (Some(v), rule) => {
+                    let digest = match (rule, &self.key) {
+                        (Rule::Hash, Some(key)) if v != b"null" => {
+                            Some(key.digest_cached(&plain(v), cache))
+                        }
+                        _ => None,
+                    };
                     let start = over.buf.len() as u32;
-                    apply(rule, self.key.as_ref(), v, &mut over.buf, cache);
+                    apply(rule, v, digest.as_ref(), &mut over.buf);
                     over.cols[i] = Over::Text(start, over.buf.len() as u32);
                 }
             }
@@ -378,33 +383,29 @@ impl Columns for Ruled<'_> {
     }
 }
 
-/// Writes `value` (an event's JSON text) as `rule` makes it.
-fn apply(
-    rule: Rule,
-    key: Option<&HashKey>,
-    value: &[u8],
-    out: &mut Vec<u8>,
-    cache: &mut HashCache,
-) {
+/// Writes `value` (an event's JSON text) as `rule` makes it; `digest` is
+/// the HMAC of its text (see [`plain`]) under a hash rule, `None` without a
+/// key.
+fn apply(rule: Rule, value: &[u8], digest: Option<&[u8; 32]>, out: &mut Vec<u8>) {
     if value == b"null" {
         out.extend_from_slice(value);
         return;
     }
-    let text = plain(value);
     match rule {
         Rule::Exclude => out.extend_from_slice(b"null"),
         // (A key is required for hash rules: see ColumnRules::new.)
-        Rule::Hash => match key {
-            Some(k) => k.write(&text, out, cache),
+        Rule::Hash => match digest {
+            Some(d) => write_digest(d, out),
             None => out.extend_from_slice(b"null"),
         },
         Rule::Mask(n) => {
-            let n = n.unwrap_or_else(|| chars(&text));
+            let n = n.unwrap_or_else(|| chars(&plain(value)));
             out.push(b'"');
             out.resize(out.len() + n, b'*');
             out.push(b'"');
         }
         Rule::Truncate(n) => {
+            let text = plain(value);
             let end = char_boundary(&text, n);
             json::write_utf8(out, &text[..end]);
         }
@@ -545,13 +546,8 @@ mod tests {
     fn ruled(rule: Rule, value: &str) -> String {
         let key = HashKey::new(b"0123456789abcdef-key").unwrap();
         let mut out = Vec::new();
-        apply(
-            rule,
-            Some(&key),
-            value.as_bytes(),
-            &mut out,
-            &mut HashCache::default(),
-        );
+        let digest = key.digest(&plain(value.as_bytes()));
+        apply(rule, value.as_bytes(), Some(&digest), &mut out);
         String::from_utf8(out).unwrap()
     }
 

@@ -20,31 +20,35 @@ impl HashKey {
             .map_err(|_| "the column hash key is not usable as an HMAC key".to_string())
     }
 
-    /// `text`'s HMAC-SHA-256 as a JSON string of 64 hex digits, from
-    /// `cache` when it holds it.
-    pub(crate) fn write(&self, text: &[u8], out: &mut Vec<u8>, cache: &mut HashCache) {
-        let digest = match cache.place(text) {
-            Some(p) => match cache.find(&p) {
-                Some(slot) => cache.slots[slot].digest,
-                None => {
-                    let d = self.digest(text);
-                    cache.insert(&p, &d);
-                    d
-                }
-            },
-            None => self.digest(text),
+    /// `text`'s HMAC-SHA-256, from `cache` when it holds it.
+    pub(crate) fn digest_cached(&self, text: &[u8], cache: &mut HashCache) -> [u8; 32] {
+        let Some(p) = cache.place(text) else {
+            return self.digest(text);
         };
-        out.reserve(66);
-        out.push(b'"');
-        out.extend_from_slice(&hex(&digest));
-        out.push(b'"');
+        match cache.find(&p, text) {
+            Some(slot) => cache.slots[slot].digest,
+            None => {
+                let d = self.digest(text);
+                cache.insert(&p, text, &d);
+                d
+            }
+        }
     }
 
-    fn digest(&self, text: &[u8]) -> [u8; 32] {
+    /// `text`'s HMAC-SHA-256.
+    pub(crate) fn digest(&self, text: &[u8]) -> [u8; 32] {
         let mut mac = self.0.clone();
         mac.update(text);
         mac.finalize().into_bytes().into()
     }
+}
+
+/// `digest` as a JSON string of 64 hex digits.
+pub(crate) fn write_digest(digest: &[u8; 32], out: &mut Vec<u8>) {
+    out.reserve(66);
+    out.push(b'"');
+    out.extend_from_slice(&hex(digest));
+    out.push(b'"');
 }
 
 impl std::fmt::Debug for HashKey {
@@ -81,28 +85,24 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
 /// [`HashCache::SETS`] sets of [`HashCache::WAYS`] slots (2 MiB, allocated
 /// on the first hash), for values up to [`HashCache::VALUE_BYTES`] bytes.
 /// A slot is one 64-byte cache line: the value as 32 bytes, its length then
-/// its bytes zero-padded (compared in one go, without a call), and the
-/// digest. A lookup's cost is the memory it touches, not its instructions
-/// (keeping the 64 hex digits instead, two lines a slot, took fewer
-/// instructions and no less time). A set's tags (16 bits of each
-/// slot's value hash, in 16 bytes) are read first, so a lookup touches the
-/// one slot whose tag matches; a miss replaces the set's slots in turn.
-/// Eight ways keep a set from thrashing when values cycle (the bench's
-/// 10,973 values miss 2%; two ways of the same memory missed 10%, of half
-/// of it 23%). One cache serves one key: a writer's.
+/// its bytes zero-padded, and the digest. A lookup's cost is the memory it
+/// touches, not its instructions (keeping the 64 hex digits instead, two
+/// lines a slot, took fewer instructions and no less time). So a set's tags
+/// (16 bits of each slot's value hash) are 16 bytes, 64 KiB for all the
+/// sets, read first, and a lookup touches only the one slot whose tag
+/// matches. The value hash is read off the value's own bytes: building the
+/// padded value first and reading it back a word at a time stalled on the
+/// bytes just stored. A miss fills an empty slot of the set, or else
+/// replaces one chosen in turn across the cache. Eight ways keep a set from
+/// thrashing when values cycle (the bench's 10,973 values miss 2%; two ways
+/// of the same memory missed 10%, of half of it 23%). One cache serves one
+/// key: a writer's.
 #[derive(Default)]
 pub struct HashCache {
-    sets: Vec<Set>,
+    sets: Vec<[u16; HashCache::WAYS]>,
     slots: Vec<Slot>,
-}
-
-#[derive(Clone, Default)]
-#[repr(C, align(32))]
-struct Set {
-    /// 0: an empty slot (a tag is never 0).
-    tags: [u16; HashCache::WAYS],
-    /// The slot the next miss replaces.
-    next: u8,
+    /// The way the next miss in a full set replaces.
+    next: usize,
 }
 
 #[derive(Clone)]
@@ -113,11 +113,10 @@ struct Slot {
     digest: [u8; 32],
 }
 
-/// Where a value belongs in the cache, and the value as slots keep it.
+/// Where a value belongs in the cache. A tag is never 0 (an empty slot).
 struct Place {
     set: usize,
     tag: u16,
-    value: [u8; 32],
 }
 
 impl HashCache {
@@ -125,25 +124,35 @@ impl HashCache {
     const WAYS: usize = 8;
     const VALUE_BYTES: usize = 31;
 
-    /// The slot holding the value at `p`, if any.
-    fn find(&self, p: &Place) -> Option<usize> {
-        let set = &self.sets[p.set];
+    /// The slot holding `text` at `p`, if any.
+    fn find(&self, p: &Place, text: &[u8]) -> Option<usize> {
+        let tags = &self.sets[p.set];
         (0..Self::WAYS)
+            .filter(|&w| tags[w] == p.tag)
             .map(|w| p.set * Self::WAYS + w)
-            .zip(set.tags)
-            .find(|&(slot, tag)| tag == p.tag && self.slots[slot].value == p.value)
-            .map(|(slot, _)| slot)
+            .find(|&slot| {
+                let v = &self.slots[slot].value;
+                usize::from(v[0]) == text.len() && v[1..=text.len()] == *text
+            })
     }
 
-    /// Keeps the digest of the value at `p` in place of its set's oldest.
-    fn insert(&mut self, p: &Place, digest: &[u8; 32]) {
-        let set = &mut self.sets[p.set];
-        let w = set.next as usize;
-        set.next = ((w + 1) % Self::WAYS) as u8;
-        set.tags[w] = p.tag;
-        let slot = p.set * Self::WAYS + w;
-        self.slots[slot] = Slot {
-            value: p.value,
+    /// Keeps `text`'s digest at `p`: in an empty slot of its set, or in
+    /// place of the next one in turn.
+    fn insert(&mut self, p: &Place, text: &[u8], digest: &[u8; 32]) {
+        let tags = &mut self.sets[p.set];
+        let w = match tags.iter().position(|&t| t == 0) {
+            Some(w) => w,
+            None => {
+                self.next = (self.next + 1) % Self::WAYS;
+                self.next
+            }
+        };
+        tags[w] = p.tag;
+        let mut value = [0; 32];
+        value[0] = text.len() as u8;
+        value[1..=text.len()].copy_from_slice(text);
+        self.slots[p.set * Self::WAYS + w] = Slot {
+            value,
             digest: *digest,
         };
     }
@@ -158,30 +167,56 @@ impl HashCache {
                 value: [0; 32],
                 digest: [0; 32],
             };
-            self.sets = vec![Set::default(); Self::SETS];
+            self.sets = vec![[0; Self::WAYS]; Self::SETS];
             self.slots = vec![empty; Self::SETS * Self::WAYS];
         }
-        let mut value = [0; 32];
-        value[0] = text.len() as u8;
-        value[1..=text.len()].copy_from_slice(text);
-        // The four words, multiplied in, then MurmurHash3's finalizer (which
-        // spreads a short value's bits over the high ones the set is taken
-        // from).
-        let mut h = 0u64;
-        for w in value.chunks_exact(8) {
-            let word = u64::from_le_bytes(w.try_into().unwrap_or_default());
-            h = (h ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            h ^= h >> 29;
-        }
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
+        let h = value_hash(text);
         Some(Place {
             set: (h >> 52) as usize,
             tag: h as u16 | 1,
-            value,
         })
     }
+}
+
+/// A hash of a value of at most 31 bytes, from loads of its own bytes
+/// (words that overlap where the length is not a multiple of eight), mixed
+/// by wyhash's folded 128-bit multiplications, whose high bits (the set) a
+/// short value's every bit moves.
+fn value_hash(text: &[u8]) -> u64 {
+    const P: [u64; 4] = [
+        0xa076_1d64_78bd_642f,
+        0xe703_7ed1_a0b4_28db,
+        0x8ebc_6af0_9c88_c6e3,
+        0x5899_65cc_7537_4cc3,
+    ];
+    let n = text.len();
+    let word = |at: usize| u64::from_le_bytes(text[at..at + 8].try_into().unwrap_or_default());
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            text[at..at + 4].try_into().unwrap_or_default(),
+        ))
+    };
+    let w: [u64; 4] = match n {
+        0 => [0; 4],
+        1..=3 => [
+            u64::from(text[0]) | u64::from(text[n / 2]) << 8 | u64::from(text[n - 1]) << 16,
+            0,
+            0,
+            0,
+        ],
+        4..=7 => [half(0) | half(n - 4) << 32, 0, 0, 0],
+        8..=16 => [word(0), word(n - 8), 0, 0],
+        _ => [word(0), word(8), word(n - 16), word(n - 8)],
+    };
+    let a = fold(w[0] ^ P[0], w[1] ^ P[1] ^ n as u64);
+    let b = fold(w[2] ^ P[2], w[3] ^ P[3]);
+    fold(a ^ P[1], b ^ P[0])
+}
+
+/// The 128-bit product's halves, xored.
+fn fold(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    (r as u64) ^ (r >> 64) as u64
 }
 
 #[cfg(test)]
@@ -220,7 +255,7 @@ mod tests {
                 _ => format!("v{}", i % (slots + 1000)),
             };
             let mut cached = Vec::new();
-            key.write(v.as_bytes(), &mut cached, &mut cache);
+            write_digest(&key.digest_cached(v.as_bytes(), &mut cache), &mut cached);
             let want: String = key
                 .digest(v.as_bytes())
                 .iter()
@@ -236,13 +271,13 @@ mod tests {
         let mut cache = HashCache::default();
         let values: Vec<String> = (0..10_973).map(|i| format!("c{i}")).collect();
         for v in &values {
-            key.write(v.as_bytes(), &mut Vec::new(), &mut cache);
+            key.digest_cached(v.as_bytes(), &mut cache);
         }
         let found = values
             .iter()
             .filter(|v| {
                 let p = cache.place(v.as_bytes()).unwrap();
-                cache.find(&p).is_some()
+                cache.find(&p, v.as_bytes()).is_some()
             })
             .count();
         assert!(found > 10_500, "{found} of 10,973 values found");

@@ -8,6 +8,7 @@
 mod hash;
 mod rule;
 
+pub(crate) use hash::write_digest;
 pub use hash::{HashCache, HashKey};
 pub use rule::Rule;
 
