@@ -25,11 +25,11 @@ impl HashKey {
         let Some(p) = cache.place(text) else {
             return self.digest(text);
         };
-        match cache.find(&p, text) {
+        match cache.find(&p) {
             Some(slot) => cache.slots[slot].digest,
             None => {
                 let d = self.digest(text);
-                cache.insert(&p, text, &d);
+                cache.insert(&p, &d);
                 d
             }
         }
@@ -84,15 +84,15 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
 ///
 /// [`HashCache::SETS`] sets of [`HashCache::WAYS`] slots (2 MiB, allocated
 /// on the first hash), for values up to [`HashCache::VALUE_BYTES`] bytes.
-/// A slot is one 64-byte cache line: the value as 32 bytes, its length then
-/// its bytes zero-padded, and the digest. A lookup's cost is the memory it
+/// A slot is one 64-byte cache line: the value as four words (see
+/// [`words`]) and the digest. A lookup's cost is the memory it
 /// touches, not its instructions (keeping the 64 hex digits instead, two
 /// lines a slot, took fewer instructions and no less time). So a set's tags
-/// (16 bits of each slot's value hash) are 16 bytes, 64 KiB for all the
-/// sets, read first, and a lookup touches only the one slot whose tag
-/// matches. The value hash is read off the value's own bytes: building the
-/// padded value first and reading it back a word at a time stalled on the
-/// bytes just stored. A miss fills an empty slot of the set, or else
+/// (the value's length and 10 bits of its hash) are 16 bytes, 64 KiB for
+/// all the sets, read first, and a lookup touches only the one slot whose
+/// tag matches. A value's words are loads of its own bytes: building a
+/// padded copy and reading it back a word at a time stalled on the bytes
+/// just stored, and comparing slices called `memcmp`. A miss fills an empty slot of the set, or else
 /// replaces one chosen in turn across the cache. Eight ways keep a set from
 /// thrashing when values cycle (the bench's 10,973 values miss 2%; two ways
 /// of the same memory missed 10%, of half of it 23%). One cache serves one
@@ -108,15 +108,17 @@ pub struct HashCache {
 #[derive(Clone)]
 #[repr(C, align(64))]
 struct Slot {
-    /// The value's length, then its bytes, zero-padded.
-    value: [u8; 32],
+    words: [u64; 4],
     digest: [u8; 32],
 }
 
-/// Where a value belongs in the cache. A tag is never 0 (an empty slot).
+/// Where a value belongs in the cache, and the value as slots keep it. A
+/// tag holds the value's length (so that equal tags and equal words are
+/// equal values) and is never 0 (an empty slot).
 struct Place {
     set: usize,
     tag: u16,
+    words: [u64; 4],
 }
 
 impl HashCache {
@@ -124,21 +126,18 @@ impl HashCache {
     const WAYS: usize = 8;
     const VALUE_BYTES: usize = 31;
 
-    /// The slot holding `text` at `p`, if any.
-    fn find(&self, p: &Place, text: &[u8]) -> Option<usize> {
+    /// The slot holding the value at `p`, if any.
+    fn find(&self, p: &Place) -> Option<usize> {
         let tags = &self.sets[p.set];
         (0..Self::WAYS)
             .filter(|&w| tags[w] == p.tag)
             .map(|w| p.set * Self::WAYS + w)
-            .find(|&slot| {
-                let v = &self.slots[slot].value;
-                usize::from(v[0]) == text.len() && v[1..=text.len()] == *text
-            })
+            .find(|&slot| self.slots[slot].words == p.words)
     }
 
-    /// Keeps `text`'s digest at `p`: in an empty slot of its set, or in
-    /// place of the next one in turn.
-    fn insert(&mut self, p: &Place, text: &[u8], digest: &[u8; 32]) {
+    /// Keeps the digest of the value at `p`: in an empty slot of its set,
+    /// or in place of the next one in turn.
+    fn insert(&mut self, p: &Place, digest: &[u8; 32]) {
         let tags = &mut self.sets[p.set];
         let w = match tags.iter().position(|&t| t == 0) {
             Some(w) => w,
@@ -148,11 +147,8 @@ impl HashCache {
             }
         };
         tags[w] = p.tag;
-        let mut value = [0; 32];
-        value[0] = text.len() as u8;
-        value[1..=text.len()].copy_from_slice(text);
         self.slots[p.set * Self::WAYS + w] = Slot {
-            value,
+            words: p.words,
             digest: *digest,
         };
     }
@@ -164,31 +160,27 @@ impl HashCache {
         }
         if self.slots.is_empty() {
             let empty = Slot {
-                value: [0; 32],
+                words: [0; 4],
                 digest: [0; 32],
             };
             self.sets = vec![[0; Self::WAYS]; Self::SETS];
             self.slots = vec![empty; Self::SETS * Self::WAYS];
         }
-        let h = value_hash(text);
+        let words = words(text);
+        let h = value_hash(text.len(), &words);
         Some(Place {
             set: (h >> 52) as usize,
-            tag: h as u16 | 1,
+            tag: ((text.len() as u16 + 1) << 10) | (h as u16 & 0x3ff),
+            words,
         })
     }
 }
 
-/// A hash of a value of at most 31 bytes, from loads of its own bytes
-/// (words that overlap where the length is not a multiple of eight), mixed
-/// by wyhash's folded 128-bit multiplications, whose high bits (the set) a
-/// short value's every bit moves.
-fn value_hash(text: &[u8]) -> u64 {
-    const P: [u64; 4] = [
-        0xa076_1d64_78bd_642f,
-        0xe703_7ed1_a0b4_28db,
-        0x8ebc_6af0_9c88_c6e3,
-        0x5899_65cc_7537_4cc3,
-    ];
+/// A value of at most 31 bytes as four words of its own bytes: words that
+/// overlap where its length is not a multiple of eight (as wyhash reads
+/// them), and zeros. Together with the length they are the value: every
+/// byte is in a word at a place its length fixes.
+fn words(text: &[u8]) -> [u64; 4] {
     let n = text.len();
     let word = |at: usize| u64::from_le_bytes(text[at..at + 8].try_into().unwrap_or_default());
     let half = |at: usize| {
@@ -196,7 +188,7 @@ fn value_hash(text: &[u8]) -> u64 {
             text[at..at + 4].try_into().unwrap_or_default(),
         ))
     };
-    let w: [u64; 4] = match n {
+    match n {
         0 => [0; 4],
         1..=3 => [
             u64::from(text[0]) | u64::from(text[n / 2]) << 8 | u64::from(text[n - 1]) << 16,
@@ -207,7 +199,19 @@ fn value_hash(text: &[u8]) -> u64 {
         4..=7 => [half(0) | half(n - 4) << 32, 0, 0, 0],
         8..=16 => [word(0), word(n - 8), 0, 0],
         _ => [word(0), word(8), word(n - 16), word(n - 8)],
-    };
+    }
+}
+
+/// A hash of a value's length and words, mixed by wyhash's folded 128-bit
+/// multiplications, whose high bits (the set) a short value's every bit
+/// moves.
+fn value_hash(n: usize, w: &[u64; 4]) -> u64 {
+    const P: [u64; 4] = [
+        0xa076_1d64_78bd_642f,
+        0xe703_7ed1_a0b4_28db,
+        0x8ebc_6af0_9c88_c6e3,
+        0x5899_65cc_7537_4cc3,
+    ];
     let a = fold(w[0] ^ P[0], w[1] ^ P[1] ^ n as u64);
     let b = fold(w[2] ^ P[2], w[3] ^ P[3]);
     fold(a ^ P[1], b ^ P[0])
@@ -227,6 +231,18 @@ mod tests {
     fn hex_pairs_are_each_bytes_digits() {
         for b in 0..=255u8 {
             assert_eq!(HEX_PAIRS[b as usize], *format!("{b:02x}").as_bytes());
+        }
+    }
+
+    #[test]
+    fn every_byte_of_a_value_is_in_its_words() {
+        for n in 0..=HashCache::VALUE_BYTES {
+            let text: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37)).collect();
+            for i in 0..n {
+                let mut other = text.clone();
+                other[i] ^= 0x80;
+                assert_ne!(words(&text), words(&other), "length {n}, byte {i}");
+            }
         }
     }
 
@@ -277,7 +293,7 @@ mod tests {
             .iter()
             .filter(|v| {
                 let p = cache.place(v.as_bytes()).unwrap();
-                cache.find(&p, v.as_bytes()).is_some()
+                cache.find(&p).is_some()
             })
             .count();
         assert!(found > 10_500, "{found} of 10,973 values found");
