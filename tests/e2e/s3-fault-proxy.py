@@ -9,6 +9,13 @@ may have taken effect: the nastiest case for a client).
   python3 s3-fault-proxy.py PORT UPSTREAM [RECORD]
   POST /__faults {"every": N}   turn faults on (N > 0) or off (0); answers
                                 how many requests and faults so far
+  POST /__faults {"every": 0, "delay": {"target": T, "seconds": S}}
+                                also hold the answer to every request whose
+                                X-Amz-Target is T for S seconds after the
+                                upstream gave it (requests sent together are
+                                all answered as of before any of them comes
+                                back: a race made certain); a POST without
+                                "delay" ends it
 
 With RECORD, every forwarded request is appended to that file as a JSON
 line: the caller's access key, method, path, the headers that decide the
@@ -19,12 +26,13 @@ import http.client
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 PORT, UPSTREAM = int(sys.argv[1]), urlsplit(sys.argv[2])
 RECORD = sys.argv[3] if len(sys.argv) > 3 else None
-state = {"every": 0, "requests": 0, "faults": 0}
+state = {"every": 0, "requests": 0, "faults": 0, "delay": None}
 lock = threading.Lock()
 
 ERROR = """<?xml version="1.0" encoding="UTF-8"?>
@@ -64,7 +72,9 @@ class Proxy(BaseHTTPRequestHandler):
         body = self._body()
         if self.path == "/__faults":
             with lock:
-                state["every"] = int(json.loads(body or b"{}").get("every", 0))
+                control = json.loads(body or b"{}")
+                state["every"] = int(control.get("every", 0))
+                state["delay"] = control.get("delay")
                 snapshot = dict(state)
             return self._reply(200, json.dumps(snapshot).encode(), [("Content-Type", "application/json")])
         with lock:
@@ -73,6 +83,7 @@ class Proxy(BaseHTTPRequestHandler):
             if fault:
                 state["faults"] += 1
             kind = state["faults"] % 3
+            delay = state["delay"]
         if fault and kind != 0:
             code, status = ("SlowDown", 503) if kind == 1 else ("InternalError", 500)
             return self._reply(status, ERROR.format(code=code).encode(), [("Content-Type", "application/xml")])
@@ -85,6 +96,8 @@ class Proxy(BaseHTTPRequestHandler):
         conn.close()
         if RECORD:
             self._record(resp.status, body)
+        if delay and self.headers.get("X-Amz-Target") == delay["target"]:
+            time.sleep(float(delay["seconds"]))
         if fault:
             # The request took effect upstream; the client never hears of it.
             self.close_connection = True

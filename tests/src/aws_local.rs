@@ -336,11 +336,24 @@ impl S3FaultProxy {
     /// Fails every `n`th request from now on (0: none); returns the
     /// proxy's counters (`requests`, `faults`) so far.
     pub fn fail_every(&self, n: u32) -> serde_json::Value {
+        self.control(serde_json::json!({ "every": n }))
+    }
+
+    /// Holds the answer to every request whose `X-Amz-Target` is `target`
+    /// for `seconds` after moto gave it, from now on (no faults): calls
+    /// sent together are all answered as of before any comes back. `None`
+    /// ends it.
+    pub fn delay(&self, target: Option<&str>, seconds: f64) -> serde_json::Value {
+        let delay = target.map(|t| serde_json::json!({ "target": t, "seconds": seconds }));
+        self.control(serde_json::json!({ "every": 0, "delay": delay }))
+    }
+
+    fn control(&self, control: serde_json::Value) -> serde_json::Value {
         let (status, body) = http(
             "POST",
             &self.endpoint,
             "/__faults",
-            format!("{{\"every\": {n}}}").as_bytes(),
+            control.to_string().as_bytes(),
         )
         .expect("s3-fault-proxy control");
         assert_eq!(status, 200);

@@ -61,9 +61,11 @@ impl MariaDb {
         // once failed in CI on "Could not remove temporary table
         // '/tmp/#sql-temptable-...'" while other servers were starting.
         let tmp = dir.join("tmp");
-        std::fs::create_dir_all(&tmp).expect("tmp dir");
         // mariadb-install-db is retried on a fresh data directory: a failed
-        // bootstrap leaves a half-made one behind.
+        // bootstrap leaves a half-made one behind. The tmpdir is made again
+        // each time: CI once saw all three attempts fail on "Can't
+        // create/write to file '<dir>/tmp/ib...' (Errcode: 2)", the
+        // directory gone (cause not found; the same tests passed on rerun).
         let mut install_err = String::new();
         let mut installed = false;
         for attempt in 0..3 {
@@ -72,6 +74,7 @@ impl MariaDb {
                 let _ = std::fs::remove_dir_all(&data);
                 std::thread::sleep(Duration::from_millis(200));
             }
+            std::fs::create_dir_all(&tmp).expect("tmp dir");
             let out = Command::new(&install)
                 .args([
                     "--no-defaults",

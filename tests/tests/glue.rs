@@ -3,7 +3,10 @@
 //! moto server that enforces IAM, keeps one Glue table per source table.
 //!
 //! Three runs: four tables created (one with capitals in its name, so a
-//! hashed Glue name; two whose plain names are the same); then a column
+//! hashed Glue name; two whose plain names are the same, raced: GetTable's
+//! answers are held until both have asked, so both try to create the plain
+//! name and the one refused with AlreadyExists follows again under the
+//! hashed name); then a column
 //! added and one dropped; then a type changed, and a table written to with
 //! no change to its columns. After
 //! each, every column of every object, as DuckDB (a reader nobody here
@@ -170,15 +173,16 @@ async fn assert_follows(
     );
 }
 
-/// The Glue calls the record holds that succeeded, by operation.
-fn glue_calls(record: &Path) -> BTreeMap<String, usize> {
+/// The Glue calls the record holds that moto answered with `status`, by
+/// operation.
+fn glue_calls(record: &Path, status: u16) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for line in std::fs::read_to_string(record).unwrap_or_default().lines() {
         let r: Value = serde_json::from_str(line).expect("a request");
         let op = r["target"]
             .as_str()
             .and_then(|t| t.strip_prefix("AWSGlue."));
-        if let Some(op) = op.filter(|_| r["status"] == 200) {
+        if let Some(op) = op.filter(|_| r["status"] == status) {
             *out.entry(op.to_string()).or_insert(0) += 1;
         }
     }
@@ -249,7 +253,30 @@ async fn glue_tables_follow_each_table_under_least_privilege() {
          CREATE TABLE x_y.z (id INT PRIMARY KEY); CREATE TABLE x.y_z (id INT PRIMARY KEY, v DATE);
          INSERT INTO x_y.z VALUES (1); INSERT INTO x.y_z VALUES (1, '2026-12-06');",
     );
+    // Run 1's GetTable answers are held a second, so the two tables of one
+    // plain name both find it free and both create it: one is refused
+    // (AlreadyExists) and follows again, under the hashed name.
+    proxy.delay(Some("AWSGlue.GetTable"), 1.0);
     run().await.expect("run 1");
+    proxy.delay(None, 0.0);
+    // (GetTable's "not found" is a 400 too.)
+    let refused = glue_calls(&record, 400);
+    assert_eq!(
+        refused.get("CreateTable"),
+        Some(&1),
+        "the race for x_y_z: one CreateTable refused, as AlreadyExists: {refused:?}"
+    );
+    let refused_table = std::fs::read_to_string(&record)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a request"))
+        .find(|r| r["status"] == 400 && r["target"] == "AWSGlue.CreateTable")
+        .map(|r| r["glue"]["table"].clone());
+    assert_eq!(
+        refused_table,
+        Some(json!("x_y_z")),
+        "the refused CreateTable"
+    );
     assert_follows(&glue, &deps, &out, orders, &[]).await;
     assert_follows(&glue, &deps, &out, items, &[]).await;
     // Two sources of one plain name in one run: one has it, the other the
@@ -301,7 +328,7 @@ async fn glue_tables_follow_each_table_under_least_privilege() {
     );
 
     // Written only when new or changed: orders in runs 2 and 3.
-    let calls = glue_calls(&record);
+    let calls = glue_calls(&record, 200);
     assert_eq!(calls.get("CreateTable"), Some(&4), "{calls:?}");
     assert_eq!(calls.get("UpdateTable"), Some(&2), "{calls:?}");
     assert!(calls.contains_key("GetTable"), "{calls:?}");
