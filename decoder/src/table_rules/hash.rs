@@ -82,20 +82,20 @@ fn hex8(bytes: [u8; 8]) -> [u8; 16] {
 /// in both images), and an HMAC-SHA-256 costs two SHA-256 blocks.
 ///
 /// [`HashCache::SETS`] sets of [`HashCache::WAYS`] slots (2 MiB, allocated
-/// on the first hash), for values up to [`HashCache::VALUE_BYTES`] bytes.
-/// A slot is one 64-byte cache line: the value as four words (see
-/// [`words`]) and the digest. A lookup's cost is the memory it
-/// touches, not its instructions (keeping the 64 hex digits instead, two
-/// lines a slot, took fewer instructions and no less time). So a set's tags
-/// (the value's length and 10 bits of its hash) are 16 bytes, 64 KiB for
-/// all the sets, read first, and a lookup touches only the one slot whose
-/// tag matches. A value's words are loads of its own bytes: building a
-/// padded copy and reading it back a word at a time stalled on the bytes
-/// just stored, and comparing slices called `memcmp`. A miss fills an empty slot of the set, or else
-/// replaces one chosen in turn across the cache. Eight ways keep a set from
-/// thrashing when values cycle (the bench's 10,973 values miss 2%; two ways
-/// of the same memory missed 10%, of half of it 23%). One cache serves one
-/// key: a writer's.
+/// on the first hash), for values up to [`HashCache::VALUE_BYTES`] bytes. A
+/// slot is one 64-byte cache line: the value as four words (see [`words`])
+/// and the digest. A lookup's cost is the memory it touches, not its
+/// instructions (keeping the 64 hex digits instead, two lines a slot, took
+/// fewer instructions and no less time). So a set's tags (the value's
+/// length and 10 bits of its hash) are 16 bytes, 64 KiB for all the sets,
+/// read first, and a lookup touches only the one slot whose tag matches. A
+/// value's words are loads of its own bytes: building a padded copy and
+/// reading it back a word at a time stalled on the bytes just stored, and
+/// comparing slices called `memcmp`. A miss fills an empty slot of the set,
+/// or else replaces one chosen in turn across the cache. Eight ways keep a
+/// set from thrashing when values cycle (the bench's 10,973 values miss 2%;
+/// two ways of the same memory missed 10%, of half of it 23%). One cache
+/// serves one key: a writer's.
 #[derive(Default)]
 pub struct HashCache {
     sets: Vec<[u16; HashCache::WAYS]>,
