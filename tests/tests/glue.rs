@@ -6,11 +6,11 @@
 //! hashed Glue name; two whose plain names are the same, raced: GetTable's
 //! answers are held until both have asked, so both try to create the plain
 //! name and the one refused with AlreadyExists follows again under the
-//! hashed name); then a column
-//! added and one dropped; then a type changed, and a table written to with
-//! no change to its columns. After
-//! each, every column of every object, as DuckDB (a reader nobody here
-//! wrote) reads it, is in its Glue table with the same Hive type (an
+//! hashed name); then a column added and one dropped; then a type changed,
+//! and a table written to with no change to its columns.
+//!
+//! After each, every column of every object, as DuckDB (a reader nobody
+//! here wrote) reads it, is in its Glue table with the same Hive type (an
 //! object written before a type change excepted: docs/EVENTS.md), the Glue
 //! table has no column no object has, it is Parquet projected by `dt` over
 //! the table's objects, and it names its source. Glue was written to only
@@ -173,12 +173,20 @@ async fn assert_follows(
     );
 }
 
-/// The Glue calls the record holds that moto answered with `status`, by
+/// The requests the record holds, in order.
+fn requests(record: &Path) -> Vec<Value> {
+    std::fs::read_to_string(record)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a request"))
+        .collect()
+}
+
+/// The Glue calls of `requests` that moto answered with `status`, by
 /// operation.
-fn glue_calls(record: &Path, status: u16) -> BTreeMap<String, usize> {
+fn glue_calls(requests: &[Value], status: u16) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
-    for line in std::fs::read_to_string(record).unwrap_or_default().lines() {
-        let r: Value = serde_json::from_str(line).expect("a request");
+    for r in requests {
         let op = r["target"]
             .as_str()
             .and_then(|t| t.strip_prefix("AWSGlue."));
@@ -260,16 +268,15 @@ async fn glue_tables_follow_each_table_under_least_privilege() {
     run().await.expect("run 1");
     proxy.delay(None, 0.0);
     // (GetTable's "not found" is a 400 too.)
-    let refused = glue_calls(&record, 400);
+    let sent = requests(&record);
+    let refused = glue_calls(&sent, 400);
     assert_eq!(
         refused.get("CreateTable"),
         Some(&1),
         "the race for x_y_z: one CreateTable refused, as AlreadyExists: {refused:?}"
     );
-    let refused_table = std::fs::read_to_string(&record)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("a request"))
+    let refused_table = sent
+        .iter()
         .find(|r| r["status"] == 400 && r["target"] == "AWSGlue.CreateTable")
         .map(|r| r["glue"]["table"].clone());
     assert_eq!(
@@ -328,7 +335,7 @@ async fn glue_tables_follow_each_table_under_least_privilege() {
     );
 
     // Written only when new or changed: orders in runs 2 and 3.
-    let calls = glue_calls(&record, 200);
+    let calls = glue_calls(&requests(&record), 200);
     assert_eq!(calls.get("CreateTable"), Some(&4), "{calls:?}");
     assert_eq!(calls.get("UpdateTable"), Some(&2), "{calls:?}");
     assert!(calls.contains_key("GetTable"), "{calls:?}");

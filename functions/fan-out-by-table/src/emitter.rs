@@ -52,8 +52,8 @@ impl Emitter {
             return self.out.append_object(src, skip).await;
         }
         let body = src.body(deps.store.as_ref()).await?;
-        let data = body.get(skip as usize..).unwrap_or_default().to_vec();
-        self.write(&data).await
+        self.write(body.get(skip as usize..).unwrap_or_default())
+            .await
     }
 
     /// Completes the object; returns its size.

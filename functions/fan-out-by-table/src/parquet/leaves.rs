@@ -54,11 +54,32 @@ impl Values {
             _ => {}
         }
     }
+
+    /// Moves `other`'s values after these (same physical type).
+    fn append(&mut self, other: &mut Values) {
+        match (self, other) {
+            (Values::Bool(a), Values::Bool(b)) => a.append(b),
+            (Values::I32(a), Values::I32(b)) => a.append(b),
+            (Values::I64(a), Values::I64(b)) => a.append(b),
+            (Values::F32(a), Values::F32(b)) => a.append(b),
+            (Values::F64(a), Values::F64(b)) => a.append(b),
+            (Values::Bytes { data, ends }, Values::Bytes { data: d, ends: e }) => {
+                let base = data.len();
+                ends.extend(e.drain(..).map(|end| base + end));
+                data.append(d);
+            }
+            (Values::Fixed { data, .. }, Values::Fixed { data: d, .. }) => data.append(d),
+            _ => {}
+        }
+    }
 }
 
 /// The buffered strings as the writer takes them, slices of one buffer.
+/// The buffer goes with them; the next starts at its size, so that it is
+/// not copied each time it doubles on the way.
 fn slices(data: &mut Vec<u8>, ends: impl Iterator<Item = usize>) -> Vec<ByteArray> {
-    let all = Bytes::from(std::mem::take(data));
+    let next = Vec::with_capacity(data.len());
+    let all = Bytes::from(std::mem::replace(data, next));
     let mut start = 0;
     ends.map(|end| {
         let b = ByteArray::from(all.slice(start..end));
@@ -107,6 +128,14 @@ impl Leaf {
         if self.repeated {
             self.rep.push(if first { 0 } else { 1 });
         }
+    }
+
+    /// Moves `other`'s values and levels after these: the rows it holds
+    /// follow this leaf's (it is a leaf of the same column).
+    pub fn append(&mut self, other: &mut Leaf) {
+        self.values.append(&mut other.values);
+        self.def.append(&mut other.def);
+        self.rep.append(&mut other.rep);
     }
 
     /// Writes the buffered values into the row group's next column, and

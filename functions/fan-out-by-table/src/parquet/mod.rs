@@ -35,11 +35,40 @@ pub use schema::ObjectColumns;
 /// size is written in about twice this (docs/SCALE.md).
 pub const ROW_GROUP_BYTES: usize = 64 << 20;
 
+/// The fewest lines worth reading on two threads (a thread costs tens of
+/// microseconds; a line, about two).
+const MIN_SPLIT_LINES: usize = 256;
+
+/// Why a staged line could not be read as a row.
+enum LineError {
+    NotUtf8,
+    Bad(BadValue),
+    /// The thread reading it ended without an answer (it panicked).
+    Lost,
+}
+
+/// Adds each of `lines` to `rows`, in order.
+fn add_all(rows: &mut Rows, lines: &[&[u8]]) -> std::result::Result<(), LineError> {
+    for line in lines {
+        let text = std::str::from_utf8(line).map_err(|_| LineError::NotUtf8)?;
+        rows.add(text).map_err(LineError::Bad)?;
+    }
+    Ok(())
+}
+
+/// Whether this process may run on more than one core.
+fn two_cores() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
 /// Writes one table's object.
 pub struct TableWriter {
     out: Box<dyn ObjectWriter>,
     file: SerializedFileWriter<Vec<u8>>,
     rows: Rows,
+    /// Rows of the same columns, read on a second thread (when there is a
+    /// second core) and appended to `rows`; empty between.
+    twin: Option<Rows>,
     /// `schema.table`, for errors.
     table: String,
     /// The object's key, for errors.
@@ -77,6 +106,7 @@ impl TableWriter {
         Ok(TableWriter {
             out,
             file,
+            twin: two_cores().then(|| Rows::new(columns.clone())),
             rows: Rows::new(columns),
             table: table.to_string(),
             key: key.to_string(),
@@ -91,18 +121,60 @@ impl TableWriter {
         &self.glue
     }
 
-    /// Adds a staged part's events (one a line).
+    /// Adds a staged part's events (one a line), a row group's share at a
+    /// time.
     pub async fn push_part(&mut self, body: &[u8]) -> Result<()> {
-        for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let text = std::str::from_utf8(line)
-                .map_err(|_| Error::storage(&self.key, "a staged event is not UTF-8", false))?;
-            self.rows.add(text).map_err(|b| self.bad_value(b))?;
-            self.buffered += line.len();
+        let mut lines = body.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+        loop {
+            // The lines up to the row group's end, or the part's.
+            let mut share = Vec::new();
+            for line in lines.by_ref() {
+                share.push(line);
+                self.buffered += line.len();
+                if self.buffered >= ROW_GROUP_BYTES {
+                    break;
+                }
+            }
+            if share.is_empty() {
+                return Ok(());
+            }
+            self.add_lines(&share)?;
             if self.buffered >= ROW_GROUP_BYTES {
                 self.write_row_group().await?;
             }
         }
-        Ok(())
+    }
+
+    /// Adds `lines` to the row group's rows: with a second core, the first
+    /// half here and the second into `twin` on a thread of its own, then
+    /// appended (reading events is most of the writer's time).
+    fn add_lines(&mut self, lines: &[&[u8]]) -> Result<()> {
+        let (rows, twin) = (&mut self.rows, &mut self.twin);
+        let read = match twin {
+            Some(twin) if lines.len() >= MIN_SPLIT_LINES => {
+                let (first, second) = lines.split_at(lines.len() / 2);
+                let (a, b) = std::thread::scope(|s| {
+                    let other = s.spawn(|| add_all(twin, second));
+                    (add_all(rows, first), other.join())
+                });
+                let b = b.unwrap_or(Err(LineError::Lost));
+                a.and(b).map(|()| rows.append(twin))
+            }
+            _ => add_all(rows, lines),
+        };
+        read.map_err(|e| self.line_error(e))
+    }
+
+    fn line_error(&self, e: LineError) -> Error {
+        match e {
+            LineError::NotUtf8 => Error::storage(&self.key, "a staged event is not UTF-8", false),
+            LineError::Lost => Error::storage(
+                &self.key,
+                "the thread reading half of a part's events stopped without an answer",
+                false,
+            ),
+            LineError::Bad(b) => self.bad_value(b),
+        }
     }
 
     /// Writes the rows buffered as a row group, and hands its bytes to the
@@ -167,4 +239,102 @@ impl TableWriter {
 
 fn parquet_error(key: &str, e: parquet::errors::ParquetError) -> Error {
     Error::storage_from(key.to_string(), e, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use binlog_cdc::decoder::typed::ValueType;
+    use binlog_cdc::store::local::LocalStore;
+    use binlog_cdc::store::ObjectStore;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    fn layout() -> Vec<TypedColumn> {
+        let col = |name: &str, value| TypedColumn {
+            name: name.into(),
+            value,
+        };
+        vec![
+            col(
+                "id",
+                ValueType::Int {
+                    bits: 64,
+                    unsigned: true,
+                },
+            ),
+            col("note", ValueType::Text),
+            col(
+                "price",
+                ValueType::Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+            ),
+        ]
+    }
+
+    /// `n` events as the decoder writes them: inserts, updates with both
+    /// images and deletes, every third note NULL.
+    fn events(n: usize) -> String {
+        let mut out = String::new();
+        for i in 0..n {
+            let note = if i % 3 == 0 {
+                "null".to_string()
+            } else {
+                format!("\"n{i} é\"")
+            };
+            let image = format!("{{\"id\":{i},\"note\":{note},\"price\":\"{i}.25\"}}");
+            let head = format!(
+                "\"gtid\":\"0-1-{i}\",\"index\":0,\"keys\":{{\"id\":{i}}},\"position\":\"binlog.000001:{}\",\"timestamp\":1700000000",
+                100 + i
+            );
+            let line = match i % 5 {
+                3 => format!("{{\"type\":\"UpdateRowsEvent\",{head},\"newImage\":{image},\"oldImage\":{image}}}"),
+                4 => format!("{{\"type\":\"DeleteRowsEvent\",{head},\"oldImage\":{image}}}"),
+                _ => format!("{{\"type\":\"WriteRowsEvent\",{head},\"newImage\":{image}}}"),
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Reading a part's events on two threads writes the same object, byte
+    /// for byte, as reading them on one, across parts and row groups.
+    #[tokio::test]
+    async fn two_threads_write_the_object_one_writes() {
+        let dir = std::env::temp_dir().join(format!("parquet-twin-{}", std::process::id()));
+        let store = LocalStore::new(&dir);
+        let layout = layout();
+        let body = events(3000);
+        // Three parts: 1,000 events, one (too few to split), 1,999.
+        let ends: Vec<usize> = body.match_indices('\n').map(|(i, _)| i + 1).collect();
+        let parts = [
+            &body[..ends[999]],
+            &body[ends[999]..ends[1000]],
+            &body[ends[1000]..],
+        ];
+        let mut objects = Vec::new();
+        for twin in [false, true] {
+            let key = format!("t-{twin}.parquet");
+            let out = store.writer(&key).await.unwrap();
+            let mut w = TableWriter::new(out, "s.t", &key, [&layout[..]]).unwrap();
+            w.twin = twin.then(|| Rows::new(ObjectColumns::union([&layout[..]]).unwrap()));
+            for (k, part) in parts.iter().enumerate() {
+                if k == 2 {
+                    // The row group ends after about 500 of its events.
+                    w.buffered = ROW_GROUP_BYTES - (ends[1500] - ends[1000]);
+                }
+                w.push_part(part.as_bytes()).await.unwrap();
+            }
+            w.finish().await.unwrap();
+            objects.push(store.get(&key).await.unwrap().unwrap().body);
+        }
+        assert_eq!(objects[0], objects[1], "the objects differ");
+        let reader = SerializedFileReader::new(bytes::Bytes::from(objects.remove(1))).unwrap();
+        assert_eq!(reader.metadata().file_metadata().num_rows(), 3000);
+        assert_eq!(reader.metadata().num_row_groups(), 2);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

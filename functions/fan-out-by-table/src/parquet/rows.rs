@@ -162,6 +162,14 @@ impl Rows {
         }
     }
 
+    /// Moves `other`'s rows (of the same columns) after these.
+    pub fn append(&mut self, other: &mut Rows) {
+        for (leaf, theirs) in self.leaves.iter_mut().zip(other.leaves.iter_mut()) {
+            leaf.append(theirs);
+        }
+        self.count += std::mem::take(&mut other.count);
+    }
+
     pub fn leaves(&mut self) -> &mut [Leaf] {
         &mut self.leaves
     }

@@ -114,7 +114,7 @@ pub struct ObjectColumn {
 }
 
 /// The table columns of one object, in order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ObjectColumns {
     pub columns: Vec<ObjectColumn>,
     by_name: HashMap<String, usize>,
