@@ -12,13 +12,21 @@
 //! small files costs few chunks (and few replication connections). A file
 //! larger than `chunk_bytes` is streamed once, events only, to find its
 //! transaction boundaries (the start of each GTID event and the end of each
-//! XID event), and cut there. Only files inside the budget are streamed.
+//! XID event), and cut there, two files at a time. Only files inside the
+//! budget are streamed (and the one after it, when it was already under
+//! way).
 
 use crate::error::{Error, Result};
 use binlog_decoder::position::BinlogPosition;
 use binlog_decoder::source::connect::ConnectOptions;
 use binlog_decoder::source::server::ServerSource;
 use binlog_decoder::source::{types, EventSource};
+use futures_util::stream::{self, StreamExt};
+
+/// Files streamed for their transaction boundaries at once: the server reads
+/// one while the other's events are sent (a 186 MB backlog of 16 MB files
+/// was 0.23 s to plan one at a time).
+const PROBES: usize = 2;
 
 /// One planned range `[from, to)`, possibly across files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,8 +113,8 @@ impl ChunkGrouper {
 }
 
 /// Plans `[from, to)` over `files` (`SHOW BINARY LOGS`: name and size, oldest
-/// first) within `budget`. `probe_server_id` is the replication id used to
-/// find boundaries in large files.
+/// first) within `budget`. `probe_server_id` and the id after it are the
+/// replication ids used to find boundaries in large files.
 pub async fn plan_chunks(
     db: &ConnectOptions,
     files: &[(String, u64)],
@@ -116,7 +124,7 @@ pub async fn plan_chunks(
     probe_server_id: u32,
 ) -> Result<Planned> {
     let mut grouper = ChunkGrouper::new(budget);
-    for (file, size) in files {
+    let ranges = files.iter().filter_map(|(file, size)| {
         let start = BinlogPosition::new(
             file.clone(),
             if file == from.file() { from.pos() } else { 4 },
@@ -125,10 +133,20 @@ pub async fn plan_chunks(
             file.clone(),
             if file == to.file() { to.pos() } else { *size },
         );
-        if start < *from || start >= *to || end.pos() <= start.pos() {
-            continue;
-        }
-        for piece in file_pieces(db, &start, &end, budget.chunk_bytes, probe_server_id).await? {
+        let inside = start >= *from && start < *to && end.pos() > start.pos();
+        inside.then_some((start, end))
+    });
+    // Files are streamed PROBES at a time, each probe under a replication
+    // id of its own (the server drops a dump when another registers with
+    // its id); pieces are taken in file order.
+    let mut pieces = stream::iter(ranges.enumerate())
+        .map(|(k, (start, end))| async move {
+            let id = probe_server_id.wrapping_add(k as u32 % PROBES as u32);
+            file_pieces(db, &start, &end, budget.chunk_bytes, id).await
+        })
+        .buffered(PROBES);
+    while let Some(file) = pieces.next().await {
+        for piece in file? {
             if !grouper.push(piece) {
                 return Ok(grouper.finish(true));
             }

@@ -11,7 +11,7 @@
 //! | `DB_TLS` | `off` | `off`, `require` (encrypt, do not verify) or `verify` (verify the server certificate against the built-in web roots and Amazon RDS's root CAs, which the build ships) |
 //! | `DB_CA_FILE` | (none) | verify: a PEM file of further CAs to trust (a self-managed server's own CA) |
 //! | `CHUNK_BYTES` | 67108864 | files larger than this are split at transaction boundaries |
-//! | `SERVER_ID_BASE` | 4170100000 | replication server ids: base (planning), base+1+i (chunk i) |
+//! | `SERVER_ID_BASE` | 4170100000 | replication server ids: base and base+1 (planning, done before any chunk starts), base+1+i (chunk i) |
 //! | `START_AT` | `oldest` | first run: `oldest` binlog, or `latest` (the current position) |
 //! | `OUTPUT_FORMAT` | `json` | `json`, `jsonl`, `jsonl.gz` or `parquet` (per-table objects; the all-tables one `jsonl.gz`) |
 //! | `VIEW` | `keys` | `keys`, `new`, `old` or `both` |
