@@ -165,6 +165,7 @@ impl TableWriter {
         read.map_err(|e| self.line_error(e))
     }
 
+    /// The object's error for a line that could not be read.
     fn line_error(&self, e: LineError) -> Error {
         match e {
             LineError::NotUtf8 => Error::storage(&self.key, "a staged event is not UTF-8", false),
