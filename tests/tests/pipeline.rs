@@ -377,3 +377,84 @@ async fn mysqls_executed_gtid_set_reaches_the_checkpoint_run_after_run() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `jsonl.gz` objects are the `jsonl` ones compressed: each table's object
+/// inflates to the same bytes, and so does the all-tables object, which
+/// joins the tables' gzip streams as they are (one stream a table), in one
+/// shard and across shards (JoinAllTables).
+#[tokio::test]
+async fn jsonl_gz_objects_inflate_to_the_jsonl_ones() {
+    use binlog_cdc::config::OutputFormat;
+    use binlog_cdc::store::ObjectStore;
+
+    let db = MariaDb::start();
+    db.sql(
+        "CREATE DATABASE s;
+         CREATE TABLE s.a (id INT PRIMARY KEY, v TEXT);
+         CREATE TABLE s.b (id INT PRIMARY KEY, n BIGINT);
+         CREATE TABLE s.c (id INT PRIMARY KEY, d DATETIME(3));
+         INSERT INTO s.a SELECT seq, REPEAT(CONCAT('a', seq), seq % 9) FROM s.seq_1_to_400;
+         INSERT INTO s.b SELECT seq, seq * seq FROM s.seq_1_to_300;
+         INSERT INTO s.c SELECT seq, TIMESTAMP'2026-01-01 00:00:00' + INTERVAL seq SECOND FROM s.seq_1_to_200;
+         UPDATE s.a SET v = 'changed' WHERE id % 7 = 0; DELETE FROM s.b WHERE id % 5 = 0;",
+    );
+    // Each run's objects by what they hold (`all`, `s/a`, ...), inflated.
+    let mut runs = Vec::new();
+    for (name, format, shard_tables) in [
+        ("jsonl", OutputFormat::Jsonl, 1000),
+        ("gz-one-shard", OutputFormat::JsonlGz, 1000),
+        ("gz-three-shards", OutputFormat::JsonlGz, 1),
+    ] {
+        let store = LocalStore::new(db.dir.join(name));
+        let config = PipelineConfig {
+            format,
+            shard_tables,
+            view: View::Both,
+            ..Default::default()
+        };
+        let deps = Deps::new(Arc::new(store.clone()), config, db.url());
+        let it = pipeline_driver::run_iteration(&deps, RunInput::default(), Default::default())
+            .await
+            .unwrap();
+        let mut objects = std::collections::BTreeMap::new();
+        for key in it.outputs.iter().filter(|k| k.contains(".jsonl")) {
+            let body = store.get(key).await.unwrap().unwrap().body;
+            let (body, streams) = match format {
+                OutputFormat::JsonlGz => inflate(&body),
+                _ => (body, 0),
+            };
+            let holds = key.split("/dt=").next().unwrap().to_string();
+            objects.insert(holds, (body, streams));
+        }
+        runs.push(objects);
+    }
+    let holds: Vec<&str> = runs[0].keys().map(String::as_str).collect();
+    assert_eq!(holds, ["all", "s/a", "s/b", "s/c"]);
+    let events = runs[0]["all"].0.iter().filter(|&&b| b == b'\n').count();
+    // Each table's CREATE (a schema-change event), then its row events.
+    assert_eq!(events, 3 + 400 + 300 + 200 + 400 / 7 + 300 / 5);
+    for gz in &runs[1..] {
+        for (what, (body, streams)) in gz {
+            assert!(
+                *body == runs[0][what].0,
+                "{what}: the jsonl.gz object does not inflate to the jsonl one"
+            );
+            let tables = if what == "all" { 3 } else { 1 };
+            assert_eq!(*streams, tables, "{what}: gzip streams");
+        }
+    }
+}
+
+/// A `jsonl.gz` object's bytes inflated, and how many gzip streams it joins.
+fn inflate(mut gz: &[u8]) -> (Vec<u8>, usize) {
+    use std::io::Read;
+    let (mut out, mut streams) = (Vec::new(), 0);
+    while !gz.is_empty() {
+        // The decoder reads one stream, to its trailer, from the slice.
+        flate2::bufread::GzDecoder::new(&mut gz)
+            .read_to_end(&mut out)
+            .unwrap();
+        streams += 1;
+    }
+    (out, streams)
+}

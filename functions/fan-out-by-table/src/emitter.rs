@@ -18,9 +18,25 @@ pub struct Emitter {
 }
 
 impl Emitter {
+    /// An object in the run's format (gzip for `jsonl.gz`, and for the
+    /// all-tables object under `parquet`).
     pub async fn new(deps: &Deps, key: &str) -> Result<Self> {
         let gz = (deps.config.format.all_tables() == OutputFormat::JsonlGz)
             .then(|| flate2::write::GzEncoder::new(Vec::new(), level(deps.config.format)));
+        Self::with(deps, key, gz).await
+    }
+
+    /// An object of bytes that are already in their final form: objects
+    /// joined as they are (gzip streams join into one).
+    pub async fn joining(deps: &Deps, key: &str) -> Result<Self> {
+        Self::with(deps, key, None).await
+    }
+
+    async fn with(
+        deps: &Deps,
+        key: &str,
+        gz: Option<flate2::write::GzEncoder<Vec<u8>>>,
+    ) -> Result<Self> {
         Ok(Self {
             out: deps.store.writer(key).await?,
             gz,

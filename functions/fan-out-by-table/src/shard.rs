@@ -13,8 +13,10 @@
 //! - all tables: `{"counts": {...}, "lastTimestamps": {...}, "tables": {"schema.table": [...]}}`;
 //!   a slice is its part of `tables`: `"s.a":[...],"s.b":[...]`
 //!
-//! In `jsonl` (and `jsonl.gz`) both hold one event per line; a `jsonl.gz`
-//! slice is a whole gzip member, and members join into one gzip stream.
+//! In `jsonl` (and `jsonl.gz`) both hold one event per line. A `jsonl.gz`
+//! table object is one gzip stream, and gzip streams join into one: a
+//! slice is its tables' objects joined as they are (each event compressed
+//! once), and the all-tables object its slices joined.
 //!
 //! Every object goes under the run's staging; CommitCheckpoint publishes it.
 
@@ -70,7 +72,15 @@ pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
         }
         return finish_shard(task, &plan, slice_bytes, deps).await;
     }
-    let mut all = Emitter::new(deps, &slice_key).await?;
+    // In `jsonl.gz` each table's object is one gzip stream: the slice joins
+    // those as they are (the store copies them) instead of compressing every
+    // event a second time.
+    let members = deps.config.format == OutputFormat::JsonlGz;
+    let mut all = if members {
+        Emitter::joining(deps, &slice_key).await?
+    } else {
+        Emitter::new(deps, &slice_key).await?
+    };
     if json && whole {
         all.write(all_tables_head(&fan.tables)?.as_bytes()).await?;
     }
@@ -80,7 +90,12 @@ pub async fn handle(task: &ShardTask, deps: &Deps) -> Result<ShardAck> {
             let name = serde_json::to_string(&t.name).unwrap_or_default();
             all.write(format!("{sep}{name}:[").as_bytes()).await?;
         }
-        write_table(deps, run_id, timestamp, t, parts, Some(&mut all)).await?;
+        if members {
+            let (key, size) = write_table(deps, run_id, timestamp, t, parts, None).await?;
+            all.append(deps, &mut Source::new(key, size), 0).await?;
+        } else {
+            write_table(deps, run_id, timestamp, t, parts, Some(&mut all)).await?;
+        }
         if json {
             all.write(b"]").await?;
         }
